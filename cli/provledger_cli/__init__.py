@@ -1,0 +1,1 @@
+"""The provledger command line: a thin skin over the library."""

@@ -1,0 +1,87 @@
+"""Deterministic CBOR (RFC 8949 section 4.2.1) in and out, with hard limits.
+
+Everything provledger signs or hashes is encoded here, and everything it reads
+is decoded here, so the canonical-form rules live in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import cbor2
+import msgspec
+
+from ._errors import DecodeError
+
+T = TypeVar("T")
+
+#: No single signed statement or log entry may exceed this many bytes.
+MAX_STATEMENT_BYTES = 64 * 1024
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as deterministic CBOR (sorted maps, shortest forms)."""
+    return cbor2.dumps(obj, canonical=True)
+
+
+def loads(data: bytes, *, what: str, max_bytes: int = MAX_STATEMENT_BYTES) -> Any:
+    """Decode one CBOR item that fills ``data`` exactly.
+
+    Raises:
+        DecodeError: ``data`` is too large, truncated, has trailing bytes or is
+            not CBOR. ``what`` names the object in the message.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise DecodeError(f"{what}: {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        return cbor2.loads(data)
+    except cbor2.CBORDecodeError as exc:
+        raise DecodeError(f"{what}: not a single well-formed CBOR item ({exc})") from None
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise DecodeError(f"{what}: undecodable CBOR ({exc})") from None
+
+
+def to_builtins(obj: msgspec.Struct) -> Any:
+    """The plain CBOR-ready form of a Struct (bytes stay bytes, defaults omitted)."""
+    return msgspec.to_builtins(obj, builtin_types=(bytes,))
+
+
+def encode_struct(obj: msgspec.Struct) -> bytes:
+    """The one canonical encoding of ``obj``.
+
+    Wire Structs declare their fields in canonical key order, so the
+    order-preserving encoder already yields deterministic CBOR at half the
+    cost of a sorting pass (tests/test_codec.py checks every wire class).
+    """
+    return cbor2.dumps(to_builtins(obj))
+
+
+def decode_struct(data: bytes, cls: type[T], *, what: str) -> T:
+    """Decode ``data`` as ``cls`` and insist it is that value's unique encoding.
+
+    Re-encoding the parsed value and comparing catches non-canonical CBOR,
+    duplicate keys, explicitly encoded defaults, and anything else that would
+    let two byte strings mean the same thing.
+
+    Raises:
+        DecodeError: on any malformed, non-canonical or schema-invalid input.
+    """
+    raw = loads(data, what=what)
+    value = convert(raw, cls, what=what)
+    if encode_struct(value) != bytes(data):  # type: ignore[arg-type]
+        raise DecodeError(f"{what}: not in deterministic CBOR encoding (RFC 8949 §4.2.1)")
+    return value
+
+
+def convert(raw: Any, cls: type[T], *, what: str) -> T:
+    """Validate decoded CBOR against a Struct schema.
+
+    Raises:
+        DecodeError: naming the path of the first offending field.
+    """
+    try:
+        return msgspec.convert(raw, cls, strict=True)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"{what}: {exc}") from None

@@ -1,0 +1,259 @@
+"""The event bodies a statement can carry, as frozen msgspec Structs.
+
+Type tags (``TYPE``) and field names are wire format (spec/events.cddl): never
+rename them or derive them from class names. Optional fields default to empty
+and are left out of the encoding, so every event has exactly one encoding.
+
+Fields are declared in deterministic-CBOR key order (shorter names first, then
+bytewise), so a Struct encodes canonically without a sorting pass; a test
+checks every class.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+from msgspec import Meta
+
+from ._types import (
+    Count,
+    Currency,
+    Digest,
+    Digests,
+    Notes,
+    Positive,
+    PublicKey,
+    ShortText,
+    Timestamp,
+)
+
+
+class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True,
+            kw_only=True):
+    """Common settings for every wire Struct."""
+
+
+class Event(_Wire, frozen=True, kw_only=True):
+    """Base of every event body; ``TYPE`` is its wire tag."""
+
+    TYPE: ClassVar[str]
+
+
+# -- item pieces ------------------------------------------------------------
+
+
+class Stone(_Wire, frozen=True, kw_only=True):
+    """One kind of stone set in the piece (``count`` alike)."""
+
+    cut: str = ""
+    kind: ShortText
+    color: str = ""
+    count: Positive = 1
+    #: A grading lab's report number, if any.
+    report: str = ""
+    clarity: str = ""
+    #: Total weight in hundredths of a carat (1 ct = 200 mg).
+    weight_ct100: Count = 0
+
+
+class Dimensions(_Wire, frozen=True, kw_only=True):
+    """Outer dimensions in micrometres."""
+
+    width_um: Count
+    height_um: Count
+    length_um: Count
+
+
+class Part(_Wire, frozen=True, kw_only=True):
+    """A part used in a repair."""
+
+    name: ShortText
+    count: Positive = 1
+    mass_mg: Count = 0
+    material: str = ""
+
+
+# -- item events ------------------------------------------------------------
+
+
+class CertificateIssued(Event, frozen=True, kw_only=True):
+    """The genesis of an item: an authorized issuer certifies the piece."""
+
+    TYPE = "cert.issued"
+    gtin: Annotated[str, Meta(pattern=r"^([0-9]{8}|[0-9]{12,14})$")] = ""
+    #: What the piece is: ring, pendant, watch, ...
+    kind: ShortText
+    size: str = ""
+    metal: str = ""
+    notes: Notes = ""
+    #: The first owner: the buyer at the counter, or the issuer while in stock.
+    owner: PublicKey
+    photos: Digests = []
+    serial: ShortText
+    stones: Annotated[list[Stone], Meta(max_length=256)] = []
+    mass_mg: Count = 0
+    #: Parts per thousand (750 for 18 ct gold, 925 for sterling silver).
+    fineness: Annotated[int, Meta(ge=0, le=1000)] = 0
+    documents: Digests = []
+    dimensions: Dimensions | None = None
+    inscription: str = ""
+
+
+class CertificateAttested(Event, frozen=True, kw_only=True):
+    """A second authorized party who inspected the piece countersigns it."""
+
+    TYPE = "cert.attested"
+    notes: Notes = ""
+    photos: Digests = []
+    capacity: Literal["gemologist", "appraiser"]
+    documents: Digests = []
+    #: Hash of the certificate statement being attested (the item's genesis).
+    certificate: Digest
+
+
+class CertificateRenewed(Event, frozen=True, kw_only=True):
+    """The issuer re-confirms the certificate, optionally with new evidence."""
+
+    TYPE = "cert.renewed"
+    notes: Notes = ""
+    photos: Digests = []
+    reason: ShortText
+    documents: Digests = []
+
+
+class CertificateRevoked(Event, frozen=True, kw_only=True):
+    """The issuer withdraws the certificate; the item's chain is closed."""
+
+    TYPE = "cert.revoked"
+    notes: Notes = ""
+    reason: ShortText
+
+
+class RepairRecorded(Event, frozen=True, kw_only=True):
+    """Work done on the piece by a service provider (or logged by its owner)."""
+
+    TYPE = "repair.recorded"
+    work: Annotated[str, Meta(min_length=1, max_length=4000)]
+    notes: Notes = ""
+    parts: Annotated[list[Part], Meta(max_length=256)] = []
+    started: Timestamp
+    category: Literal["repair", "service", "resize", "cleaning", "restoration"]
+    completed: Timestamp
+    #: The workshop's business name (never a person's).
+    performed_by: ShortText
+    photos_after: Digests = []
+    photos_before: Digests = []
+
+
+class AppraisalRecorded(Event, frozen=True, kw_only=True):
+    """A valuation, in minor units of a currency."""
+
+    TYPE = "appraisal.recorded"
+    notes: Notes = ""
+    method: Literal["in_person", "lab", "remote"]
+    photos: Digests = []
+    currency: Currency
+    appraiser: ShortText
+    documents: Digests = []
+    value_minor: Count
+
+
+class LostReported(Event, frozen=True, kw_only=True):
+    """The owner reports the piece lost."""
+
+    TYPE = "lost.reported"
+    notes: Notes = ""
+
+
+class StolenReported(Event, frozen=True, kw_only=True):
+    """The issuer or an authorized reporter flags the piece stolen."""
+
+    TYPE = "stolen.reported"
+    notes: Notes = ""
+    #: A police or insurer reference; never a person's name.
+    reference: str = ""
+
+
+class Recovered(Event, frozen=True, kw_only=True):
+    """A lost or stolen piece is back."""
+
+    TYPE = "recovered"
+    notes: Notes = ""
+
+
+# -- authority events -------------------------------------------------------
+
+Role = Literal["issuer", "service", "reporter", "attester"]
+
+
+class RoleGranted(Event, frozen=True, kw_only=True):
+    """The signer grants the subject authority a role.
+
+    ``key`` must be the subject authority's current key, which also creates
+    the authority when this is the first statement on its chain.
+    """
+
+    TYPE = "role.granted"
+    key: PublicKey
+    #: The business name shown in reports (an organisation, not a person).
+    name: ShortText
+    role: Role
+
+
+class RoleRevoked(Event, frozen=True, kw_only=True):
+    """The granter withdraws a role it gave the subject authority."""
+
+    TYPE = "role.revoked"
+    role: Role
+    notes: Notes = ""
+
+
+class KeyRotated(Event, frozen=True, kw_only=True):
+    """The subject authority replaces its current key with ``new_key``."""
+
+    TYPE = "key.rotated"
+    new_key: PublicKey
+
+
+class KeyRevoked(Event, frozen=True, kw_only=True):
+    """A key of the subject authority is revoked as compromised.
+
+    Statements it signed whose log time is at or after ``compromised_since``
+    are invalid, including ones already in the log.
+    """
+
+    TYPE = "key.revoked"
+    key: PublicKey
+    notes: Notes = ""
+    compromised_since: Timestamp
+
+
+ITEM_EVENTS: tuple[type[Event], ...] = (
+    CertificateIssued,
+    CertificateAttested,
+    CertificateRenewed,
+    CertificateRevoked,
+    RepairRecorded,
+    AppraisalRecorded,
+    LostReported,
+    StolenReported,
+    Recovered,
+)
+AUTHORITY_EVENTS: tuple[type[Event], ...] = (RoleGranted, RoleRevoked, KeyRotated, KeyRevoked)
+EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in ITEM_EVENTS + AUTHORITY_EVENTS}
+EventType = Literal[
+    "cert.issued",
+    "cert.attested",
+    "cert.renewed",
+    "cert.revoked",
+    "repair.recorded",
+    "appraisal.recorded",
+    "lost.reported",
+    "stolen.reported",
+    "recovered",
+    "role.granted",
+    "role.revoked",
+    "key.rotated",
+    "key.revoked",
+]

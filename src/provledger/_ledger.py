@@ -1,0 +1,302 @@
+"""The Ledger: open a log, append statements that pass the rules, read histories."""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from . import _rules
+from ._audit import AuditReport
+from ._entry import encode_entry
+from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLedgerError
+from ._events import Event
+from ._keys import SigningKey, format_public_key
+from ._state import AuthorityState, ItemState, encode_state
+from ._statement import Statement, authority_subject, sign_statement, verify_statement
+from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
+from ._view import StateView
+
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An appended statement with the log's index and time for it."""
+
+    index: int
+    time: int
+    statement: Statement
+    entry: bytes
+
+    @property
+    def event(self) -> Event:
+        return self.statement.event
+
+    @property
+    def hash(self) -> bytes:
+        return self.statement.hash
+
+
+class Ledger:
+    """An append-only, signed, hash-chained provenance log.
+
+    Open one with :meth:`create` or :meth:`open`; use it as a context manager
+    or call :meth:`close`. ``clock`` gives the log's time and is read once per
+    append call.
+    """
+
+    def __init__(self, store: Store, *, clock: Clock = _time.time) -> None:
+        self._store = store
+        self._clock = clock
+        meta = store.meta()
+        self.origin: str = meta["origin"].decode()
+        self.root_key: bytes = meta["root_key"]
+        self.log_key: bytes = meta["log_key"]
+
+    # -- lifecycle --------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        origin: str,
+        root_key: bytes,
+        log_key: bytes,
+        clock: Clock = _time.time,
+    ) -> Ledger:
+        """Create an empty ledger file.
+
+        ``root_key`` is the public key that grants issuers; ``log_key`` the one
+        that signs checkpoints. ``origin`` names the log in every statement
+        (a schema-less URL such as ``ledger.example.com/rings``).
+
+        Raises:
+            StorageError: the file exists or cannot be created.
+            ValueError: a bad origin or key.
+        """
+        from ._codec import convert
+        from ._errors import DecodeError
+        from ._types import Origin
+
+        try:
+            convert(origin, Origin, what="origin")
+        except DecodeError:
+            raise ValueError(
+                f"origin {origin!r}: 1-200 printable ASCII characters, no spaces"
+            ) from None
+        format_public_key(root_key)
+        format_public_key(log_key)
+        if root_key == log_key:
+            raise ValueError("the root key and the log key must differ")
+        meta = {
+            "schema": str(SCHEMA_VERSION).encode(),
+            "origin": origin.encode(),
+            "root_key": root_key,
+            "log_key": log_key,
+        }
+        store = SQLiteStore.create(path, meta, keys=[(root_key, authority_subject(root_key), -1)])
+        return cls(store, clock=clock)
+
+    @classmethod
+    def open(cls, path: str | Path, *, clock: Clock = _time.time, readonly: bool = False) -> Ledger:
+        """Open an existing ledger file.
+
+        Raises:
+            StorageError: missing, unreadable or not a provledger ledger.
+        """
+        return cls(SQLiteStore.open(path, readonly=readonly), clock=clock)
+
+    def close(self) -> None:
+        """Close the database; the Ledger is unusable afterwards."""
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    # -- writing ----------------------------------------------------------------
+
+    def append(self, statement: bytes) -> Record:
+        """Verify one signed statement and append it durably.
+
+        Raises:
+            DecodeError: malformed or non-canonical statement.
+            VerificationError: bad signature, wrong log, broken chain, unknown
+                or revoked signer.
+            PolicyError: the rules forbid it (DuplicateStatementError for a replay).
+            StorageError: the database failed (LedgerBusyError: retry).
+            Nothing is written when any of these is raised.
+        """
+        return self.append_batch([statement])[0]
+
+    def append_batch(self, statements: Sequence[bytes]) -> list[Record]:
+        """Append statements in order, all or nothing, in one durable commit.
+
+        Raises:
+            The errors of :meth:`append`; the exception's ``batch_index``
+            names the first statement at fault. Nothing is written then.
+        """
+        verified = [_at(i, verify_statement, s) for i, s in enumerate(statements)]
+        records: list[Record] = []
+        with self._store.write():
+            size = self._store.size()
+            log_time = max(int(self._clock()), self._store.last_time())
+            view = StateView(self._store, origin=self.origin, root_key=self.root_key)
+            rows: list[Row] = []
+            keys: list[tuple[bytes, str, int]] = []
+            seen: set[bytes] = set()
+            for i, st in enumerate(verified):
+                head, state = view.head(st.subject)
+                try:
+                    out = _rules.apply(st, state=state, head=head, log_time=log_time, ctx=view)
+                except ChainError as exc:
+                    _at(i, self._raise_if_duplicate, st, seen, exc)
+                except ProvLedgerError as exc:
+                    _tag(exc, i)
+                    raise
+                index = size + i
+                entry = encode_entry(index, log_time, st.raw)
+                view.update(st.subject, st.hash, out.state, out.new_keys)
+                seen.add(st.hash)
+                rows.append(Row(index, log_time, entry, st.hash, st.subject, st.type,
+                                st.signer, encode_state(out.state)))
+                keys.extend((k, st.subject, index) for k in out.new_keys)
+                records.append(Record(index, log_time, st, entry))
+            self._store.insert(rows, keys)
+        return records
+
+    def _raise_if_duplicate(self, st: Statement, seen: set[bytes], exc: ChainError) -> None:
+        index = self._store.find(st.hash)
+        if index is not None or st.hash in seen:
+            where = f"at log index {index}" if index is not None else "earlier in this batch"
+            raise DuplicateStatementError(
+                f"{st.type} for {st.subject}: this exact statement is already in the log "
+                f"({where}); it was not appended again",
+                index=-1 if index is None else index,
+            ) from None
+        raise exc
+
+    def sign(self, event: Event, *, key: SigningKey, subject: str) -> bytes:
+        """Sign ``event`` for ``subject`` against this ledger's current head and clock.
+
+        A convenience for signers that can read the ledger; offline signers
+        call :func:`provledger.sign_statement` with the head they were given.
+
+        Raises:
+            DecodeError: a field violates the schema.
+        """
+        head = self._store.head(subject)
+        return sign_statement(event, key=key, origin=self.origin, subject=subject,
+                              prev=head.hash if head else None, time=int(self._clock()))
+
+    # -- reading ----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._store.size()
+
+    def head(self, subject: str) -> bytes | None:
+        """Hash of the subject's latest statement (the next ``prev``), or None."""
+        row = self._store.head(subject)
+        return row.hash if row else None
+
+    def history(self, subject: str) -> list[Record]:
+        """Every entry of ``subject`` in log order, signatures re-verified.
+
+        Raises:
+            NotFoundError: nothing was ever recorded for ``subject``.
+            VerificationError, DecodeError: a stored entry no longer verifies.
+        """
+        rows = self._store.history(subject)
+        if not rows:
+            raise NotFoundError(f"{subject}: no such item or authority in this ledger")
+        return [_record(r) for r in rows]
+
+    def item(self, item_id: str) -> ItemState:
+        """The item's current state: issuer, owner key, status.
+
+        Raises:
+            NotFoundError: no certificate for ``item_id``.
+        """
+        row = self._store.head(item_id)
+        state = StateView(self._store, origin=self.origin, root_key=self.root_key).head(item_id)[1]
+        if row is None or not isinstance(state, ItemState):
+            raise NotFoundError(f"{item_id}: no certificate in this ledger")
+        return state
+
+    def authority(self, key: bytes) -> AuthorityState:
+        """The authority a key (current or retired) belongs to.
+
+        Raises:
+            NotFoundError: the key is unknown.
+        """
+        state = StateView(self._store, origin=self.origin,
+                          root_key=self.root_key).authority_of(key)
+        if state is None:
+            raise NotFoundError(f"{format_public_key(key)}: no authority has this key")
+        return state
+
+    def entry(self, index: int) -> bytes:
+        """The stored bytes of entry ``index`` (the Merkle leaf).
+
+        Raises:
+            NotFoundError: ``index`` is outside the log.
+        """
+        for row in self._store.rows(index, index + 1):
+            return row.entry
+        raise NotFoundError(f"entry {index}: the log has {len(self)} entries")
+
+    def audit(self, *, workers: int = 1) -> AuditReport:
+        """Re-verify the whole log: every signature, chain link, rule and stored state.
+
+        ``workers`` > 1 checks ranges of the log in that many processes.
+        Entries appended while the audit runs are left for the next one.
+
+        Raises:
+            AuditError: naming the first entry (``index``) that does not check out.
+        """
+        from ._audit import audit_log
+
+        return audit_log(self._store, origin=self.origin, root_key=self.root_key,
+                         workers=workers)
+
+    def records(self, start: int = 0, stop: int | None = None) -> Iterator[Record]:
+        """Entries ``start``..``stop`` in order, signatures re-verified."""
+        for row in self._store.rows(start, len(self) if stop is None else stop):
+            yield _record(row)
+
+
+def _record(row: Row) -> Record:
+    from ._entry import decode_entry
+
+    entry = decode_entry(row.entry)
+    return Record(row.index, row.time, verify_statement(entry.statement), row.entry)
+
+
+def _tag(exc: ProvLedgerError, i: int) -> None:
+    exc.batch_index = i
+
+
+def _at(i: int, fn: Callable[..., T], *args: object) -> T:
+    """Call ``fn`` and tag a ProvLedgerError with the batch position ``i``."""
+    try:
+        return fn(*args)
+    except ProvLedgerError as exc:
+        _tag(exc, i)
+        raise

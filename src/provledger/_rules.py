@@ -1,0 +1,345 @@
+"""The ledger's rules: who may append what, given the state before it.
+
+One pure function, :func:`apply`, decides every statement, on append and
+again in every audit; spec/protocol.md ("Rules") is its normative text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from ._errors import (
+    ChainError,
+    ClockError,
+    DecodeError,
+    PolicyError,
+    RevokedKeyError,
+    StateError,
+    UnauthorizedError,
+    UnknownKeyError,
+    WrongLogError,
+)
+from ._events import (
+    AUTHORITY_EVENTS,
+    AppraisalRecorded,
+    CertificateAttested,
+    CertificateIssued,
+    CertificateRenewed,
+    CertificateRevoked,
+    Event,
+    KeyRevoked,
+    KeyRotated,
+    LostReported,
+    Recovered,
+    RepairRecorded,
+    RoleGranted,
+    RoleRevoked,
+    StolenReported,
+)
+from ._itemid import gtin_is_valid, parse_gs1_item_id
+from ._keys import format_public_key
+from ._state import AuthorityState, Grant, ItemState, RevokedKey, SubjectState
+from ._statement import AUTHORITY_PREFIX, Statement, authority_subject
+
+#: How far a statement's own time may run ahead of the log's clock.
+MAX_CLOCK_SKEW = 300
+
+
+class Context(Protocol):
+    """What the rules may look up besides the subject's own state."""
+
+    @property
+    def origin(self) -> str: ...
+
+    def authority_of(self, key: bytes) -> AuthorityState | None:
+        """The authority ``key`` belongs to (current or retired), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The subject's state after the statement, and keys it introduces."""
+
+    state: SubjectState
+    new_keys: tuple[bytes, ...] = ()
+
+
+def apply(
+    stmt: Statement,
+    *,
+    state: SubjectState | None,
+    head: bytes | None,
+    log_time: int,
+    ctx: Context,
+) -> Outcome:
+    """Decide ``stmt`` against its subject's ``state`` and chain ``head``.
+
+    Raises:
+        WrongLogError, ChainError: the statement is for another log, or does
+            not extend the subject's chain.
+        ClockError: its time is more than MAX_CLOCK_SKEW ahead of ``log_time``.
+        UnknownKeyError, RevokedKeyError, UnauthorizedError: the signer may
+            not make this statement.
+        StateError, PolicyError: the subject's state forbids it.
+        DecodeError: a field is well typed but invalid (a GTIN check digit).
+    """
+    p = stmt.payload
+    where = f"{p.type} for {p.subject}"
+    if p.log != ctx.origin:
+        raise WrongLogError(f"{where}: statement is for log {p.log!r}, not {ctx.origin!r}")
+    if p.prev != head:
+        expected = head.hex() if head else "nil (a new chain)"
+        got = p.prev.hex() if p.prev else "nil"
+        raise ChainError(f"{where}: prev is {got}, expected the head {expected}")
+    if p.time > log_time + MAX_CLOCK_SKEW:
+        raise ClockError(
+            f"{where}: statement time {p.time} is ahead of the log time {log_time} "
+            f"by more than {MAX_CLOCK_SKEW} s"
+        )
+    is_authority_chain = p.subject.startswith(AUTHORITY_PREFIX)
+    if isinstance(p.event, AUTHORITY_EVENTS) != is_authority_chain:
+        kind = "an authority chain" if is_authority_chain else "an item id"
+        raise PolicyError(f"{where}: this event type may not target {kind}")
+    if is_authority_chain:
+        assert state is None or isinstance(state, AuthorityState)
+        return _authority_event(stmt, state, log_time, ctx, where)
+    assert state is None or isinstance(state, ItemState)
+    return Outcome(_item_event(stmt, state, ctx, where))
+
+
+# -- signers ----------------------------------------------------------------
+
+
+def _signer(key: bytes, ctx: Context, where: str) -> AuthorityState:
+    """The authority whose current, unrevoked key is ``key``."""
+    auth = ctx.authority_of(key)
+    if auth is None:
+        raise UnknownKeyError(f"{where}: signer {format_public_key(key)} is not a known authority")
+    cutoff = auth.cutoff(key)
+    if cutoff is not None or auth.key != key:
+        raise RevokedKeyError(
+            f"{where}: signer {format_public_key(key)} was revoked or rotated out "
+            f"(cut-off log time {cutoff})"
+        )
+    return auth
+
+
+def _issuer_of(item: ItemState, key: bytes, ctx: Context, where: str) -> AuthorityState:
+    auth = _signer(key, ctx, where)
+    if auth.subject != item.issuer or not auth.has_role("issuer"):
+        raise UnauthorizedError(f"{where}: only the item's issuer may do this")
+    return auth
+
+
+def _holds(role: str, item: ItemState, key: bytes, ctx: Context) -> bool:
+    """Whether ``key`` is the current key of an authority the item's issuer gave ``role``."""
+    auth = ctx.authority_of(key)
+    return (
+        auth is not None
+        and auth.key == key
+        and auth.cutoff(key) is None
+        and auth.has_role(role, item.issuer)
+    )
+
+
+def _is_issuer(item: ItemState, key: bytes, ctx: Context) -> bool:
+    auth = ctx.authority_of(key)
+    return (
+        auth is not None
+        and auth.key == key
+        and auth.cutoff(key) is None
+        and auth.subject == item.issuer
+        and auth.has_role("issuer")
+    )
+
+
+# -- item events ------------------------------------------------------------
+
+
+def _item_event(
+    stmt: Statement, item: ItemState | None, ctx: Context, where: str
+) -> ItemState:
+    ev: Event = stmt.event
+    signer = stmt.signer
+    if isinstance(ev, CertificateIssued):
+        return _issue(stmt, ev, ctx, where)
+    if item is None:
+        raise StateError(f"{where}: no certificate has been issued for this item")
+    if item.status == "revoked":
+        raise StateError(f"{where}: the certificate is revoked; the item's chain is closed")
+    nxt = msgspec.structs.replace(item, events=item.events + 1)
+    if isinstance(ev, CertificateAttested):
+        auth = _signer(signer, ctx, where)
+        if not auth.has_role("attester", item.issuer):
+            raise UnauthorizedError(f"{where}: signer is not an attester of the item's issuer")
+        if ev.certificate != item.certificate:
+            raise PolicyError(f"{where}: attests certificate {ev.certificate.hex()}, "
+                              f"but the item's certificate is {item.certificate.hex()}")
+        if auth.subject in item.attested_by:
+            raise StateError(f"{where}: this authority already attested the certificate")
+        return msgspec.structs.replace(nxt, attested_by=(*item.attested_by, auth.subject))
+    if isinstance(ev, CertificateRenewed):
+        _issuer_of(item, signer, ctx, where)
+        return nxt
+    if isinstance(ev, CertificateRevoked):
+        _issuer_of(item, signer, ctx, where)
+        return msgspec.structs.replace(nxt, status="revoked")
+    if isinstance(ev, RepairRecorded | AppraisalRecorded):
+        if signer != item.owner:
+            _signer(signer, ctx, where)
+            if not _holds("service", item, signer, ctx):
+                raise UnauthorizedError(
+                    f"{where}: signer is neither the owner nor a service provider "
+                    "authorized by the item's issuer"
+                )
+        if isinstance(ev, RepairRecorded) and ev.completed < ev.started:
+            raise PolicyError(f"{where}: completed ({ev.completed}) precedes started "
+                              f"({ev.started})")
+        return nxt
+    if isinstance(ev, LostReported):
+        if signer != item.owner:
+            raise UnauthorizedError(f"{where}: only the current owner may report it lost")
+        if item.status != "active":
+            raise StateError(f"{where}: the item is already {item.status}")
+        return msgspec.structs.replace(nxt, status="lost")
+    if isinstance(ev, StolenReported):
+        _signer(signer, ctx, where)
+        if not (_is_issuer(item, signer, ctx) or _holds("reporter", item, signer, ctx)):
+            raise UnauthorizedError(
+                f"{where}: only the issuer or a reporter it authorized may report theft"
+            )
+        if item.status == "stolen":
+            raise StateError(f"{where}: the item is already reported stolen")
+        return msgspec.structs.replace(nxt, status="stolen")
+    if isinstance(ev, Recovered):
+        return _recover(item, nxt, signer, ctx, where=where)
+    raise PolicyError(f"{where}: event type not allowed on an item")  # pragma: no cover
+
+
+def _issue(stmt: Statement, ev: CertificateIssued, ctx: Context, where: str) -> ItemState:
+    auth = _signer(stmt.signer, ctx, where)
+    if not auth.has_role("issuer"):
+        raise UnauthorizedError(f"{where}: signer is not an authorized issuer")
+    if ev.gtin and not gtin_is_valid(ev.gtin):
+        raise DecodeError(f"{where}: GTIN {ev.gtin} has a wrong check digit")
+    gs1 = parse_gs1_item_id(stmt.subject)
+    if gs1 is not None and (ev.gtin.zfill(14), ev.serial) != gs1:
+        raise PolicyError(
+            f"{where}: a GS1 Digital Link item id must match the certificate's "
+            f"gtin and serial ({gs1[0]}, {gs1[1]!r})"
+        )
+    return ItemState(
+        subject=stmt.subject,
+        issuer=auth.subject,
+        owner=ev.owner,
+        status="active",
+        certificate=stmt.hash,
+    )
+
+
+def _recover(
+    item: ItemState, nxt: ItemState, signer: bytes, ctx: Context, *, where: str
+) -> ItemState:
+    if item.status not in ("lost", "stolen"):
+        raise StateError(f"{where}: the item is not lost or stolen")
+    official = _is_issuer(item, signer, ctx) or _holds("reporter", item, signer, ctx)
+    if not official and not (item.status == "lost" and signer == item.owner):
+        who = "the owner, the issuer or" if item.status == "lost" else "the issuer or"
+        raise UnauthorizedError(f"{where}: only {who} an authorized reporter may record recovery")
+    return msgspec.structs.replace(nxt, status="active")
+
+
+# -- authority events -------------------------------------------------------
+
+
+def _authority_event(
+    stmt: Statement, auth: AuthorityState | None, log_time: int, ctx: Context, where: str
+) -> Outcome:
+    ev = stmt.event
+    signer = _signer(stmt.signer, ctx, where)
+    if isinstance(ev, RoleGranted):
+        return _grant(stmt, ev, auth, signer, ctx=ctx, where=where)
+    if auth is None:
+        raise StateError(f"{where}: no authority has this chain yet (grant it a role first)")
+    if isinstance(ev, RoleRevoked):
+        grant = Grant(ev.role, signer.subject)
+        if grant not in auth.roles:
+            raise StateError(f"{where}: the signer did not grant this authority the role "
+                             f"{ev.role!r}")
+        return Outcome(msgspec.structs.replace(
+            auth, roles=tuple(g for g in auth.roles if g != grant)))
+    if isinstance(ev, KeyRotated):
+        if signer.subject != auth.subject:
+            raise UnauthorizedError(f"{where}: only the authority itself may rotate its key")
+        if ctx.authority_of(ev.new_key) is not None:
+            raise PolicyError(f"{where}: new key {format_public_key(ev.new_key)} is already in use")
+        assert auth.key is not None
+        retired = (*auth.retired, RevokedKey(auth.key, log_time))
+        return Outcome(msgspec.structs.replace(auth, key=ev.new_key, retired=retired),
+                       new_keys=(ev.new_key,))
+    if isinstance(ev, KeyRevoked):
+        return _revoke_key(ev, auth, signer, log_time=log_time, where=where)
+    raise PolicyError(f"{where}: event type not allowed on an authority")  # pragma: no cover
+
+
+def _grant(
+    stmt: Statement,
+    ev: RoleGranted,
+    auth: AuthorityState | None,
+    signer: AuthorityState,
+    *,
+    ctx: Context,
+    where: str,
+) -> Outcome:
+    needed = "root" if ev.role == "issuer" else "issuer"
+    if not signer.has_role(needed):
+        raise UnauthorizedError(f"{where}: only a{'n' if needed == 'issuer' else ''} "
+                                f"{needed} may grant the role {ev.role!r}")
+    owner = ctx.authority_of(ev.key)
+    new_keys: tuple[bytes, ...] = ()
+    if auth is None:
+        if stmt.subject != authority_subject(ev.key):
+            raise PolicyError(f"{where}: a new authority's chain id must be "
+                              f"{authority_subject(ev.key)}")
+        if owner is not None:
+            raise PolicyError(f"{where}: key {format_public_key(ev.key)} already belongs to "
+                              f"{owner.subject}")
+        auth = AuthorityState(subject=stmt.subject, key=ev.key, name=ev.name)
+        new_keys = (ev.key,)
+    elif auth.key is None:
+        # Re-keying an authority whose key was revoked: the granter vouches for a new key.
+        if owner is not None:
+            raise PolicyError(f"{where}: key {format_public_key(ev.key)} is already in use")
+        auth = msgspec.structs.replace(auth, key=ev.key)
+        new_keys = (ev.key,)
+    elif ev.key != auth.key:
+        raise PolicyError(f"{where}: key must be the authority's current key "
+                          f"{format_public_key(auth.key)}")
+    grant = Grant(ev.role, signer.subject)
+    if grant in auth.roles:
+        raise StateError(f"{where}: the role {ev.role!r} was already granted by this signer")
+    return Outcome(msgspec.structs.replace(auth, name=ev.name, roles=(*auth.roles, grant)),
+                   new_keys=new_keys)
+
+
+def _revoke_key(
+    ev: KeyRevoked, auth: AuthorityState, signer: AuthorityState, *, log_time: int, where: str
+) -> Outcome:
+    granters = {g.granter for g in auth.roles}
+    if not (signer.subject == auth.subject or signer.subject in granters
+            or signer.has_role("root")):
+        raise UnauthorizedError(
+            f"{where}: only the authority itself, a granter of its roles or the root may "
+            "revoke its keys"
+        )
+    owned = ev.key == auth.key or any(r.key == ev.key for r in auth.retired)
+    if not owned:
+        raise PolicyError(f"{where}: key {format_public_key(ev.key)} is not this authority's")
+    if any(r.key == ev.key for r in auth.revoked):
+        raise StateError(f"{where}: key {format_public_key(ev.key)} is already revoked")
+    cutoff = min(ev.compromised_since, log_time)
+    revoked = (*auth.revoked, RevokedKey(ev.key, cutoff))
+    key = None if ev.key == auth.key else auth.key
+    return Outcome(msgspec.structs.replace(auth, key=key, revoked=revoked))

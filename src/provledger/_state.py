@@ -1,0 +1,91 @@
+"""Derived state of a subject after each entry: what the rules decide against.
+
+States are stored beside each entry (an internal cache, msgpack-encoded) so
+that an item's current state is one indexed read, and every audit recomputes
+them from the signed entries and compares.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+ItemStatus = Literal["active", "lost", "stolen", "revoked"]
+
+
+class Grant(msgspec.Struct, frozen=True, array_like=True):
+    """A role an authority holds, and the authority that granted it."""
+
+    role: str
+    granter: str
+
+
+class RevokedKey(msgspec.Struct, frozen=True, array_like=True):
+    """A key cut off from ``cutoff`` (log time) on."""
+
+    key: bytes
+    cutoff: int
+
+
+class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
+    """An organisation's keys and roles, as its authority chain leaves them."""
+
+    subject: str
+    #: The current signing key; None after it was revoked and not replaced.
+    key: bytes | None
+    name: str = ""
+    roles: tuple[Grant, ...] = ()
+    #: Keys retired by rotation, each refused from its rotation time.
+    retired: tuple[RevokedKey, ...] = ()
+    #: Keys revoked as compromised, each refused from its cut-off.
+    revoked: tuple[RevokedKey, ...] = ()
+
+    def has_role(self, role: str, granter: str | None = None) -> bool:
+        """Whether the authority holds ``role`` (granted by ``granter`` if given)."""
+        return any(g.role == role and granter in (None, g.granter) for g in self.roles)
+
+    def cutoff(self, key: bytes) -> int | None:
+        """The log time from which ``key`` is refused, or None if it is not."""
+        for r in self.revoked + self.retired:
+            if r.key == key:
+                return r.cutoff
+        return None
+
+
+class ItemState(msgspec.Struct, frozen=True, tag="item"):
+    """A piece's certificate, owner and status, as its chain leaves them."""
+
+    subject: str
+    #: The authority (chain id) that issued the certificate.
+    issuer: str
+    owner: bytes
+    status: ItemStatus
+    #: Hash of the cert.issued statement.
+    certificate: bytes
+    #: Authorities that attested the certificate, in order.
+    attested_by: tuple[str, ...] = ()
+    #: Number of entries on the item's chain.
+    events: int = 1
+
+
+SubjectState = ItemState | AuthorityState
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(SubjectState)
+
+
+def encode_state(state: SubjectState) -> bytes:
+    """Serialize a state for storage."""
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> SubjectState:
+    """Deserialize a stored state.
+
+    Raises:
+        msgspec.DecodeError: the bytes are not a state (the store maps this
+            to an AuditError).
+    """
+    state: SubjectState = _decoder.decode(data)
+    return state

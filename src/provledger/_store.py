@@ -1,0 +1,289 @@
+"""Storage: the log's rows in SQLite, append-only by the schema's own triggers.
+
+The rest of the library talks to :class:`Store` (a small Protocol) so that a
+server database can be added later; :class:`SQLiteStore` is the embedded
+default. Durability: WAL with ``synchronous=FULL``, so a commit that returned
+survives a crash of the process or the machine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
+
+from ._errors import LedgerBusyError, StorageError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored entry with its derived columns."""
+
+    index: int
+    time: int
+    entry: bytes
+    hash: bytes
+    subject: str
+    type: str
+    signer: bytes
+    state: bytes
+
+
+class Store(Protocol):
+    """What the ledger needs from a database. Writes happen inside ``write()``."""
+
+    def meta(self) -> dict[str, bytes]: ...
+    def write(self) -> AbstractContextManager[None]: ...
+    def size(self) -> int: ...
+    def last_time(self) -> int: ...
+    def head(self, subject: str) -> Row | None: ...
+    def head_before(self, subject: str, index: int) -> Row | None: ...
+    def find(self, statement_hash: bytes) -> int | None: ...
+    def key_subject(self, key: bytes) -> tuple[str, int] | None: ...
+    def history(self, subject: str) -> list[Row]: ...
+    def rows(self, start: int, stop: int) -> Iterator[Row]: ...
+    def revocations(self) -> list[Row]: ...
+    def all_keys(self) -> list[tuple[bytes, str, int]]: ...
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]]) -> None: ...
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries (
+    idx     INTEGER PRIMARY KEY,  -- log index, dense from 0
+    time    INTEGER NOT NULL,     -- log time (copied from the entry, for lookups)
+    entry   BLOB NOT NULL,        -- the entry bytes: the Merkle leaf
+    hash    BLOB NOT NULL UNIQUE, -- SHA-256 of the statement
+    subject TEXT NOT NULL,
+    type    TEXT NOT NULL,
+    signer  BLOB NOT NULL,
+    state   BLOB NOT NULL         -- derived: the subject's state after this entry
+);
+CREATE INDEX entries_by_subject ON entries (subject, idx);
+CREATE INDEX entries_revocations ON entries (idx) WHERE type = 'key.revoked';
+CREATE TABLE keys (
+    key     BLOB PRIMARY KEY,
+    subject TEXT NOT NULL,        -- the authority chain the key belongs to
+    idx     INTEGER NOT NULL      -- entry that introduced it (-1: the root, at creation)
+) WITHOUT ROWID;
+CREATE TRIGGER entries_dense BEFORE INSERT ON entries
+    WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
+    BEGIN SELECT RAISE(ABORT, 'provledger: log indices must be dense'); END;
+"""
+_APPEND_ONLY = """
+CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
+    BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
+CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
+    BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
+"""
+_ROW = "idx, time, entry, hash, subject, type, signer, state"
+
+
+class SQLiteStore:
+    """The embedded store: one SQLite file in WAL mode.
+
+    ``busy_timeout`` bounds how long a writer waits for another; past it the
+    call raises LedgerBusyError and writes nothing.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._db = sqlite_utils.Database(conn)
+        self.path = path
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        meta: dict[str, bytes],
+        keys: Sequence[tuple[bytes, str, int]] = (),
+    ) -> SQLiteStore:
+        """Create a new ledger file holding ``meta`` and the initial ``keys``.
+
+        Raises:
+            StorageError: the file exists or cannot be created.
+        """
+        p = Path(path)
+        if p.exists():
+            raise StorageError(f"{p}: already exists; refusing to overwrite a ledger")
+        store = cls(_connect(p, create=True), str(p))
+        triggers = "".join(_APPEND_ONLY.format(t=t) for t in ("meta", "entries", "keys"))
+        try:
+            store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + triggers)
+            store._db.table("meta").insert_all(
+                [{"name": k, "value": v} for k, v in sorted(meta.items())]
+            )
+            store._conn.executemany("INSERT INTO keys (key, subject, idx) VALUES (?, ?, ?)", keys)
+            store._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            p.unlink(missing_ok=True)
+            raise StorageError(f"{p}: cannot create the ledger ({exc})") from None
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> SQLiteStore:
+        """Open an existing ledger file.
+
+        Raises:
+            StorageError: missing file, not a provledger ledger, or a newer schema.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise StorageError(f"{p}: no ledger here (create one with `provledger init`)")
+        store = cls(_connect(p, create=False, readonly=readonly), str(p))
+        try:
+            version = store.meta().get("schema")
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise StorageError(f"{p}: not a provledger ledger ({exc})") from None
+        if version != str(SCHEMA_VERSION).encode():
+            store.close()
+            raise StorageError(f"{p}: unsupported ledger schema {version!r}")
+        return store
+
+    # -- reads ----------------------------------------------------------------
+
+    def meta(self) -> dict[str, bytes]:
+        return {r[0]: bytes(r[1]) for r in self._conn.execute("SELECT name, value FROM meta")}
+
+    def size(self) -> int:
+        (n,) = self._conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM entries").fetchone()
+        return int(n)
+
+    def last_time(self) -> int:
+        row = self._conn.execute("SELECT time FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def head(self, subject: str) -> Row | None:
+        row = self._conn.execute(
+            f"SELECT {_ROW} FROM entries WHERE subject = ? ORDER BY idx DESC LIMIT 1", (subject,)
+        ).fetchone()
+        return Row(*row) if row else None
+
+    def head_before(self, subject: str, index: int) -> Row | None:
+        row = self._conn.execute(
+            f"SELECT {_ROW} FROM entries WHERE subject = ? AND idx < ? ORDER BY idx DESC LIMIT 1",
+            (subject, index),
+        ).fetchone()
+        return Row(*row) if row else None
+
+    def find(self, statement_hash: bytes) -> int | None:
+        row = self._conn.execute(
+            "SELECT idx FROM entries WHERE hash = ?", (statement_hash,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def key_subject(self, key: bytes) -> tuple[str, int] | None:
+        row = self._conn.execute("SELECT subject, idx FROM keys WHERE key = ?", (key,)).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def history(self, subject: str) -> list[Row]:
+        cur = self._conn.execute(
+            f"SELECT {_ROW} FROM entries WHERE subject = ? ORDER BY idx", (subject,)
+        )
+        return [Row(*r) for r in cur]
+
+    def rows(self, start: int, stop: int) -> Iterator[Row]:
+        cur = self._conn.execute(
+            f"SELECT {_ROW} FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, stop)
+        )
+        for r in cur:
+            yield Row(*r)
+
+    def revocations(self) -> list[Row]:
+        cur = self._conn.execute(
+            f"SELECT {_ROW} FROM entries WHERE type = 'key.revoked' ORDER BY idx"
+        )
+        return [Row(*r) for r in cur]
+
+    def all_keys(self) -> list[tuple[bytes, str, int]]:
+        cur = self._conn.execute("SELECT key, subject, idx FROM keys ORDER BY idx, key")
+        return [(bytes(k), str(s), int(i)) for k, s, i in cur]
+
+    # -- writes ---------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction: all of it commits durably, or none of it does.
+
+        Raises:
+            LedgerBusyError: another writer held the lock past the busy timeout.
+            StorageError: the database failed.
+        """
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LedgerBusyError(
+                    f"{self.path}: another writer holds the ledger; nothing was written, "
+                    "try again"
+                ) from None
+            raise StorageError(f"{self.path}: cannot start a write ({exc})") from None
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._conn.execute("ROLLBACK")
+            raise StorageError(f"{self.path}: commit failed, nothing was written ({exc})") from None
+
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]]) -> None:
+        """Insert rows and key registrations; call inside ``write()``.
+
+        Raises:
+            StorageError: a constraint or trigger refused them.
+        """
+        try:
+            self._conn.executemany(
+                f"INSERT INTO entries ({_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.index, r.time, r.entry, r.hash, r.subject, r.type, r.signer, r.state)
+                 for r in rows],
+            )
+            if keys:
+                self._conn.executemany("INSERT INTO keys (key, subject, idx) VALUES (?, ?, ?)",
+                                       keys)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: insert refused ({exc})") from None
+
+    def backup(self, dest: str | Path) -> None:
+        """A consistent online copy via SQLite's backup API.
+
+        Raises:
+            StorageError: the copy failed.
+        """
+        try:
+            target = sqlite3.connect(str(dest))
+            with target:
+                self._conn.backup(target)
+            target.close()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"backup to {dest} failed ({exc})") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _connect(path: Path, *, create: bool, readonly: bool = False) -> sqlite3.Connection:
+    uri = f"file:{path}?mode={'ro' if readonly else ('rwc' if create else 'rw')}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open ({exc})") from None
+    return conn
