@@ -49,8 +49,10 @@ from ._events import (
     Stone,
 )
 from ._itemid import gs1_item_id, gtin_is_valid, serial_item_id
+from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
 from ._ledger import Ledger, Record
+from ._report import EventView, ItemReport, item_report
 from ._state import AuthorityState, ItemState
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 
@@ -72,7 +74,9 @@ __all__ = [
     "Dimensions",
     "DuplicateStatementError",
     "Event",
+    "EventView",
     "Invalidated",
+    "ItemReport",
     "ItemState",
     "KeyFileError",
     "KeyRevoked",
@@ -107,8 +111,13 @@ __all__ = [
     "format_public_key",
     "gs1_item_id",
     "gtin_is_valid",
+    "item_report",
     "parse_public_key",
+    "read_public_key",
+    "read_signing_key",
     "serial_item_id",
     "sign_statement",
     "verify_statement",
+    "write_public_key",
+    "write_signing_key",
 ]

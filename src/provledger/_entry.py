@@ -1,6 +1,6 @@
 """Log entries: what the log stores for each appended statement.
 
-An entry is the canonical CBOR map ``{"index", "statement", "time"}``; its
+An entry is the canonical CBOR map ``{"time", "index", "statement"}``; its
 bytes are the leaf of the log's Merkle tree, so the tree covers both the
 signed statement and the log's own index and time for it.
 """
@@ -15,8 +15,8 @@ from ._types import Count, Timestamp
 class LogEntry(_Wire, frozen=True, kw_only=True):
     """The wire form of one log entry (spec/protocol.md, "Log entries")."""
 
-    index: Count
     time: Timestamp
+    index: Count
     statement: bytes
 
 

@@ -1,0 +1,98 @@
+"""Shared fixtures: deterministic keys, a stepping clock, and ledgers built on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import provledger as pl
+
+ORIGIN = "test.example/ledger"
+T0 = 1_800_000_000
+
+
+class StepClock:
+    """The log's clock for tests: returns ``t``; tests move it explicitly."""
+
+    def __init__(self, t: int = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return float(self.t)
+
+
+def key(name: str) -> pl.SigningKey:
+    return pl.SigningKey(hashlib.sha256(f"test key {name}".encode()).digest())
+
+
+@dataclass
+class World:
+    """A ledger with a root, an issuer, a workshop, an attester, a reporter and an owner."""
+
+    ledger: pl.Ledger
+    path: Path
+    clock: StepClock
+    root: pl.SigningKey
+    jeweler: pl.SigningKey
+    workshop: pl.SigningKey
+    gemologist: pl.SigningKey
+    insurer: pl.SigningKey
+    owner: pl.SigningKey
+
+    def sign(self, signer: pl.SigningKey, subject: str, event: pl.Event,
+             prev: bytes | None | str = "head", time: int | None = None) -> bytes:
+        return pl.sign_statement(
+            event, key=signer, origin=self.ledger.origin, subject=subject,
+            prev=self.ledger.head(subject) if prev == "head" else prev,  # type: ignore[arg-type]
+            time=self.clock.t if time is None else time)
+
+    def add(self, signer: pl.SigningKey, subject: str, event: pl.Event) -> pl.Record:
+        self.clock.t += 1
+        return self.ledger.append(self.sign(signer, subject, event))
+
+    def issue(self, serial: str, owner: pl.SigningKey | None = None) -> str:
+        item = pl.serial_item_id(self.jeweler.public_key, serial)
+        self.add(self.jeweler, item, pl.CertificateIssued(
+            kind="ring", serial=serial, owner=(owner or self.owner).public_key))
+        return item
+
+
+def grant(w: World, signer: pl.SigningKey, grantee: pl.SigningKey, role: str, name: str) -> None:
+    w.add(signer, pl.authority_subject(grantee.public_key),
+          pl.RoleGranted(key=grantee.public_key, name=name, role=role))  # type: ignore[arg-type]
+
+
+def make_world(path: Path) -> World:
+    clock = StepClock()
+    ledger = pl.Ledger.create(path, origin=ORIGIN, root_key=key("root").public_key,
+                              log_key=key("log").public_key, clock=clock)
+    w = World(ledger, path, clock, key("root"), key("jeweler"), key("workshop"),
+              key("gemologist"), key("insurer"), key("owner"))
+    grant(w, w.root, w.jeweler, "issuer", "Jeweler")
+    grant(w, w.jeweler, w.workshop, "service", "Workshop")
+    grant(w, w.jeweler, w.gemologist, "attester", "Gem Lab")
+    grant(w, w.jeweler, w.insurer, "reporter", "Insurer")
+    return w
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path / "ledger.db")
+    yield w
+    w.ledger.close()
+
+
+def snapshot(path: Path) -> str:
+    """A digest of every row of every table: equal snapshots mean nothing changed."""
+    conn = sqlite3.connect(path)
+    h = hashlib.sha256()
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+        for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1"):
+            h.update(repr(row).encode())
+    conn.close()
+    return h.hexdigest()
