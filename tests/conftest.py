@@ -45,7 +45,7 @@ class World:
     owner: pl.SigningKey
 
     def sign(self, signer: pl.SigningKey, subject: str, event: pl.Event,
-             prev: bytes | None | str = "head", time: int | None = None) -> bytes:
+             prev: bytes | str | None = "head", time: int | None = None) -> bytes:
         return pl.sign_statement(
             event, key=signer, origin=self.ledger.origin, subject=subject,
             prev=self.ledger.head(subject) if prev == "head" else prev,  # type: ignore[arg-type]

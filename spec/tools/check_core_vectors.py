@@ -30,7 +30,7 @@ EVENT_TYPES = {
 }
 
 
-class Invalid(Exception):
+class InvalidError(Exception):
     """The bytes are not a valid provledger statement or entry."""
 
 
@@ -38,15 +38,15 @@ def _canonical(data: bytes, what: str) -> Any:
     try:
         value = cbor2.loads(data)
     except Exception as exc:
-        raise Invalid(f"{what}: not CBOR ({exc})") from None
+        raise InvalidError(f"{what}: not CBOR ({exc})") from None
     if cbor2.dumps(value, canonical=True) != data:
-        raise Invalid(f"{what}: not deterministic CBOR")
+        raise InvalidError(f"{what}: not deterministic CBOR")
     return value
 
 
 def _no_floats(value: Any) -> None:
     if isinstance(value, float):
-        raise Invalid("payload: floating-point value")
+        raise InvalidError("payload: floating-point value")
     if isinstance(value, dict):
         for v in value.values():
             _no_floats(v)
@@ -59,30 +59,30 @@ def check_statement(data: bytes) -> dict[str, Any]:
     """Return the payload of a valid statement; raise Invalid otherwise."""
     outer = _canonical(data, "statement")
     if not isinstance(outer, cbor2.CBORTag) or outer.tag != 18 or len(outer.value) != 4:
-        raise Invalid("statement: not a COSE_Sign1 (tag 18, 4 elements)")
+        raise InvalidError("statement: not a COSE_Sign1 (tag 18, 4 elements)")
     protected, unprotected, payload, signature = outer.value
     if unprotected != {}:
-        raise Invalid("statement: unprotected header not empty")
+        raise InvalidError("statement: unprotected header not empty")
     header = _canonical(protected, "protected header")
     kid = header.get(4) if isinstance(header, dict) else None
     if not isinstance(kid, bytes) or header != {1: -8, 3: CONTENT_TYPE, 4: kid} or len(kid) != 32:
-        raise Invalid("statement: protected header is not {1: -8, 3: cty, 4: kid}")
+        raise InvalidError("statement: protected header is not {1: -8, 3: cty, 4: kid}")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes) or len(signature) != 64:
-        raise Invalid("statement: payload or signature of the wrong type")
+        raise InvalidError("statement: payload or signature of the wrong type")
     tbs = cbor2.dumps(["Signature1", protected, b"", payload])
     try:
         nacl.signing.VerifyKey(kid).verify(tbs, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
-        raise Invalid("statement: bad signature") from None
+        raise InvalidError("statement: bad signature") from None
     body = _canonical(payload, "payload")
     _no_floats(body)
     expected = {"v", "log", "prev", "time", "type", "event", "signer", "subject"}
     if not isinstance(body, dict) or set(body) != expected:
-        raise Invalid("payload: wrong set of fields")
+        raise InvalidError("payload: wrong set of fields")
     if body["signer"] != kid or body["v"] != 1 or body["type"] not in EVENT_TYPES:
-        raise Invalid("payload: signer, version or type is wrong")
+        raise InvalidError("payload: signer, version or type is wrong")
     if not isinstance(body["event"], dict) or any(v in ("", []) for v in body["event"].values()):
-        raise Invalid("payload: event body is not a map, or encodes a default explicitly")
+        raise InvalidError("payload: event body is not a map, or encodes a default explicitly")
     return body
 
 
@@ -94,13 +94,13 @@ def check_valid(vectors: list[dict[str, Any]], origin: str) -> int:
         body = check_statement(stmt)
         digest = hashlib.sha256(stmt).digest()
         if digest.hex() != v["hash"] or body["log"] != origin:
-            raise Invalid(f"{v['name']}: hash or origin mismatch")
+            raise InvalidError(f"{v['name']}: hash or origin mismatch")
         if body["prev"] != heads.get(body["subject"]):
-            raise Invalid(f"{v['name']}: prev does not link to the subject's head")
+            raise InvalidError(f"{v['name']}: prev does not link to the subject's head")
         heads[body["subject"]] = digest
         entry = _canonical(bytes.fromhex(v["entry"]), "entry")
         if entry != {"time": v["time"], "index": i, "statement": stmt} or v["time"] < last_time:
-            raise Invalid(f"{v['name']}: entry does not wrap the statement at index {i}")
+            raise InvalidError(f"{v['name']}: entry does not wrap the statement at index {i}")
         last_time = v["time"]
     return len(vectors)
 
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
     try:
         n = check_valid(valid, meta["origin"])
         print(f"valid: {n} statements and entries check out")
-    except Invalid as exc:
+    except InvalidError as exc:
         print(f"FAIL valid: {exc}")
         failures += 1
     checked = 0
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
         checked += 1
         try:
             check_statement(bytes.fromhex(v["statement"]))
-        except Invalid:
+        except InvalidError:
             continue
         print(f"FAIL invalid/{v['name']}: accepted, expected {v['error']}")
         failures += 1

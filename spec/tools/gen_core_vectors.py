@@ -119,11 +119,12 @@ def build_valid() -> tuple[list[dict[str, Any]], dict[str, bytes], dict[str, byt
                                   log_key=PK["log"], clock=clock)
         for i, (name, signer, subject, event) in enumerate(story()):
             clock.t = T0 + 60 * i
+            body = event
             if isinstance(event, pl.CertificateAttested):
-                event = type(event)(capacity=event.capacity, photos=event.photos,
-                                    certificate=certs[subject])
+                body = type(event)(capacity=event.capacity, photos=event.photos,
+                                   certificate=certs[subject])
             head = ledger.head(subject)
-            stmt = pl.sign_statement(event, key=KEYS[signer], origin=ORIGIN, subject=subject,
+            stmt = pl.sign_statement(body, key=KEYS[signer], origin=ORIGIN, subject=subject,
                                      prev=head, time=clock.t - 5)
             rec = ledger.append(stmt)
             if isinstance(event, pl.CertificateIssued):

@@ -104,13 +104,23 @@ class Ledger:
         return cls(store, clock=clock)
 
     @classmethod
-    def open(cls, path: str | Path, *, clock: Clock = _time.time, readonly: bool = False) -> Ledger:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock = _time.time,
+        readonly: bool = False,
+        timeout: float = 10.0,
+    ) -> Ledger:
         """Open an existing ledger file.
+
+        A writer waits up to ``timeout`` seconds for another to finish, then
+        raises LedgerBusyError.
 
         Raises:
             StorageError: missing, unreadable or not a provledger ledger.
         """
-        return cls(SQLiteStore.open(path, readonly=readonly), clock=clock)
+        return cls(SQLiteStore.open(path, readonly=readonly, timeout=timeout), clock=clock)
 
     def close(self) -> None:
         """Close the database; the Ledger is unusable afterwards."""

@@ -7,7 +7,7 @@ again in every audit; spec/protocol.md ("Rules") is its normative text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import msgspec
 
@@ -126,6 +126,17 @@ def _signer(key: bytes, ctx: Context, where: str) -> AuthorityState:
     return auth
 
 
+def _refuse(item: ItemState, key: bytes, ctx: Context, message: str) -> NoReturn:
+    """Raise the most precise error for a signer the rule did not admit."""
+    auth = ctx.authority_of(key)
+    if auth is None and key != item.owner:
+        raise UnknownKeyError(f"{message}; {format_public_key(key)} is not a known key")
+    if auth is not None and (auth.key != key or auth.cutoff(key) is not None):
+        raise RevokedKeyError(f"{message}; {format_public_key(key)} was revoked or rotated "
+                              f"out (cut-off log time {auth.cutoff(key)})")
+    raise UnauthorizedError(message)
+
+
 def _issuer_of(item: ItemState, key: bytes, ctx: Context, where: str) -> AuthorityState:
     auth = _signer(key, ctx, where)
     if auth.subject != item.issuer or not auth.has_role("issuer"):
@@ -187,13 +198,9 @@ def _item_event(
         _issuer_of(item, signer, ctx, where)
         return msgspec.structs.replace(nxt, status="revoked")
     if isinstance(ev, RepairRecorded | AppraisalRecorded):
-        if signer != item.owner:
-            _signer(signer, ctx, where)
-            if not _holds("service", item, signer, ctx):
-                raise UnauthorizedError(
-                    f"{where}: signer is neither the owner nor a service provider "
-                    "authorized by the item's issuer"
-                )
+        if signer != item.owner and not _holds("service", item, signer, ctx):
+            _refuse(item, signer, ctx, f"{where}: signer is neither the owner nor a service "
+                    "provider authorized by the item's issuer")
         if isinstance(ev, RepairRecorded) and ev.completed < ev.started:
             raise PolicyError(f"{where}: completed ({ev.completed}) precedes started "
                               f"({ev.started})")
@@ -205,11 +212,9 @@ def _item_event(
             raise StateError(f"{where}: the item is already {item.status}")
         return msgspec.structs.replace(nxt, status="lost")
     if isinstance(ev, StolenReported):
-        _signer(signer, ctx, where)
         if not (_is_issuer(item, signer, ctx) or _holds("reporter", item, signer, ctx)):
-            raise UnauthorizedError(
-                f"{where}: only the issuer or a reporter it authorized may report theft"
-            )
+            _refuse(item, signer, ctx,
+                    f"{where}: only the issuer or a reporter it authorized may report theft")
         if item.status == "stolen":
             raise StateError(f"{where}: the item is already reported stolen")
         return msgspec.structs.replace(nxt, status="stolen")
@@ -247,7 +252,8 @@ def _recover(
     official = _is_issuer(item, signer, ctx) or _holds("reporter", item, signer, ctx)
     if not official and not (item.status == "lost" and signer == item.owner):
         who = "the owner, the issuer or" if item.status == "lost" else "the issuer or"
-        raise UnauthorizedError(f"{where}: only {who} an authorized reporter may record recovery")
+        _refuse(item, signer, ctx, f"{where}: only {who} an authorized reporter may record "
+                "recovery")
     return msgspec.structs.replace(nxt, status="active")
 
 

@@ -84,7 +84,11 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
 CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
-_ROW = "idx, time, entry, hash, subject, type, signer, state"
+_COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
+# Reads cast every column to its declared type, so a value of another type
+# written behind the ledger's back reaches the audit as bytes, not an exception.
+_ROW = ("CAST(idx AS INTEGER), CAST(time AS INTEGER), CAST(entry AS BLOB), CAST(hash AS BLOB), "
+        "CAST(subject AS TEXT), CAST(type AS TEXT), CAST(signer AS BLOB), CAST(state AS BLOB)")
 
 
 class SQLiteStore:
@@ -130,7 +134,8 @@ class SQLiteStore:
         return store
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> SQLiteStore:
+    def open(cls, path: str | Path, *, readonly: bool = False,
+             timeout: float = 10.0) -> SQLiteStore:
         """Open an existing ledger file.
 
         Raises:
@@ -139,7 +144,7 @@ class SQLiteStore:
         p = Path(path)
         if not p.is_file():
             raise StorageError(f"{p}: no ledger here (create one with `provledger init`)")
-        store = cls(_connect(p, create=False, readonly=readonly), str(p))
+        store = cls(_connect(p, create=False, readonly=readonly, timeout=timeout), str(p))
         try:
             version = store.meta().get("schema")
         except sqlite3.DatabaseError as exc:
@@ -206,7 +211,8 @@ class SQLiteStore:
         return [Row(*r) for r in cur]
 
     def all_keys(self) -> list[tuple[bytes, str, int]]:
-        cur = self._conn.execute("SELECT key, subject, idx FROM keys ORDER BY idx, key")
+        cur = self._conn.execute("SELECT CAST(key AS BLOB), CAST(subject AS TEXT), "
+                                 "CAST(idx AS INTEGER) FROM keys ORDER BY idx, key")
         return [(bytes(k), str(s), int(i)) for k, s, i in cur]
 
     # -- writes ---------------------------------------------------------------
@@ -247,7 +253,7 @@ class SQLiteStore:
         """
         try:
             self._conn.executemany(
-                f"INSERT INTO entries ({_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(r.index, r.time, r.entry, r.hash, r.subject, r.type, r.signer, r.state)
                  for r in rows],
             )
@@ -275,11 +281,12 @@ class SQLiteStore:
         self._conn.close()
 
 
-def _connect(path: Path, *, create: bool, readonly: bool = False) -> sqlite3.Connection:
+def _connect(path: Path, *, create: bool, readonly: bool = False,
+             timeout: float = 10.0) -> sqlite3.Connection:
     uri = f"file:{path}?mode={'ro' if readonly else ('rwc' if create else 'rw')}"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")

@@ -1,0 +1,46 @@
+# provledger: `make demo` and `make test` set up everything on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo test lint typecheck unit vectors bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: issue a ring, repair it, audit; everything it made lands in demo-out/
+demo: install
+	rm -rf demo-out
+	$(BIN)/python examples/demo.py demo-out
+
+## test: ruff, mypy --strict and the whole pytest suite
+test: lint typecheck unit
+
+lint: install
+	$(BIN)/ruff check src cli tests spec/tools examples benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q
+
+vectors: install
+	$(BIN)/python spec/tools/gen_core_vectors.py
+	$(BIN)/python spec/tools/gen_keyfile_vectors.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/run.py --quick
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo-out .mypy_cache .ruff_cache .pytest_cache .hypothesis
