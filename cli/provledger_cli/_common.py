@@ -1,0 +1,148 @@
+"""What every command shares: settings, exit codes, passphrases, and output.
+
+Library errors become exit codes here, in one table, so that the codes the
+top-level help documents are the codes the commands return.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, NoReturn, TypeVar
+
+import click
+
+import provledger
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PASSPHRASE_ENV: Final = "PROVLEDGER_PASSPHRASE"  # noqa: S105 (a variable's name)
+DB_ENV: Final = "PROVLEDGER_DB"
+
+EXIT_VERIFICATION: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_POLICY: Final = 3
+EXIT_DECODE: Final = 4
+EXIT_STORAGE: Final = 5
+EXIT_NOT_FOUND: Final = 6
+EXIT_OTHER: Final = 7
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+#: Most specific family first: AuditError is a VerificationError, and so on.
+_EXIT_CODES: Final[tuple[tuple[type[provledger.ProvLedgerError], int], ...]] = (
+    (provledger.VerificationError, EXIT_VERIFICATION),
+    (provledger.PolicyError, EXIT_POLICY),
+    (provledger.DecodeError, EXIT_DECODE),
+    (provledger.StorageError, EXIT_STORAGE),
+    (provledger.NotFoundError, EXIT_NOT_FOUND),
+)
+
+EXIT_CODES_HELP: Final = f"""\b
+Exit codes:
+  0  success
+  {EXIT_VERIFICATION}  verification failed: bad signature, broken chain, unknown or
+     revoked key, or the audit found stored data the log does not prove
+  {EXIT_USAGE}  usage error: a bad option or argument
+  {EXIT_POLICY}  refused by the ledger's rules: not authorized, wrong item state,
+     or a statement that is already in the log
+  {EXIT_DECODE}  malformed input: a statement, JSON body or key that does not decode
+  {EXIT_STORAGE}  storage: the ledger is missing, unreadable or busy, or another
+     file cannot be read or written
+  {EXIT_NOT_FOUND}  not found: no such item, authority or entry in the ledger
+  {EXIT_OTHER}  key file error (wrong passphrase, unreadable key file) or any
+     other provledger error
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C), or the passphrase prompt was closed
+
+\b
+Environment:
+  {DB_ENV}          the ledger file (as --db)
+  {PASSPHRASE_ENV}  passphrase of private key files; asked for when unset
+"""
+
+
+def exit_code(exc: provledger.ProvLedgerError) -> int:
+    """The documented exit code for a library error (see EXIT_CODES_HELP)."""
+    for family, code in _EXIT_CODES:
+        if isinstance(exc, family):
+            return code
+    return EXIT_OTHER
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``provledger: error: <message>`` as one line on stderr and exit with ``code``.
+
+    Raises:
+        click.exceptions.Exit: always; click turns it into the exit status.
+    """
+    click.echo(f"provledger: error: {' '.join(message.splitlines())}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The group's global options, handed to every command."""
+
+    db: Path
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def json_option(f: F) -> F:
+    """Add ``--json`` (passed as ``as_json``)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document to stdout."
+    )(f)
+
+
+def notes_option(f: F) -> F:
+    """Add ``--notes TEXT`` (default empty)."""
+    return click.option("--notes", default="", help="Free-text notes (no personal data).")(f)
+
+
+def emit(as_json: bool, document: Mapping[str, Any], lines: Sequence[str]) -> None:
+    """Print ``document`` as JSON, or ``lines`` for people."""
+    if as_json:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def rfc3339(t: int) -> str:
+    """Unix seconds as an RFC 3339 UTC timestamp such as ``2026-11-20T10:00:00Z``."""
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def passphrase(what: str, *, confirm: bool = False) -> bytes:
+    """The passphrase for ``what``: $PROVLEDGER_PASSPHRASE, else a hidden prompt.
+
+    ``confirm`` asks twice, for passphrases that protect new key files.
+
+    Raises:
+        click.UsageError: the passphrase is empty.
+    """
+    text = os.environ.get(PASSPHRASE_ENV) or click.prompt(
+        f"Passphrase for {what}", hide_input=True, confirmation_prompt=confirm
+    )
+    if not text:
+        raise click.UsageError("the passphrase must not be empty")
+    return str(text).encode("utf-8")
+
+
+def unlock(path: Path) -> provledger.SigningKey:
+    """Decrypt the private key file at ``path``, asking for its passphrase.
+
+    Raises:
+        provledger.KeyFileError: missing or unreadable file, or a wrong passphrase.
+    """
+    return provledger.read_signing_key(path, passphrase=passphrase(str(path)))
+
+
+def fmt_key(public_key: bytes) -> str:
+    """The ``ed25519:...`` text of a public key."""
+    return provledger.format_public_key(public_key)

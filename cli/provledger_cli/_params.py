@@ -1,0 +1,178 @@
+"""Option value types: times, file digests, public keys, chain heads, stones, parts.
+
+Each turns command-line text into the value an event field takes, and
+reports bad text as a usage error naming the option.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+import msgspec
+
+import provledger
+
+_HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
+_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DIMENSIONS: Final = re.compile(r"([0-9]+)[xX]([0-9]+)[xX]([0-9]+)")
+DIGEST_PREFIX: Final = "sha256:"
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Any]
+else:
+    _ParamType = click.ParamType  # not subscriptable at run time before click 8.4
+
+
+class TimeType(_ParamType):
+    """RFC 3339 date or date-time (with a zone), or integer unix seconds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+        try:
+            if _DATE.fullmatch(text):
+                day = datetime.date.fromisoformat(text)
+                moment = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
+            else:
+                moment = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(
+                f"{text!r} is not a time: use 2026-11-20, 2026-11-20T10:00:00Z or unix seconds",
+                param, ctx,
+            )
+        if moment.tzinfo is None:
+            self.fail(f"{text!r} has no time zone: add Z or an offset such as +01:00", param, ctx)
+        seconds = int(moment.timestamp())
+        if seconds < 0:
+            self.fail(f"{text!r} is before 1970", param, ctx)
+        return seconds
+
+
+class DigestType(_ParamType):
+    """A file, hashed with SHA-256, or a digest written ``sha256:<64 hex>``."""
+
+    name = "file"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        text = str(value)
+        if text.startswith(DIGEST_PREFIX):
+            digest = text[len(DIGEST_PREFIX):]
+            if not _HEX64.fullmatch(digest):
+                self.fail(f"{text!r}: expected {DIGEST_PREFIX} and 64 hex digits", param, ctx)
+            return bytes.fromhex(digest)
+        h = hashlib.sha256()
+        try:
+            with open(text, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError as exc:
+            self.fail(f"cannot read {text}: {exc.strerror}", param, ctx)
+        return h.digest()
+
+
+class PublicKeyType(_ParamType):
+    """``ed25519:...`` text or a path to a .pub file.
+
+    A key that does not parse raises the library's DecodeError or
+    KeyFileError, so it exits with their codes, not as a usage error.
+    """
+
+    name = "pubkey"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None  # noqa: ARG002
+    ) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        return provledger.read_public_key(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Prev:
+    """An explicit chain head: a statement hash, or None for a new chain."""
+
+    value: bytes | None
+
+
+class PrevType(_ParamType):
+    """``none`` (the subject's first statement) or the head statement's 64-hex hash."""
+
+    name = "HEX|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Prev:
+        if isinstance(value, Prev):
+            return value
+        text = str(value).strip()
+        if text.lower() == "none":
+            return Prev(None)
+        if text.startswith(DIGEST_PREFIX):
+            text = text[len(DIGEST_PREFIX):]
+        if not _HEX64.fullmatch(text):
+            self.fail(f"{value!r}: expected 'none' or a 64-hex statement hash", param, ctx)
+        return Prev(bytes.fromhex(text))
+
+
+class FieldsType(_ParamType):
+    """``name=value,name=value`` converted to a Struct such as Stone or Part."""
+
+    def __init__(self, cls: type[msgspec.Struct], name: str) -> None:
+        self.cls = cls
+        self.name = name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self.cls):
+            return value
+        fields: dict[str, str] = {}
+        for pair in str(value).split(","):
+            name, sep, text = pair.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                self.fail(f"{pair!r}: expected name=value", param, ctx)
+            if name in fields:
+                self.fail(f"{name!r} given twice", param, ctx)
+            fields[name] = text.strip()
+        try:
+            return msgspec.convert(fields, self.cls, strict=False)
+        except msgspec.ValidationError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+class DimensionsType(_ParamType):
+    """``LxWxH`` in micrometres, such as ``21000x21000x2500``."""
+
+    name = "LxWxH"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> provledger.Dimensions:
+        if isinstance(value, provledger.Dimensions):
+            return value
+        m = _DIMENSIONS.fullmatch(str(value).strip())
+        if m is None:
+            self.fail(f"{value!r}: expected LxWxH in micrometres, e.g. 21000x21000x2500",
+                      param, ctx)
+        length, width, height = (int(g) for g in m.groups())
+        return provledger.Dimensions(length_um=length, width_um=width, height_um=height)
+
+
+TIME: Final = TimeType()
+DIGEST: Final = DigestType()
+PUBLIC_KEY: Final = PublicKeyType()
+PREV: Final = PrevType()
+STONE: Final = FieldsType(provledger.Stone, "stone")
+PART: Final = FieldsType(provledger.Part, "part")
+DIMENSIONS: Final = DimensionsType()
