@@ -1,0 +1,165 @@
+"""COSE Receipts of inclusion (RFC 9942) for the RFC9162_SHA256 log.
+
+A receipt is a tagged COSE_Sign1 (RFC 9052) signed with Ed25519::
+
+    18([
+      << {1: -8, 4: kid, 395: 1} >>,           / alg EdDSA, kid, vds RFC9162_SHA256 /
+      {396: {-1: [<< [tree-size, leaf-index, [* hash]] >>]}},   / vdp: inclusion /
+      nil,                                       / payload detached /
+      signature
+    ])
+
+The signature covers ``["Signature1", protected, h'', root]``: the payload is
+the Merkle root the inclusion proof leads to, so a verifier must recompute it
+from the leaf hash and cannot skip the proof.
+
+Deviation from the CDDL: RFC 9942 writes the path as ``[+ bstr]``, but the
+only leaf of a one-leaf tree has the empty path (RFC 9162 §2.1.3.1), so an
+empty path is made and accepted; any other size still needs its hashes.
+
+What the signature does not bind: ``tree-size`` and ``leaf-index`` only steer
+the proof walk, and some different pairs walk alike (leaf 5 of 8 and of 7),
+so :func:`verify_receipt` returns only the root. Bind size and index by
+finding that root in a checkpoint the log signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cbor2
+
+from ._codec import dumps, loads
+from ._errors import DecodeError, ProofError
+from ._keys import SigningKey, verify_signature
+from ._merkle import HASH_SIZE, MAX_TREE_SIZE, root_from_inclusion_proof
+
+COSE_SIGN1_TAG = 18
+HEADER_ALG = 1
+HEADER_CRIT = 2
+HEADER_KID = 4
+HEADER_VDS = 395
+HEADER_VDP = 396
+ALG_EDDSA = -8
+VDS_RFC9162_SHA256 = 1
+VDP_INCLUSION = -1
+#: A receipt holds one proof of at most 64 hashes; 8 KiB leaves ample room.
+MAX_RECEIPT_BYTES = 8192
+
+
+def make_receipt(
+    key: SigningKey,
+    *,
+    kid: bytes,
+    leaf_index: int,
+    tree_size: int,
+    proof: Sequence[bytes],
+    root: bytes,
+) -> bytes:
+    """A COSE Receipt of inclusion of leaf ``leaf_index`` in the tree ``(tree_size, root)``.
+
+    The caller vouches that ``proof`` is the RFC 9162 inclusion proof for that
+    leaf; nothing here can check it without the leaf hash.
+
+    Raises:
+        ValueError: not ``0 <= leaf_index < tree_size``, or a hash or the root
+            is not 32 bytes.
+    """
+    if not isinstance(kid, bytes):
+        raise TypeError("kid must be bytes")
+    for value, name in ((leaf_index, "leaf_index"), (tree_size, "tree_size")):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int")
+    if not 0 <= leaf_index < tree_size <= MAX_TREE_SIZE:
+        raise ValueError(f"leaf index {leaf_index} is not in a tree of size {tree_size}")
+    if len(root) != HASH_SIZE or any(len(h) != HASH_SIZE for h in proof):
+        raise ValueError("the root and every proof hash must be 32 bytes")
+    protected = dumps({HEADER_ALG: ALG_EDDSA, HEADER_KID: kid, HEADER_VDS: VDS_RFC9162_SHA256})
+    inclusion = dumps([tree_size, leaf_index, [bytes(h) for h in proof]])
+    signature = key.sign(_sig_structure(protected, root))
+    unprotected = {HEADER_VDP: {VDP_INCLUSION: [inclusion]}}
+    return dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, unprotected, None, signature]))
+
+
+def verify_receipt(receipt: bytes, *, leaf_hash: bytes, public_key: bytes) -> bytes:
+    """Verify a receipt for the entry with RFC 9162 leaf hash ``leaf_hash``.
+
+    Recomputes the root from the inclusion proof, then checks the signature
+    with that root as the detached payload. Returns the root; see the module
+    docstring for why size and index are not returned.
+
+    Raises:
+        DecodeError: not a canonical tagged COSE_Sign1 receipt with EdDSA,
+            ``vds`` 1, one inclusion proof and a detached payload.
+        ProofError: the inclusion proof is malformed for its size and index.
+        SignatureError: the signature does not verify under ``public_key``
+            over the recomputed root.
+    """
+    decoded = loads(receipt, what="receipt", max_bytes=MAX_RECEIPT_BYTES)
+    if dumps(decoded) != bytes(receipt):
+        raise DecodeError("receipt: not in deterministic CBOR encoding (RFC 8949 §4.2.1)")
+    if not isinstance(decoded, cbor2.CBORTag) or decoded.tag != COSE_SIGN1_TAG:
+        raise DecodeError("receipt: not a COSE_Sign1 with tag 18")
+    # cbor2 decodes inside a tag immutably: arrays as tuples, maps as frozendict.
+    body = decoded.value
+    if not isinstance(body, list | tuple) or len(body) != 4:
+        raise DecodeError("receipt: COSE_Sign1 must be an array of 4 items")
+    protected, unprotected, payload, signature = body
+    if not isinstance(protected, bytes) or not isinstance(signature, bytes):
+        raise DecodeError("receipt: protected header and signature must be byte strings")
+    if payload is not None:
+        raise DecodeError("receipt: the payload must be detached (nil)")
+    _check_protected(loads(protected, what="receipt protected header"))
+    size, index, path = _inclusion_proof(unprotected)
+    root = root_from_inclusion_proof(leaf_hash, index=index, size=size, proof=path)
+    verify_signature(public_key, _sig_structure(protected, root), signature, what="receipt")
+    return root
+
+
+def _sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return dumps(["Signature1", protected, b"", payload])
+
+
+def _check_protected(header: Any) -> None:
+    if not isinstance(header, Mapping):
+        raise DecodeError("receipt: protected header is not a map")
+    if header.get(HEADER_ALG) != ALG_EDDSA:
+        raise DecodeError(f"receipt: alg must be EdDSA (-8), got {header.get(HEADER_ALG)!r}")
+    if header.get(HEADER_VDS) != VDS_RFC9162_SHA256:
+        raise DecodeError(
+            f"receipt: vds must be 1 (RFC9162_SHA256), got {header.get(HEADER_VDS)!r}"
+        )
+    if HEADER_KID in header and not isinstance(header[HEADER_KID], bytes):
+        raise DecodeError("receipt: kid must be a byte string")
+    # RFC 9052 §3.1: a verifier must reject critical headers it does not know,
+    # and this one knows none.
+    if HEADER_CRIT in header:
+        raise DecodeError("receipt: critical header parameters are not supported")
+
+
+def _inclusion_proof(unprotected: Any) -> tuple[int, int, list[bytes]]:
+    if not isinstance(unprotected, Mapping):
+        raise DecodeError("receipt: unprotected header is not a map")
+    vdp = unprotected.get(HEADER_VDP)
+    if not isinstance(vdp, Mapping) or VDP_INCLUSION not in vdp:
+        raise DecodeError("receipt: no inclusion proof (396 / -1) in the unprotected header")
+    proofs = vdp[VDP_INCLUSION]
+    if not isinstance(proofs, list | tuple) or len(proofs) != 1:
+        raise DecodeError("receipt: exactly one inclusion proof is supported")
+    if not isinstance(proofs[0], bytes):
+        raise DecodeError("receipt: the inclusion proof must be a byte string (bstr .cbor)")
+    proof = loads(proofs[0], what="receipt inclusion proof")
+    if dumps(proof) != proofs[0]:
+        raise DecodeError("receipt: inclusion proof is not deterministic CBOR")
+    if not isinstance(proof, list | tuple) or len(proof) != 3:
+        raise DecodeError("receipt: inclusion proof must be [tree-size, leaf-index, path]")
+    size, index, path = proof
+    for value, name in ((size, "tree-size"), (index, "leaf-index")):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DecodeError(f"receipt: {name} must be an unsigned integer")
+    if not isinstance(path, list | tuple) or not all(isinstance(h, bytes) for h in path):
+        raise DecodeError("receipt: inclusion path must be an array of byte strings")
+    if size == 0 or index >= size:
+        raise ProofError(f"receipt: leaf index {index} is not in a tree of size {size}")
+    return size, index, list(path)
