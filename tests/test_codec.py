@@ -18,7 +18,7 @@ from provledger._statement import Payload, decode_payload
 
 from .strategies import EVENT_CLASSES, any_event, struct
 
-WIRE_CLASSES = (*EVENT_CLASSES, Stone, Part, Dimensions, Payload, LogEntry)
+WIRE_CLASSES = (*EVENT_CLASSES, Stone, Part, Dimensions, Payload)
 KEY = pl.SigningKey(hashlib.sha256(b"codec").digest())
 SUBJECT = "urn:provledger:item:0123456789abcdef:S1"
 
@@ -59,8 +59,24 @@ def test_struct_encoding_equals_generic_canonical_encoding(event: pl.Event) -> N
 @given(index=st.integers(0, 2**53 - 1), time=st.integers(0, 2**40), stmt=st.binary(max_size=300))
 def test_log_entries_round_trip(index: int, time: int, stmt: bytes) -> None:
     entry = encode_entry(index, time, stmt)
-    assert cbor2.dumps(cbor2.loads(entry), canonical=True) == entry
+    as_map = {"time": time, "index": index, "statement": stmt}
+    assert entry == cbor2.dumps(as_map, canonical=True)
     assert decode_entry(entry) == LogEntry(index=index, time=time, statement=stmt)
+
+
+@pytest.mark.parametrize("bad", [
+    cbor2.dumps({"index": 1, "time": 2, "statement": b"x"}),            # key order
+    cbor2.dumps({"time": 2, "index": 1, "statement": b"x", "extra": 0}),  # extra key
+    cbor2.dumps({"time": 2, "index": 1, "statement": "x"}),            # text, not bytes
+    cbor2.dumps({"time": 2, "index": -1, "statement": b"x"}),          # negative
+    b"\xa3dtime\x18\x02eindex\x01istatementAx",                    # long-form int
+    b"\xa3dtime\x02eindex\x01istatement\x5f\x41x\xff",            # indefinite bstr
+    b"\xa3dtime\x02eindex\x01istatementAxy",                         # trailing byte
+    b"\xa3dtime\x02eindex\x01istatementB",                           # truncated
+])
+def test_non_canonical_entries_are_rejected(bad: bytes) -> None:
+    with pytest.raises(pl.DecodeError):
+        decode_entry(bad)
 
 
 _GOOD = pl.sign_statement(

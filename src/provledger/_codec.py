@@ -25,11 +25,14 @@ def dumps(obj: Any) -> bytes:
 
 
 def loads(data: bytes, *, what: str, max_bytes: int = MAX_STATEMENT_BYTES) -> Any:
-    """Decode one CBOR item that fills ``data`` exactly.
+    """Decode the CBOR item at the start of ``data``.
+
+    cbor2 ignores bytes after the item, so callers that need ``data`` to be
+    exactly one canonical item re-encode and compare (``decode_struct``).
 
     Raises:
-        DecodeError: ``data`` is too large, truncated, has trailing bytes or is
-            not CBOR. ``what`` names the object in the message.
+        DecodeError: ``data`` is too large, truncated or not CBOR. ``what``
+            names the object in the message.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")

@@ -29,7 +29,7 @@ from ._types import (
 )
 
 
-class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True,
+class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, gc=False,
             kw_only=True):
     """Common settings for every wire Struct."""
 

@@ -15,6 +15,7 @@ from ._entry import encode_entry
 from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLedgerError
 from ._events import Event
 from ._keys import SigningKey, format_public_key
+from ._parallel import verify_in_order
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
@@ -163,7 +164,9 @@ class Ledger:
             The errors of :meth:`append`; the exception's ``batch_index``
             names the first statement at fault. Nothing is written then.
         """
-        verified = [_at(i, verify_statement, s) for i, s in enumerate(statements)]
+        for i, s in enumerate(statements):
+            if not isinstance(s, bytes):
+                raise TypeError(f"statement {i} must be bytes, not {type(s).__name__}")
         records: list[Record] = []
         with self._store.write():
             size = self._store.size()
@@ -172,7 +175,7 @@ class Ledger:
             rows: list[Row] = []
             keys: list[tuple[bytes, str, int]] = []
             seen: set[bytes] = set()
-            for i, st in enumerate(verified):
+            for i, st in enumerate(verify_in_order(statements)):
                 head, state = view.head(st.subject)
                 try:
                     out = _rules.apply(st, state=state, head=head, log_time=log_time, ctx=view)

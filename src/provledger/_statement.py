@@ -66,19 +66,17 @@ class Payload(_Wire, frozen=True, kw_only=True):
     subject: Subject
 
 
-class Statement:
+class Statement(msgspec.Struct, frozen=True, gc=False):
     """A statement whose signature has been verified and payload decoded.
 
     ``raw`` is the stored bytes; ``hash`` is their SHA-256, the id other
-    statements use in ``prev``.
+    statements use in ``prev``. Not tracked by the garbage collector (it holds
+    no cycles), which keeps large batches and audits from paying for GC passes.
     """
 
-    __slots__ = ("hash", "payload", "raw")
-
-    def __init__(self, raw: bytes, payload: Payload) -> None:
-        self.raw = raw
-        self.payload = payload
-        self.hash = hashlib.sha256(raw).digest()
+    raw: bytes
+    payload: Payload
+    hash: bytes
 
     @property
     def event(self) -> Event:
@@ -168,7 +166,7 @@ def verify_statement(data: bytes) -> Statement:
     payload = decode_payload(payload_bytes)
     if payload.signer != public_key:
         raise DecodeError("statement: payload signer differs from the header kid")
-    return Statement(bytes(data), payload)
+    return Statement(data, payload, hashlib.sha256(data).digest())
 
 
 def decode_payload(data: bytes) -> Payload:

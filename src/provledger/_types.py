@@ -24,5 +24,8 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 ItemId = Annotated[
     str, Meta(min_length=8, max_length=256, pattern=r"^(https://|urn:)[\x21-\x7e]+$")
 ]
-#: A log origin, as in a C2SP checkpoint's first line: a schema-less URL.
-Origin = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+#: A log origin, as in a C2SP checkpoint's first line: a schema-less URL. It is
+#: also the log key's signed-note name, which may not contain "+".
+Origin = Annotated[
+    str, Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x2a\x2c-\x7e]+$")
+]

@@ -1,0 +1,76 @@
+"""Core ledger benchmarks: appends and audits against the raw verify rate."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from _common import (
+    RawVerify,
+    Row,
+    certificates,
+    interleaved,
+    new_ledger,
+    rate,
+    scratch,
+)
+
+
+def run(*, quick: bool) -> list[Row]:
+    raw = RawVerify()
+    rows: list[Row] = []
+    rounds = 3 if quick else 5
+    per_verify = min(raw.seconds_per_verify() for _ in range(3))
+    rows.append(Row("raw Ed25519 verify (1 core)", rate(per_verify), "libsodium via pynacl",
+                    None))
+    rows.append(Row("raw Ed25519 sign (1 core)", rate(raw.sign_seconds()), "libsodium via pynacl",
+                    None))
+    with scratch() as d:
+        ledger, clock = new_ledger(Path(d))
+        serial = 0
+
+        def batch(size: int) -> float:
+            nonlocal serial
+            stmts = certificates(serial, size)
+            serial += size
+            clock.t += 1
+            t = time.perf_counter()
+            ledger.append_batch(stmts)
+            return (time.perf_counter() - t) / size
+
+        def singles(n: int) -> float:
+            nonlocal serial
+            stmts = certificates(serial, n)
+            serial += n
+            t = time.perf_counter()
+            for s in stmts:
+                ledger.append(s)
+            return (time.perf_counter() - t) / n
+
+        x, r, ratio = interleaved(lambda: singles(20 if quick else 100),
+                                  raw.seconds_per_verify, rounds=rounds)
+        rows.append(Row("append, one durable commit each", rate(x), f"raw verify {rate(r)}",
+                        ratio))
+        for full in (100, 10_000):
+            size = min(full, 2000) if quick else full
+            x, r, ratio = interleaved(lambda size=size: batch(size), raw.seconds_per_verify,
+                                      rounds=rounds)
+            rows.append(Row(f"append, batches of {size:,}", rate(x), f"raw verify {rate(r)}",
+                            ratio, 0.75))
+        size = len(ledger)
+        cores = os.cpu_count() or 1
+
+        def audit(workers: int) -> float:
+            t = time.perf_counter()
+            ledger.audit(workers=workers)
+            return (time.perf_counter() - t) / size
+
+        x, r, ratio = interleaved(lambda: audit(1), raw.seconds_per_verify, rounds=rounds)
+        rows.append(Row(f"audit {size:,} entries, 1 process", rate(x), f"raw verify {rate(r)}",
+                        ratio))
+        x, r, ratio = interleaved(lambda: audit(cores), raw.seconds_per_verify, rounds=rounds)
+        rows.append(Row(f"audit {size:,} entries, {cores} processes", rate(x),
+                        f"raw verify x {cores} cores {rate(r / cores)}", ratio / cores, 0.75))
+        ledger.close()
+    return rows
