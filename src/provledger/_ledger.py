@@ -15,7 +15,7 @@ from ._entry import encode_entry
 from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLedgerError
 from ._events import Event
 from ._keys import SigningKey, format_public_key
-from ._parallel import verify_in_order
+from ._parallel import verify_all
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
@@ -167,15 +167,19 @@ class Ledger:
         for i, s in enumerate(statements):
             if not isinstance(s, bytes):
                 raise TypeError(f"statement {i} must be bytes, not {type(s).__name__}")
+        # Verify before taking the write lock: signatures are most of the work,
+        # and other writers need not wait for them.
+        verified = verify_all(statements)
         records: list[Record] = []
         with self._store.write():
             size = self._store.size()
             log_time = max(int(self._clock()), self._store.last_time())
             view = StateView(self._store, origin=self.origin, root_key=self.root_key)
+            view.prefetch([st.subject for st in verified])
             rows: list[Row] = []
             keys: list[tuple[bytes, str, int]] = []
             seen: set[bytes] = set()
-            for i, st in enumerate(verify_in_order(statements)):
+            for i, st in enumerate(verified):
                 head, state = view.head(st.subject)
                 try:
                     out = _rules.apply(st, state=state, head=head, log_time=log_time, ctx=view)

@@ -117,11 +117,12 @@ def _signer(key: bytes, ctx: Context, where: str) -> AuthorityState:
     auth = ctx.authority_of(key)
     if auth is None:
         raise UnknownKeyError(f"{where}: signer {format_public_key(key)} is not a known authority")
-    cutoff = auth.cutoff(key)
-    if cutoff is not None or auth.key != key:
+    # Rotation and revocation both move ``key`` off the authority's current key,
+    # so the current key is by construction neither retired nor revoked.
+    if auth.key != key:
         raise RevokedKeyError(
             f"{where}: signer {format_public_key(key)} was revoked or rotated out "
-            f"(cut-off log time {cutoff})"
+            f"(cut-off log time {auth.cutoff(key)})"
         )
     return auth
 
@@ -131,7 +132,7 @@ def _refuse(item: ItemState, key: bytes, ctx: Context, message: str) -> NoReturn
     auth = ctx.authority_of(key)
     if auth is None and key != item.owner:
         raise UnknownKeyError(f"{message}; {format_public_key(key)} is not a known key")
-    if auth is not None and (auth.key != key or auth.cutoff(key) is not None):
+    if auth is not None and auth.key != key:
         raise RevokedKeyError(f"{message}; {format_public_key(key)} was revoked or rotated "
                               f"out (cut-off log time {auth.cutoff(key)})")
     raise UnauthorizedError(message)
@@ -147,12 +148,7 @@ def _issuer_of(item: ItemState, key: bytes, ctx: Context, where: str) -> Authori
 def _holds(role: str, item: ItemState, key: bytes, ctx: Context) -> bool:
     """Whether ``key`` is the current key of an authority the item's issuer gave ``role``."""
     auth = ctx.authority_of(key)
-    return (
-        auth is not None
-        and auth.key == key
-        and auth.cutoff(key) is None
-        and auth.has_role(role, item.issuer)
-    )
+    return auth is not None and auth.key == key and auth.has_role(role, item.issuer)
 
 
 def _is_issuer(item: ItemState, key: bytes, ctx: Context) -> bool:
@@ -160,7 +156,6 @@ def _is_issuer(item: ItemState, key: bytes, ctx: Context) -> bool:
     return (
         auth is not None
         and auth.key == key
-        and auth.cutoff(key) is None
         and auth.subject == item.issuer
         and auth.has_role("issuer")
     )

@@ -43,13 +43,17 @@ class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
 
     def has_role(self, role: str, granter: str | None = None) -> bool:
         """Whether the authority holds ``role`` (granted by ``granter`` if given)."""
-        return any(g.role == role and granter in (None, g.granter) for g in self.roles)
+        for g in self.roles:
+            if g.role == role and (granter is None or g.granter == granter):
+                return True
+        return False
 
     def cutoff(self, key: bytes) -> int | None:
         """The log time from which ``key`` is refused, or None if it is not."""
-        for r in self.revoked + self.retired:
-            if r.key == key:
-                return r.cutoff
+        for group in (self.revoked, self.retired):
+            for r in group:
+                if r.key == key:
+                    return r.cutoff
         return None
 
 

@@ -44,6 +44,7 @@ class Store(Protocol):
     def size(self) -> int: ...
     def last_time(self) -> int: ...
     def head(self, subject: str) -> Row | None: ...
+    def heads(self, subjects: Sequence[str]) -> dict[str, Row]: ...
     def head_before(self, subject: str, index: int) -> Row | None: ...
     def find(self, statement_hash: bytes) -> int | None: ...
     def key_subject(self, key: bytes) -> tuple[str, int] | None: ...
@@ -173,6 +174,21 @@ class SQLiteStore:
             f"SELECT {_ROW} FROM entries WHERE subject = ? ORDER BY idx DESC LIMIT 1", (subject,)
         ).fetchone()
         return Row(*row) if row else None
+
+    def heads(self, subjects: Sequence[str]) -> dict[str, Row]:
+        """The latest row of each subject that has one, in a few queries."""
+        found: dict[str, Row] = {}
+        unique = list(dict.fromkeys(subjects))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cur = self._conn.execute(
+                f"SELECT {_ROW} FROM entries WHERE idx IN (SELECT MAX(idx) FROM entries "
+                f"WHERE subject IN ({marks}) GROUP BY subject)", chunk)
+            for r in cur:
+                row = Row(*r)
+                found[row.subject] = row
+        return found
 
     def head_before(self, subject: str, index: int) -> Row | None:
         row = self._conn.execute(
