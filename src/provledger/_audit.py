@@ -19,6 +19,7 @@ from ._keys import format_public_key
 from ._state import encode_state
 from ._statement import authority_subject, verify_statement
 from ._store import Row, SQLiteStore, Store
+from ._treecheck import check_tree
 from ._view import StateView
 
 
@@ -44,6 +45,8 @@ class AuditReport:
     size: int
     subjects: int
     invalidated: Sequence[Invalidated] = field(default_factory=tuple)
+    #: Signed checkpoints whose roots and mutual consistency were checked.
+    checkpoints: int = 0
 
 
 @dataclass(slots=True)
@@ -131,8 +134,9 @@ def revocation_map(store: Store) -> dict[bytes, tuple[int, int]]:
     return result
 
 
-def audit_log(store: Store, *, origin: str, root_key: bytes, workers: int = 1) -> AuditReport:
-    """Audit entries 0..size-1 of ``store`` (see Ledger.audit).
+def audit_log(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
+              workers: int = 1) -> AuditReport:
+    """Audit entries 0..size-1 of ``store``, its Merkle tree and checkpoints.
 
     Raises:
         AuditError: naming the first entry at fault.
@@ -157,10 +161,12 @@ def audit_log(store: Store, *, origin: str, root_key: bytes, workers: int = 1) -
         raise AuditError(f"the key table disagrees with the log: {what} was not introduced "
                          "by any entry" if extra else "the key table is missing a key "
                          "the log introduced")
+    checked = check_tree(store, origin=origin, log_key=log_key, size=size)
     return AuditReport(
         size=size,
         subjects=sum(r.subjects for r in results),
         invalidated=tuple(i for r in results for i in r.invalidated),
+        checkpoints=checked,
     )
 
 

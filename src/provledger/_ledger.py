@@ -9,16 +9,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from . import _rules
+from . import _rules, _tlog
 from ._audit import AuditReport
 from ._entry import encode_entry
 from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLedgerError
 from ._events import Event
 from ._keys import SigningKey, format_public_key
+from ._merkle import leaf_hash, new_subtrees
 from ._parallel import verify_all
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
+from ._tlog import SignedCheckpoint
 from ._view import StateView
 
 Clock = Callable[[], float]
@@ -176,6 +178,7 @@ class Ledger:
             log_time = max(int(self._clock()), self._store.last_time())
             view = StateView(self._store, origin=self.origin, root_key=self.root_key)
             view.prefetch([st.subject for st in verified])
+            tree = _TreeOverlay(self._store)
             rows: list[Row] = []
             keys: list[tuple[bytes, str, int]] = []
             seen: set[bytes] = set()
@@ -190,13 +193,14 @@ class Ledger:
                     raise
                 index = size + i
                 entry = encode_entry(index, log_time, st.raw)
+                tree.append(index, entry)
                 view.update(st.subject, st.hash, out.state, out.new_keys)
                 seen.add(st.hash)
                 rows.append(Row(index, log_time, entry, st.hash, st.subject, st.type,
                                 st.signer, encode_state(out.state)))
                 keys.extend((k, st.subject, index) for k in out.new_keys)
                 records.append(Record(index, log_time, st, entry))
-            self._store.insert(rows, keys)
+            self._store.insert(rows, keys, tree.nodes)
         return records
 
     def _raise_if_duplicate(self, st: Statement, seen: set[bytes], exc: ChainError) -> None:
@@ -280,7 +284,8 @@ class Ledger:
         raise NotFoundError(f"entry {index}: the log has {len(self)} entries")
 
     def audit(self, *, workers: int = 1) -> AuditReport:
-        """Re-verify the whole log: every signature, chain link, rule and stored state.
+        """Re-verify the whole log: signatures, chain links, rules, stored state,
+        the Merkle tree and every checkpoint (roots and mutual consistency).
 
         ``workers`` > 1 checks ranges of the log in that many processes.
         Entries appended while the audit runs are left for the next one.
@@ -291,12 +296,109 @@ class Ledger:
         from ._audit import audit_log
 
         return audit_log(self._store, origin=self.origin, root_key=self.root_key,
-                         workers=workers)
+                         log_key=self.log_key, workers=workers)
+
+    # -- transparency log -----------------------------------------------------
+
+    def root(self, size: int | None = None) -> bytes:
+        """RFC 9162 root of the first ``size`` entries (default: all), O(log n).
+
+        Raises:
+            NotFoundError: ``size`` exceeds the log.
+        """
+        return _tlog.root(self._store, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries.
+
+        Raises:
+            NotFoundError: ``index`` or ``size`` lies outside the log.
+        """
+        return _tlog.inclusion_proof(self._store, index, size)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """RFC 9162 consistency proof from tree size ``old`` to ``new`` (default: all).
+
+        Raises:
+            NotFoundError: a size lies outside the log, or ``old`` is 0 or > ``new``.
+        """
+        return _tlog.consistency_proof(self._store, old, new)
+
+    def sign_checkpoint(self, key: SigningKey) -> SignedCheckpoint:
+        """Sign, store and return a C2SP checkpoint of the whole log.
+
+        The log time (``provledger-time``) is read from the ledger's clock once.
+
+        Raises:
+            UnauthorizedError: ``key`` is not the log key.
+            CheckpointError: the tree is inconsistent with the last checkpoint;
+                nothing is written.
+            StorageError: the database failed.
+        """
+        with self._store.write():
+            return _tlog.sign_checkpoint(self._store, origin=self.origin, log_key=self.log_key,
+                                         key=key, now=int(self._clock()))
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Every checkpoint signed so far, oldest first, signatures re-verified.
+
+        Raises:
+            CheckpointError: a stored checkpoint does not verify.
+        """
+        return _tlog.checkpoints(self._store, self.origin, self.log_key)
+
+    def latest_checkpoint(self) -> SignedCheckpoint:
+        """The newest checkpoint.
+
+        Raises:
+            NotFoundError: none has been signed yet.
+        """
+        return _tlog.latest(self._store, self.origin, self.log_key)
+
+    def log_vkey(self) -> str:
+        """The C2SP verifier key of this log: ``<origin>+<key id>+<base64 key>``."""
+        return _tlog.log_verifier(self.origin, self.log_key).vkey()
+
+    def tlog_proof(self, index: int) -> str:
+        """A c2sp.org/tlog-proof@v1 text proving entry ``index`` against the latest checkpoint.
+
+        Raises:
+            NotFoundError: no checkpoint yet, or it does not cover ``index``.
+        """
+        return _tlog.tlog_proof(self._store, index, self.latest_checkpoint())
+
+    def receipt(self, index: int, *, key: SigningKey) -> bytes:
+        """A COSE Receipt (RFC 9942) for entry ``index`` at the latest checkpoint.
+
+        Raises:
+            UnauthorizedError: ``key`` is not the log key.
+            NotFoundError: no checkpoint yet, or it does not cover ``index``.
+        """
+        _tlog.check_log_key(key, self.log_key, "receipts")
+        return _tlog.receipt(self._store, index, self.latest_checkpoint(), key, self.log_key)
 
     def records(self, start: int = 0, stop: int | None = None) -> Iterator[Record]:
         """Entries ``start``..``stop`` in order, signatures re-verified."""
         for row in self._store.rows(start, len(self) if stop is None else stop):
             yield _record(row)
+
+
+class _TreeOverlay:
+    """The Merkle nodes a batch adds, readable before they are stored."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: dict[tuple[int, int], bytes] = {}
+        self.nodes: list[tuple[int, int, bytes]] = []
+
+    def subtree(self, level: int, index: int) -> bytes:
+        found = self._pending.get((level, index))
+        return found if found is not None else self._store.subtree(level, index)
+
+    def append(self, index: int, entry: bytes) -> None:
+        for level, idx, h in new_subtrees(index, leaf_hash(entry), self):
+            self._pending[level, idx] = h
+            self.nodes.append((level, idx, h))
 
 
 def _record(row: Row) -> Record:

@@ -43,7 +43,7 @@ class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
 
     def has_role(self, role: str, granter: str | None = None) -> bool:
         """Whether the authority holds ``role`` (granted by ``granter`` if given)."""
-        for g in self.roles:
+        for g in self.roles:  # noqa: SIM110 - no generator per call on the append path
             if g.role == role and (granter is None or g.granter == granter):
                 return True
         return False
@@ -71,6 +71,50 @@ class ItemState(msgspec.Struct, frozen=True, tag="item"):
     attested_by: tuple[str, ...] = ()
     #: Number of entries on the item's chain.
     events: int = 1
+    #: The item's latest escrow (spec/escrow.md), open or settled; None if it never had one.
+    escrow: EscrowState | None = None
+
+
+EscrowPhase = Literal["offered", "accepted", "disputed",
+                      "completed", "returned", "declined", "cancelled", "expired"]
+
+
+class Vote(msgspec.Struct, frozen=True, array_like=True):
+    """A party's latest ``escrow.resolution`` on a disputed escrow."""
+
+    party: Literal["buyer", "seller", "arbiter"]
+    outcome: Literal["buyer", "seller"]
+
+
+class EscrowState(msgspec.Struct, frozen=True):
+    """One escrow of an item, as the entries so far leave it (see _escrow)."""
+
+    #: Statement hash of its escrow.opened.
+    id: bytes
+    seller: bytes
+    buyer: bytes
+    state: EscrowPhase
+    offer_expires: int
+    inspection_ends: int
+    terms_hash: bytes
+    condition_hash: bytes
+    on_timeout: Literal["dispute", "return"]
+    direct: bool = False
+    arbiter: bytes | None = None
+    votes: tuple[Vote, ...] = ()
+
+
+class _ItemStateV1(msgspec.Struct, frozen=True, tag="item"):
+    """ItemState as stored before escrows existed: items that never had one
+    are still stored so, byte for byte, and ledgers written then still audit."""
+
+    subject: str
+    issuer: str
+    owner: bytes
+    status: ItemStatus
+    certificate: bytes
+    attested_by: tuple[str, ...] = ()
+    events: int = 1
 
 
 SubjectState = ItemState | AuthorityState
@@ -81,6 +125,10 @@ _decoder = msgspec.msgpack.Decoder(SubjectState)
 
 def encode_state(state: SubjectState) -> bytes:
     """Serialize a state for storage."""
+    if type(state) is ItemState and state.escrow is None:
+        return _encoder.encode(_ItemStateV1(
+            state.subject, state.issuer, state.owner, state.status, state.certificate,
+            state.attested_by, state.events))
     return _encoder.encode(state)
 
 

@@ -52,7 +52,13 @@ class Store(Protocol):
     def rows(self, start: int, stop: int) -> Iterator[Row]: ...
     def revocations(self) -> list[Row]: ...
     def all_keys(self) -> list[tuple[bytes, str, int]]: ...
-    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]]) -> None: ...
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
+               nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def subtree(self, level: int, index: int) -> bytes: ...
+    def tree_level(self, level: int) -> Iterator[tuple[int, bytes]]: ...
+    def tree_nodes_within(self, size: int) -> tuple[int, int]: ...
+    def checkpoints(self) -> list[tuple[int, int, int, str]]: ...
+    def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -75,6 +81,18 @@ CREATE TABLE keys (
     subject TEXT NOT NULL,        -- the authority chain the key belongs to
     idx     INTEGER NOT NULL      -- entry that introduced it (-1: the root, at creation)
 ) WITHOUT ROWID;
+CREATE TABLE tree (
+    level   INTEGER NOT NULL,     -- 0: leaf hashes; L: perfect subtrees of 2^L leaves
+    idx     INTEGER NOT NULL,     -- position among the subtrees of that level
+    hash    BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    seq     INTEGER PRIMARY KEY,  -- signing order, dense from 0
+    size    INTEGER NOT NULL,
+    time    INTEGER NOT NULL,
+    note    TEXT NOT NULL         -- the C2SP signed note, as signed
+);
 CREATE TRIGGER entries_dense BEFORE INSERT ON entries
     WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
     BEGIN SELECT RAISE(ABORT, 'provledger: log indices must be dense'); END;
@@ -85,6 +103,7 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
 CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
+_TABLES = ("meta", "entries", "keys", "tree", "checkpoints")
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
 # written behind the ledger's back reaches the audit as bytes, not an exception.
@@ -120,7 +139,7 @@ class SQLiteStore:
         if p.exists():
             raise StorageError(f"{p}: already exists; refusing to overwrite a ledger")
         store = cls(_connect(p, create=True), str(p))
-        triggers = "".join(_APPEND_ONLY.format(t=t) for t in ("meta", "entries", "keys"))
+        triggers = "".join(_APPEND_ONLY.format(t=t) for t in _TABLES)
         try:
             store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + triggers)
             store._db.table("meta").insert_all(
@@ -261,8 +280,9 @@ class SQLiteStore:
             self._conn.execute("ROLLBACK")
             raise StorageError(f"{self.path}: commit failed, nothing was written ({exc})") from None
 
-    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]]) -> None:
-        """Insert rows and key registrations; call inside ``write()``.
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
+               nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Insert entry rows, key registrations and Merkle nodes; call inside ``write()``.
 
         Raises:
             StorageError: a constraint or trigger refused them.
@@ -276,8 +296,57 @@ class SQLiteStore:
             if keys:
                 self._conn.executemany("INSERT INTO keys (key, subject, idx) VALUES (?, ?, ?)",
                                        keys)
+            self._conn.executemany("INSERT INTO tree (level, idx, hash) VALUES (?, ?, ?)", nodes)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: insert refused ({exc})") from None
+
+    def subtree(self, level: int, index: int) -> bytes:
+        """Hash of a stored perfect subtree (a SubtreeSource for _merkle).
+
+        Raises:
+            StorageError: the node is missing (the tree does not cover it).
+        """
+        row = self._conn.execute("SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?",
+                                 (level, index)).fetchone()
+        if row is None:
+            raise StorageError(f"{self.path}: Merkle tree node ({level}, {index}) is missing")
+        return bytes(row[0])
+
+    def tree_level(self, level: int) -> Iterator[tuple[int, bytes]]:
+        """Every stored node of ``level``, by position."""
+        cur = self._conn.execute("SELECT CAST(idx AS INTEGER), CAST(hash AS BLOB) FROM tree "
+                                 "WHERE level = ? ORDER BY idx", (level,))
+        for idx, h in cur:
+            yield int(idx), bytes(h)
+
+    def tree_nodes_within(self, size: int) -> tuple[int, int]:
+        """How many stored nodes lie wholly within the first ``size`` leaves, and how
+        many reach beyond the log's current end (there should be none)."""
+        within, beyond = self._conn.execute(
+            "SELECT COALESCE(SUM(((idx + 1) << level) <= ?), 0), "
+            "COALESCE(SUM(((idx + 1) << level) > "
+            "(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)), 0) FROM tree",
+            (size,)).fetchone()
+        return int(within), int(beyond)
+
+    def checkpoints(self) -> list[tuple[int, int, int, str]]:
+        """(seq, size, time, note) of every signed checkpoint, oldest first."""
+        cur = self._conn.execute("SELECT CAST(seq AS INTEGER), CAST(size AS INTEGER), "
+                                 "CAST(time AS INTEGER), CAST(note AS TEXT) FROM checkpoints "
+                                 "ORDER BY seq")
+        return [(int(a), int(b), int(c), str(d)) for a, b, c, d in cur]
+
+    def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None:
+        """Store a signed checkpoint; call inside ``write()``.
+
+        Raises:
+            StorageError: the database refused it.
+        """
+        try:
+            self._conn.execute("INSERT INTO checkpoints (seq, size, time, note) "
+                               "VALUES (?, ?, ?, ?)", (seq, size, time, note))
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: checkpoint refused ({exc})") from None
 
     def backup(self, dest: str | Path) -> None:
         """A consistent online copy via SQLite's backup API.

@@ -1,0 +1,200 @@
+"""The ledger as a transparency log: roots, proofs and signed checkpoints.
+
+Every entry is a leaf of an RFC 9162 Merkle tree whose perfect subtrees are
+stored as entries are appended, so roots at any size and every proof cost
+O(log n) reads. Checkpoints are C2SP signed notes by the log key, named by
+the log's origin, with one extension line ``provledger-time <unix seconds>``
+giving the log's time when it signed (spec/log.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _merkle
+from ._errors import CheckpointError, NotFoundError, UnauthorizedError
+from ._keys import SigningKey, format_public_key
+from ._note import (
+    Checkpoint,
+    NoteVerifier,
+    TlogProof,
+    format_checkpoint,
+    format_note,
+    format_tlog_proof,
+    parse_checkpoint,
+    sign_note,
+    verify_note,
+)
+from ._receipt import make_receipt
+from ._store import Store
+
+TIME_EXTENSION = "provledger-time "
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A stored checkpoint: its note text and what it says."""
+
+    seq: int
+    size: int
+    time: int
+    root: bytes
+    note: str
+
+
+def check_log_key(key: SigningKey, log_key: bytes, what: str) -> None:
+    """Raise UnauthorizedError unless ``key`` is the log key."""
+    if key.public_key != log_key:
+        raise UnauthorizedError(
+            f"{what} must be signed by the log key {format_public_key(log_key)}, "
+            f"not {format_public_key(key.public_key)}")
+
+
+def log_verifier(origin: str, log_key: bytes) -> NoteVerifier:
+    """The C2SP note verifier of a log (key name = origin)."""
+    return NoteVerifier(origin, log_key)
+
+
+def check_size(store: Store, size: int | None) -> int:
+    """``size`` or the current size; a size beyond the log is NotFoundError."""
+    current = store.size()
+    if size is None:
+        return current
+    if not 0 <= size <= current:
+        raise NotFoundError(f"tree size {size}: the log has {current} entries")
+    return size
+
+
+def root(store: Store, size: int | None = None) -> bytes:
+    """MTH of the first ``size`` entries (default: all).
+
+    Raises:
+        NotFoundError: ``size`` exceeds the log.
+    """
+    return _merkle.root(check_size(store, size), store)
+
+
+def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[bytes]:
+    """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size``.
+
+    Raises:
+        NotFoundError: ``index`` or ``size`` lies outside the log.
+    """
+    n = check_size(store, size)
+    if not 0 <= index < n:
+        raise NotFoundError(f"entry {index}: not in a tree of {n} entries")
+    return _merkle.inclusion_proof(index, n, store)
+
+
+def consistency_proof(store: Store, old: int, new: int | None = None) -> list[bytes]:
+    """RFC 9162 consistency proof from tree size ``old`` to ``new``.
+
+    Raises:
+        NotFoundError: a size lies outside the log, or ``old`` is 0 or > ``new``.
+    """
+    n = check_size(store, new)
+    if not 0 < old <= n:
+        raise NotFoundError(f"no consistency proof from size {old} to {n} (need 0 < old <= new)")
+    return _merkle.consistency_proof(old, n, store)
+
+
+def checkpoints(store: Store, origin: str, log_key: bytes) -> list[SignedCheckpoint]:
+    """Every stored checkpoint, oldest first, signatures re-verified.
+
+    Raises:
+        CheckpointError: a stored note does not verify or parse.
+    """
+    verifier = log_verifier(origin, log_key)
+    out = []
+    for seq, size, time, note in store.checkpoints():
+        body = parse_checkpoint(verify_note(note, verifiers=[verifier]).text)
+        if body.size != size or body.origin != origin or extension_time(body) != time:
+            raise CheckpointError(f"checkpoint {seq}: stored columns disagree with its note")
+        out.append(SignedCheckpoint(seq, size, time, body.root_hash, note))
+    return out
+
+
+def extension_time(body: Checkpoint) -> int:
+    """The ``provledger-time`` a checkpoint carries.
+
+    Raises:
+        CheckpointError: missing, repeated or malformed.
+    """
+    times = [e[len(TIME_EXTENSION):] for e in body.extensions if e.startswith(TIME_EXTENSION)]
+    if len(times) != 1 or not times[0].isdigit() or (times[0] != "0" and times[0][0] == "0"):
+        raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
+                              f"'{TIME_EXTENSION}<decimal>' extension line")
+    return int(times[0])
+
+
+def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKey,
+                    now: int) -> SignedCheckpoint:
+    """Sign and store a checkpoint of the whole log; call inside ``store.write()``.
+
+    Raises:
+        UnauthorizedError: ``key`` is not the log's key.
+        CheckpointError: the new tree is not consistent with the last checkpoint
+            (the stored tree is damaged); nothing is written.
+    """
+    check_log_key(key, log_key, "checkpoints")
+    size = store.size()
+    new_root = _merkle.root(size, store)
+    previous = checkpoints(store, origin, log_key)
+    time = now
+    if previous:
+        last = previous[-1]
+        time = max(now, last.time)
+        if last.size > size:
+            raise CheckpointError(f"the log shrank from {last.size} to {size} entries")
+        if last.size == size and last.root != new_root:
+            raise CheckpointError(f"tree of size {size} changed since checkpoint {last.seq}")
+        if 0 < last.size < size:
+            proof = _merkle.consistency_proof(last.size, size, store)
+            try:
+                _merkle.verify_consistency(old_size=last.size, new_size=size,
+                                           old_root=last.root, new_root=new_root, proof=proof)
+            except Exception as exc:
+                raise CheckpointError(f"refusing to sign: size {size} is not consistent with "
+                                      f"checkpoint {last.seq} ({exc})") from None
+    body = format_checkpoint(Checkpoint(origin, size, new_root, (f"{TIME_EXTENSION}{time}",)))
+    note = format_note(body, [sign_note(body, name=origin, key=key)])
+    seq = previous[-1].seq + 1 if previous else 0
+    store.insert_checkpoint(seq, size, time, note)
+    return SignedCheckpoint(seq, size, time, new_root, note)
+
+
+def latest(store: Store, origin: str, log_key: bytes) -> SignedCheckpoint:
+    """The newest checkpoint.
+
+    Raises:
+        NotFoundError: none has been signed yet.
+    """
+    found = checkpoints(store, origin, log_key)
+    if not found:
+        raise NotFoundError("no checkpoint has been signed yet (run `provledger checkpoint`)")
+    return found[-1]
+
+
+def tlog_proof(store: Store, index: int, checkpoint: SignedCheckpoint) -> str:
+    """A C2SP tlog-proof text for entry ``index`` against ``checkpoint``.
+
+    Raises:
+        NotFoundError: the checkpoint does not cover ``index``.
+    """
+    proof = inclusion_proof(store, index, checkpoint.size)
+    return format_tlog_proof(TlogProof(index=index, proof=tuple(proof),
+                                       checkpoint=checkpoint.note))
+
+
+def receipt(store: Store, index: int, checkpoint: SignedCheckpoint, key: SigningKey,
+            log_key: bytes) -> bytes:
+    """A COSE Receipt (RFC 9942, RFC9162_SHA256) of entry ``index``, signed by the log key.
+
+    Raises:
+        UnauthorizedError: ``key`` is not the log key.
+        NotFoundError: the checkpoint does not cover ``index``.
+    """
+    check_log_key(key, log_key, "receipts")
+    proof = inclusion_proof(store, index, checkpoint.size)
+    return make_receipt(key, kid=log_key, leaf_index=index, tree_size=checkpoint.size,
+                        proof=proof, root=checkpoint.root)

@@ -1,0 +1,100 @@
+"""Audit of the Merkle tree and checkpoints: rebuild, compare, in O(log n) memory.
+
+The entries are streamed once; a frontier (the latest complete subtree of
+each level) rebuilds every perfect subtree, which is compared with the stored
+node of that level and position, read through one ordered cursor per level.
+Every checkpoint's root is compared with the rebuilt root at its size.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from . import _merkle
+from ._errors import AuditError, ProvLedgerError
+from ._store import Store
+from ._tlog import SignedCheckpoint, checkpoints
+
+
+class _Frontier:
+    """The latest complete subtree of each level: all a growing tree needs."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, tuple[int, bytes]] = {}
+
+    def subtree(self, level: int, index: int) -> bytes:
+        idx, h = self.nodes.get(level, (-1, b""))
+        if idx != index:
+            raise AuditError(f"tree rebuild: subtree ({level}, {index}) is not on the frontier")
+        return h
+
+
+def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
+    """Check the stored tree over entries 0..size-1 and every checkpoint.
+
+    Returns the number of checkpoints checked.
+
+    Raises:
+        AuditError: a stored node, a checkpoint or the consistency between two
+            checkpoints does not match the entries; ``index`` names the entry
+            whose leaf first disagrees, where there is one.
+    """
+    try:
+        signed = checkpoints(store, origin, log_key)
+    except ProvLedgerError as exc:
+        raise AuditError(f"a stored checkpoint does not verify: {exc}") from None
+    by_size: dict[int, list[SignedCheckpoint]] = {}
+    for cp in signed:
+        by_size.setdefault(cp.size, []).append(cp)
+    if signed and max(by_size) > size:
+        raise AuditError(f"checkpoint at size {max(by_size)} covers more than the "
+                         f"{size} entries audited")
+    _check_order(signed)
+    frontier = _Frontier()
+    # One ordered cursor per level: the rebuild asks for each level's nodes in order.
+    cursors: dict[int, Iterator[tuple[int, bytes]]] = {}
+    _check_roots(by_size.get(0, []), 0, frontier)
+    for row in store.rows(0, size):
+        for level, idx, h in _merkle.new_subtrees(row.index, _merkle.leaf_hash(row.entry),
+                                                  frontier):
+            cursor = cursors.setdefault(level, store.tree_level(level))
+            stored = next(cursor, None)
+            if stored != (idx, h):
+                raise AuditError(f"entry {row.index}: stored Merkle node ({level}, {idx}) "
+                                 f"differs from the one its entries prove", index=row.index)
+            frontier.nodes[level] = (idx, h)
+        if row.index + 1 in by_size:
+            _check_roots(by_size[row.index + 1], row.index + 1, frontier)
+    expected = sum(size >> level for level in range(size.bit_length()))
+    if store.tree_nodes_within(size) != (expected, 0):
+        raise AuditError(f"the tree holds nodes that no entry proves ({expected} expected "
+                         f"within {size} leaves)")
+    for old, new in itertools.pairwise(signed):
+        if 0 < old.size < new.size:
+            proof = _merkle.consistency_proof(old.size, new.size, store)
+            try:
+                _merkle.verify_consistency(old_size=old.size, new_size=new.size,
+                                           old_root=old.root, new_root=new.root, proof=proof)
+            except ProvLedgerError as exc:
+                raise AuditError(f"checkpoints {old.seq} and {new.seq} are not consistent: "
+                                 f"{exc}") from None
+    return len(signed)
+
+
+def _check_roots(cps: list[SignedCheckpoint], size: int, frontier: _Frontier) -> None:
+    if not cps:
+        return
+    expected = _merkle.root(size, frontier)
+    for cp in cps:
+        if cp.root != expected:
+            raise AuditError(f"checkpoint {cp.seq}: root at size {size} is not the root of "
+                             "the log's entries")
+
+
+def _check_order(signed: list[SignedCheckpoint]) -> None:
+    for i, (old, new) in enumerate(itertools.pairwise(signed)):
+        if new.seq != old.seq + 1 or new.size < old.size or new.time < old.time:
+            raise AuditError(f"checkpoint {i + 1} goes back in sequence, size or time")
+    if signed and signed[0].seq != 0:
+        raise AuditError("checkpoint 0 is missing")
