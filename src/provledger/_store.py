@@ -18,6 +18,7 @@ from typing import Protocol
 import sqlite_utils
 
 from ._errors import LedgerBusyError, StorageError
+from ._smt import Node
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +60,12 @@ class Store(Protocol):
     def tree_nodes_within(self, size: int) -> tuple[int, int]: ...
     def checkpoints(self) -> list[tuple[int, int, int, str]]: ...
     def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None: ...
+    def map_node(self, depth: int, position: bytes, version: int) -> Node | None: ...
+    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]: ...
+    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
+        ...
+    def changed_heads(self, start: int, stop: int) -> list[tuple[str, bytes]]: ...
+    def map_node_count(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -93,6 +100,15 @@ CREATE TABLE checkpoints (
     time    INTEGER NOT NULL,
     note    TEXT NOT NULL         -- the C2SP signed note, as signed
 );
+CREATE TABLE map_nodes (
+    depth    INTEGER NOT NULL,    -- head map (spec/bundle.md): distance from the root
+    position BLOB NOT NULL,       -- the key bits above depth, the rest zero
+    version  INTEGER NOT NULL,    -- the checkpoint (seq) that wrote it
+    hash     BLOB NOT NULL,
+    key      BLOB,                -- leaves only
+    value    BLOB,                -- leaves only
+    PRIMARY KEY (depth, position, version)
+) WITHOUT ROWID;
 CREATE TRIGGER entries_dense BEFORE INSERT ON entries
     WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
     BEGIN SELECT RAISE(ABORT, 'provledger: log indices must be dense'); END;
@@ -103,7 +119,7 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
 CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
-_TABLES = ("meta", "entries", "keys", "tree", "checkpoints")
+_TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes")
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
 # written behind the ledger's back reaches the audit as bytes, not an exception.
@@ -347,6 +363,53 @@ class SQLiteStore:
                                "VALUES (?, ?, ?, ?)", (seq, size, time, note))
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: checkpoint refused ({exc})") from None
+
+    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
+        """The head-map node at (depth, position) as of ``version``."""
+        row = self._conn.execute(
+            "SELECT CAST(hash AS BLOB), key, value FROM map_nodes WHERE depth = ? AND "
+            "position = ? AND version <= ? ORDER BY version DESC LIMIT 1",
+            (depth, position, version)).fetchone()
+        if row is None:
+            return None
+        return Node(bytes(row[0]), None if row[1] is None else bytes(row[1]),
+                    None if row[2] is None else bytes(row[2]))
+
+    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
+        """Every node written by ``version``, in key order."""
+        cur = self._conn.execute(
+            "SELECT CAST(depth AS INTEGER), CAST(position AS BLOB), CAST(hash AS BLOB), key, "
+            "value FROM map_nodes WHERE version = ? ORDER BY depth, position", (version,))
+        return [(int(d), bytes(p), Node(bytes(h), None if k is None else bytes(k),
+                                        None if v is None else bytes(v)))
+                for d, p, h, k, v in cur]
+
+    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
+        """Store the nodes a checkpoint's head map wrote; call inside ``write()``.
+
+        Raises:
+            StorageError: the database refused them.
+        """
+        try:
+            self._conn.executemany(
+                "INSERT INTO map_nodes (depth, position, version, hash, key, value) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(d, p, version, n.hash, n.key, n.value) for d, p, n in nodes])
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: head map nodes refused ({exc})") from None
+
+    def map_node_count(self) -> int:
+        (n,) = self._conn.execute("SELECT COUNT(*) FROM map_nodes").fetchone()
+        return int(n)
+
+    def changed_heads(self, start: int, stop: int) -> list[tuple[str, bytes]]:
+        """(subject, entry bytes) of the latest entry of each subject with an
+        entry in ``start``..``stop``."""
+        cur = self._conn.execute(
+            "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries WHERE idx IN "
+            "(SELECT MAX(idx) FROM entries WHERE idx >= ? AND idx < ? GROUP BY subject)",
+            (start, stop))
+        return [(str(s), bytes(e)) for s, e in cur]
 
     def backup(self, dest: str | Path) -> None:
         """A consistent online copy via SQLite's backup API.

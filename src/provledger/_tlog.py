@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _merkle
+import base64
+
+from . import _merkle, _smt
 from ._errors import CheckpointError, NotFoundError, UnauthorizedError
 from ._keys import SigningKey, format_public_key
 from ._note import (
@@ -28,6 +30,7 @@ from ._note import (
 from ._receipt import make_receipt
 from ._store import Store
 
+HEADS_EXTENSION = "provledger-heads "
 TIME_EXTENSION = "provledger-time "
 
 
@@ -39,6 +42,8 @@ class SignedCheckpoint:
     size: int
     time: int
     root: bytes
+    #: Root of the head map (subject -> leaf hash of its latest entry) at ``size``.
+    heads: bytes
     note: str
 
 
@@ -110,8 +115,38 @@ def checkpoints(store: Store, origin: str, log_key: bytes) -> list[SignedCheckpo
         body = parse_checkpoint(verify_note(note, verifiers=[verifier]).text)
         if body.size != size or body.origin != origin or extension_time(body) != time:
             raise CheckpointError(f"checkpoint {seq}: stored columns disagree with its note")
-        out.append(SignedCheckpoint(seq, size, time, body.root_hash, note))
+        out.append(SignedCheckpoint(seq, size, time, body.root_hash, extension_heads(body),
+                                    note))
     return out
+
+
+def extension_heads(body: Checkpoint) -> bytes:
+    """The head-map root a checkpoint carries (``provledger-heads <base64>``).
+
+    Raises:
+        CheckpointError: missing, repeated or malformed.
+    """
+    found = [e[len(HEADS_EXTENSION):] for e in body.extensions if e.startswith(HEADS_EXTENSION)]
+    try:
+        if len(found) != 1:
+            raise ValueError
+        raw = base64.b64decode(found[0], validate=True)
+        if len(raw) != 32 or base64.b64encode(raw).decode() != found[0]:
+            raise ValueError
+    except ValueError:
+        raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
+                              f"'{HEADS_EXTENSION}<base64 of 32 bytes>' extension line") from None
+    return raw
+
+
+def head_map_update(store: Store, *, previous: SignedCheckpoint | None,
+                    size: int) -> tuple[bytes, list[tuple[int, bytes, _smt.Node]]]:
+    """The head-map root at ``size`` and the nodes to store for it."""
+    start = previous.size if previous else 0
+    changes = {_smt.map_key(subject): _merkle.leaf_hash(entry)
+               for subject, entry in store.changed_heads(start, size)}
+    return _smt.update(store, version=(previous.seq + 1) if previous else 0,
+                       previous=previous.seq if previous else -1, changes=changes)
 
 
 def extension_time(body: Checkpoint) -> int:
@@ -156,11 +191,16 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
             except Exception as exc:
                 raise CheckpointError(f"refusing to sign: size {size} is not consistent with "
                                       f"checkpoint {last.seq} ({exc})") from None
-    body = format_checkpoint(Checkpoint(origin, size, new_root, (f"{TIME_EXTENSION}{time}",)))
+    heads, nodes = head_map_update(store, previous=previous[-1] if previous else None,
+                                   size=size)
+    extensions = (f"{HEADS_EXTENSION}{base64.b64encode(heads).decode()}",
+                  f"{TIME_EXTENSION}{time}")
+    body = format_checkpoint(Checkpoint(origin, size, new_root, extensions))
     note = format_note(body, [sign_note(body, name=origin, key=key)])
     seq = previous[-1].seq + 1 if previous else 0
+    store.insert_map_nodes(seq, nodes)
     store.insert_checkpoint(seq, size, time, note)
-    return SignedCheckpoint(seq, size, time, new_root, note)
+    return SignedCheckpoint(seq, size, time, new_root, heads, note)
 
 
 def latest(store: Store, origin: str, log_key: bytes) -> SignedCheckpoint:

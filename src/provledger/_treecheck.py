@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from . import _merkle
 from ._errors import AuditError, ProvLedgerError
 from ._store import Store
-from ._tlog import SignedCheckpoint, checkpoints
+from ._tlog import SignedCheckpoint, checkpoints, head_map_update
 
 
 class _Frontier:
@@ -70,6 +70,7 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
     if store.tree_nodes_within(size) != (expected, 0):
         raise AuditError(f"the tree holds nodes that no entry proves ({expected} expected "
                          f"within {size} leaves)")
+    _check_head_maps(store, signed)
     for old, new in itertools.pairwise(signed):
         if 0 < old.size < new.size:
             proof = _merkle.consistency_proof(old.size, new.size, store)
@@ -80,6 +81,25 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
                 raise AuditError(f"checkpoints {old.seq} and {new.seq} are not consistent: "
                                  f"{exc}") from None
     return len(signed)
+
+
+def _check_head_maps(store: Store, signed: list[SignedCheckpoint]) -> None:
+    """Rebuild each checkpoint's head-map nodes from the previous (already checked)
+    version and the entries between them; compare nodes and root."""
+    previous: SignedCheckpoint | None = None
+    total = 0
+    for cp in signed:
+        heads, nodes = head_map_update(store, previous=previous, size=cp.size)
+        if heads != cp.heads:
+            raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
+                             f"entries' heads at size {cp.size}")
+        if sorted(nodes, key=lambda n: (n[0], n[1])) != store.map_nodes(cp.seq):
+            raise AuditError(f"checkpoint {cp.seq}: stored head map nodes differ from the "
+                             "ones the entries prove")
+        total += len(nodes)
+        previous = cp
+    if store.map_node_count() != total:
+        raise AuditError("the head map holds nodes that no checkpoint wrote")
 
 
 def _check_roots(cps: list[SignedCheckpoint], size: int, frontier: _Frontier) -> None:

@@ -1,0 +1,180 @@
+"""The head map: a compressed sparse Merkle tree from subject to its head entry.
+
+Each checkpoint commits to it (extension ``provledger-heads <base64 root>``),
+so a bundle can prove that the history it carries ends where the log's
+history of that item ended at the checkpoint: nothing was left off the end.
+
+Keys are SHA-256(subject) read as 256 bits, most significant first; values
+are the RFC 9162 leaf hash of the subject's latest entry. The tree is the
+256-level binary tree over those keys in which every subtree holding no key
+hashes to 32 zero bytes, a subtree holding one key is that key's leaf,
+
+    leaf(k, v)        = SHA-256(0x10 || k || v)
+
+and any other subtree is
+
+    node(left, right) = SHA-256(0x11 || left || right).
+
+The root is therefore a function of the key set alone. A proof for key k is
+the list of sibling hashes from k's leaf up to the root; its length is the
+depth of the leaf (about log2 of the number of subjects). Nodes are stored
+by version (one version per checkpoint), so every past checkpoint's map can
+still prove, and nothing is ever rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._errors import ProofError
+
+EMPTY = bytes(32)
+KEY_BITS = 256
+MAX_PROOF = 256
+
+
+def map_key(subject: str) -> bytes:
+    """The map key of a subject: SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(subject.encode()).digest()
+
+
+def leaf_hash(key: bytes, value: bytes) -> bytes:
+    return hashlib.sha256(b"\x10" + key + value).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x11" + left + right).digest()
+
+
+def bit(key: bytes, depth: int) -> int:
+    """Bit ``depth`` of ``key`` (0 = most significant)."""
+    return (key[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+def prefix(key: bytes, depth: int) -> bytes:
+    """``key`` with every bit from ``depth`` on cleared: the node's position."""
+    if depth >= KEY_BITS:
+        return key
+    whole, rest = divmod(depth, 8)
+    out = bytearray(key[:whole]) + bytes(32 - whole)
+    if rest:
+        out[whole] = key[whole] & (0xFF << (8 - rest)) & 0xFF
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A stored node: a leaf (key and value set) or an inner node."""
+
+    hash: bytes
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+class NodeStore(Protocol):
+    """Versioned node storage; ``get`` sees the newest version <= ``version``."""
+
+    def map_node(self, depth: int, position: bytes, version: int) -> Node | None: ...
+
+
+def root_of(store: NodeStore, version: int) -> bytes:
+    """The map root at ``version`` (EMPTY for an empty map)."""
+    node = store.map_node(0, bytes(32), version)
+    return EMPTY if node is None else node.hash
+
+
+def update(store: NodeStore, *, version: int, previous: int,
+           changes: dict[bytes, bytes]) -> tuple[bytes, list[tuple[int, bytes, Node]]]:
+    """Apply ``changes`` (key -> value) to the map at ``previous``.
+
+    Returns the new root and the nodes to store at ``version``
+    as (depth, position, node). ``previous`` is -1 for an empty map.
+    """
+    out: list[tuple[int, bytes, Node]] = []
+    items = sorted(changes.items())
+    old = store.map_node(0, bytes(32), previous) if previous >= 0 else None
+    new = _update(store, previous, 0, bytes(32), old, items, out)
+    return (EMPTY if new is None else new.hash), out
+
+
+def _update(store: NodeStore, previous: int, depth: int, position: bytes, old: Node | None,
+            items: list[tuple[bytes, bytes]], out: list[tuple[int, bytes, Node]]) -> Node | None:
+    if not items:
+        return old
+    if old is not None and old.key is not None:
+        # An old leaf in a changing subtree: it joins the changes unless replaced.
+        if all(k != old.key for k, _ in items):
+            assert old.value is not None
+            items = sorted([*items, (old.key, old.value)])
+        old = None
+    if len(items) == 1 and old is None:
+        k, v = items[0]
+        node = Node(leaf_hash(k, v), k, v)
+        out.append((depth, position, node))
+        return node
+    if depth >= KEY_BITS:  # pragma: no cover - two distinct SHA-256 outputs never get here
+        raise ValueError("map keys collide")
+    split = next((i for i, (k, _) in enumerate(items) if bit(k, depth)), len(items))
+    children = []
+    for side, part in ((0, items[:split]), (1, items[split:])):
+        child_pos = prefix(position, depth) if side == 0 else _set_bit(position, depth)
+        child_old = (store.map_node(depth + 1, child_pos, previous)
+                     if old is not None and previous >= 0 else None)
+        children.append(_update(store, previous, depth + 1, child_pos, child_old, part, out))
+    left, right = children
+    node = Node(node_hash(EMPTY if left is None else left.hash,
+                          EMPTY if right is None else right.hash))
+    out.append((depth, position, node))
+    return node
+
+
+def _set_bit(position: bytes, depth: int) -> bytes:
+    out = bytearray(position)
+    out[depth >> 3] |= 0x80 >> (depth & 7)
+    return bytes(out)
+
+
+def prove(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes]]:
+    """(value, siblings bottom-up) proving ``key`` in the map at ``version``.
+
+    Raises:
+        ProofError: the key is not in the map at that version.
+    """
+    siblings: list[bytes] = []
+    depth, position = 0, bytes(32)
+    node = store.map_node(0, position, version)
+    while node is not None and node.key is None:
+        side = bit(key, depth)
+        here = _set_bit(position, depth) if side else position
+        other = position if side else _set_bit(position, depth)
+        sib = store.map_node(depth + 1, other, version)
+        siblings.append(EMPTY if sib is None else sib.hash)
+        depth, position = depth + 1, here
+        node = store.map_node(depth, position, version)
+    if node is None or node.key != key or node.value is None:
+        raise ProofError(f"map key {key.hex()} is not in the head map at version {version}")
+    siblings.reverse()
+    return node.value, siblings
+
+
+def verify(key: bytes, value: bytes, siblings: Sequence[bytes], root: bytes) -> None:
+    """Check that the map with ``root`` maps ``key`` to ``value``.
+
+    Raises:
+        ProofError: malformed proof, or it does not lead to ``root``.
+    """
+    if len(key) != 32 or len(value) != 32 or len(root) != 32:
+        raise ProofError("head map proof: key, value and root must be 32 bytes")
+    if len(siblings) > MAX_PROOF or any(len(s) != 32 for s in siblings):
+        raise ProofError("head map proof: at most 256 siblings of 32 bytes each")
+    h = leaf_hash(key, value)
+    depth = len(siblings)
+    for i, sib in enumerate(siblings):
+        d = depth - 1 - i
+        h = node_hash(sib, h) if bit(key, d) else node_hash(h, sib)
+    if h != root:
+        raise ProofError(f"head map proof for key {key.hex()[:16]}... does not reach the "
+                         "checkpoint's head map root")
