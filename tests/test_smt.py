@@ -23,7 +23,7 @@ class MemoryNodes:
         return found[-1] if found else None
 
     def apply(self, version: int, changes: dict[bytes, bytes]) -> bytes:
-        root, nodes = _smt.update(self, version=version, previous=version - 1, changes=changes)
+        root, nodes = _smt.update(self, previous=version - 1, changes=changes)
         for depth, pos, node in nodes:
             self.nodes.setdefault((depth, pos), []).append((version, node))
         return root

@@ -61,7 +61,8 @@ def encode_struct(obj: msgspec.Struct) -> bytes:
     return cbor2.dumps(to_builtins(obj))
 
 
-def decode_struct(data: bytes, cls: type[T], *, what: str) -> T:
+def decode_struct(data: bytes, cls: type[T], *, what: str,
+                  max_bytes: int = MAX_STATEMENT_BYTES) -> T:
     """Decode ``data`` as ``cls`` and insist it is that value's unique encoding.
 
     Re-encoding the parsed value and comparing catches non-canonical CBOR,
@@ -71,7 +72,7 @@ def decode_struct(data: bytes, cls: type[T], *, what: str) -> T:
     Raises:
         DecodeError: on any malformed, non-canonical or schema-invalid input.
     """
-    raw = loads(data, what=what)
+    raw = loads(data, what=what, max_bytes=max_bytes)
     value = convert(raw, cls, what=what)
     if encode_struct(value) != bytes(data):  # type: ignore[arg-type]
         raise DecodeError(f"{what}: not in deterministic CBOR encoding (RFC 8949 §4.2.1)")

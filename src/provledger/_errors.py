@@ -67,6 +67,21 @@ class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof is malformed or does not verify."""
 
 
+class IncompleteHistoryError(VerificationError):
+    """A bundle leaves out part of a history: a gap in a chain, or entries
+    after the ones it carries (its head-map proof does not match)."""
+
+
+class StaleCheckpointError(VerificationError):
+    """A checkpoint is older than the policy allows, or older than one the
+    verifier has already seen (a rollback)."""
+
+
+class ForkError(VerificationError):
+    """Two checkpoints of one log are not consistent: the log forked or
+    rewrote itself. Keep both notes: they are evidence."""
+
+
 class CheckpointError(VerificationError):
     """A checkpoint or signed note is malformed, unsigned by a known key, or
     inconsistent with one seen before."""

@@ -377,6 +377,32 @@ class Ledger:
         _tlog.check_log_key(key, self.log_key, "receipts")
         return _tlog.receipt(self._store, index, self.latest_checkpoint(), key, self.log_key)
 
+    # -- bundles ----------------------------------------------------------------
+
+    def export(self, item: str, *, since: tuple[int, ...] = ()) -> bytes:
+        """The offline bundle of ``item`` as of the latest checkpoint (spec/bundle.md).
+
+        ``since``: tree sizes of older checkpoints the verifier has seen; the
+        bundle carries each (the newest signed at that size) with a
+        consistency proof to the latest.
+
+        Raises:
+            NotFoundError: no checkpoint yet, or it does not cover the item.
+        """
+        from ._bundle import export_bundle
+
+        signed = self.checkpoints()
+        if not signed:
+            raise NotFoundError("no checkpoint has been signed yet (run `provledger checkpoint`)")
+        older = []
+        for size in since:
+            match = [c for c in signed if c.size == size]
+            if not match:
+                raise NotFoundError(f"no checkpoint was signed at size {size}")
+            older.append(match[-1])
+        return export_bundle(self._store, item=item, origin=self.origin, root_key=self.root_key,
+                             checkpoint=signed[-1], since=tuple(older))
+
     def records(self, start: int = 0, stop: int | None = None) -> Iterator[Record]:
         """Entries ``start``..``stop`` in order, signatures re-verified."""
         for row in self._store.rows(start, len(self) if stop is None else stop):

@@ -86,22 +86,35 @@ def root_of(store: NodeStore, version: int) -> bytes:
     return EMPTY if node is None else node.hash
 
 
-def update(store: NodeStore, *, version: int, previous: int,
+def update(store: NodeStore, *, previous: int,
            changes: dict[bytes, bytes]) -> tuple[bytes, list[tuple[int, bytes, Node]]]:
-    """Apply ``changes`` (key -> value) to the map at ``previous``.
+    """Apply ``changes`` (key -> value) to the map as of version ``previous``.
 
-    Returns the new root and the nodes to store at ``version``
-    as (depth, position, node). ``previous`` is -1 for an empty map.
+    Returns the new root and the nodes the new version must store, as
+    (depth, position, node). ``previous`` is -1 for an empty map.
     """
     out: list[tuple[int, bytes, Node]] = []
     items = sorted(changes.items())
     old = store.map_node(0, bytes(32), previous) if previous >= 0 else None
-    new = _update(store, previous, 0, bytes(32), old, items, out)
+    new = _Updater(store, previous, out).update(0, bytes(32), old, items)
     return (EMPTY if new is None else new.hash), out
 
 
-def _update(store: NodeStore, previous: int, depth: int, position: bytes, old: Node | None,
-            items: list[tuple[bytes, bytes]], out: list[tuple[int, bytes, Node]]) -> Node | None:
+class _Updater:
+    """One update pass: reads the previous version, collects the new nodes."""
+
+    def __init__(self, store: NodeStore, previous: int,
+                 out: list[tuple[int, bytes, Node]]) -> None:
+        self.store, self.previous, self.out = store, previous, out
+
+    def update(self, depth: int, position: bytes, old: Node | None,
+               items: list[tuple[bytes, bytes]]) -> Node | None:
+        return _update(self, depth, position, old, items)
+
+
+def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
+            items: list[tuple[bytes, bytes]]) -> Node | None:
+    store, previous, out = u.store, u.previous, u.out
     if not items:
         return old
     if old is not None and old.key is not None:
@@ -123,7 +136,7 @@ def _update(store: NodeStore, previous: int, depth: int, position: bytes, old: N
         child_pos = prefix(position, depth) if side == 0 else _set_bit(position, depth)
         child_old = (store.map_node(depth + 1, child_pos, previous)
                      if old is not None and previous >= 0 else None)
-        children.append(_update(store, previous, depth + 1, child_pos, child_old, part, out))
+        children.append(u.update(depth + 1, child_pos, child_old, part))
     left, right = children
     node = Node(node_hash(EMPTY if left is None else left.hash,
                           EMPTY if right is None else right.hash))

@@ -9,9 +9,8 @@ giving the log's time when it signed (spec/log.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import base64
+from dataclasses import dataclass
 
 from . import _merkle, _smt
 from ._errors import CheckpointError, NotFoundError, UnauthorizedError
@@ -127,15 +126,15 @@ def extension_heads(body: Checkpoint) -> bytes:
         CheckpointError: missing, repeated or malformed.
     """
     found = [e[len(HEADS_EXTENSION):] for e in body.extensions if e.startswith(HEADS_EXTENSION)]
-    try:
-        if len(found) != 1:
-            raise ValueError
-        raw = base64.b64decode(found[0], validate=True)
-        if len(raw) != 32 or base64.b64encode(raw).decode() != found[0]:
-            raise ValueError
-    except ValueError:
+    raw = b""
+    if len(found) == 1:
+        try:
+            raw = base64.b64decode(found[0], validate=True)
+        except ValueError:
+            raw = b""
+    if len(raw) != 32 or base64.b64encode(raw).decode() != found[0]:
         raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
-                              f"'{HEADS_EXTENSION}<base64 of 32 bytes>' extension line") from None
+                              f"'{HEADS_EXTENSION}<base64 of 32 bytes>' extension line")
     return raw
 
 
@@ -145,8 +144,7 @@ def head_map_update(store: Store, *, previous: SignedCheckpoint | None,
     start = previous.size if previous else 0
     changes = {_smt.map_key(subject): _merkle.leaf_hash(entry)
                for subject, entry in store.changed_heads(start, size)}
-    return _smt.update(store, version=(previous.seq + 1) if previous else 0,
-                       previous=previous.seq if previous else -1, changes=changes)
+    return _smt.update(store, previous=previous.seq if previous else -1, changes=changes)
 
 
 def extension_time(body: Checkpoint) -> int:

@@ -1,0 +1,325 @@
+"""The offline verifier: one bundle, a trust policy and a time; no network.
+
+Order of checks (spec/bundle.md, "Verification"): the bundle decodes within
+its limits; the checkpoint is signed by a trusted log (and witnesses), fresh,
+and consistent with any checkpoint already seen; every entry is in the
+checkpoint's tree; every statement verifies; each subject's entries form one
+unbroken chain from its genesis to the head the checkpoint's head map names;
+and the ledger's rules, replayed over the bundle alone, accept every entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _merkle, _rules, _smt
+from ._bundle import Bundle, decode_bundle
+from ._entry import decode_entry
+from ._errors import (
+    DecodeError,
+    ForkError,
+    IncompleteHistoryError,
+    ProofError,
+    ProvLedgerError,
+    RevokedKeyError,
+    StaleCheckpointError,
+    UnknownKeyError,
+    VerificationError,
+)
+from ._events import KeyRevoked
+from ._keys import format_public_key
+from ._note import verify_checkpoint
+from ._policy import Policy
+from ._report import EventView, rfc3339
+from ._state import AuthorityState, ItemState, SubjectState
+from ._statement import Statement, verify_statement
+from ._tlog import extension_heads, extension_time
+from ._view import root_state
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The checkpoint a verification holds as of."""
+
+    origin: str
+    size: int
+    time: int
+    root: bytes
+    #: Root of the head map the checkpoint commits to.
+    heads: bytes
+    note: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A successful verification: true, with the facts a marketplace needs."""
+
+    item: str
+    status: str
+    owner: bytes
+    issuer: str
+    issuer_name: str
+    attested_by: tuple[str, ...]
+    certificate: bytes
+    events: tuple[EventView, ...]
+    checkpoint: CheckpointInfo
+    escrow: Any = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the report."""
+        from ._report import _jsonable
+
+        return {
+            "verified": True,
+            "item": self.item,
+            "status": self.status,
+            "owner": format_public_key(self.owner),
+            "issuer": self.issuer,
+            "issuer_name": self.issuer_name,
+            "attested_by": list(self.attested_by),
+            "certificate": self.certificate.hex(),
+            "checkpoint": {"origin": self.checkpoint.origin, "size": self.checkpoint.size,
+                           "time": rfc3339(self.checkpoint.time),
+                           "root": self.checkpoint.root.hex()},
+            "events": [{"index": e.index, "time": rfc3339(e.time), "type": e.type,
+                        "signer": format_public_key(e.signer), "signed_as": e.signed_as,
+                        "fields": _jsonable(e.fields)} for e in self.events],
+            "warnings": list(self.warnings),
+        }
+
+
+def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None = None,
+                  seen: Sequence[str] = ()) -> Report:
+    """Verify a bundle offline and describe the item.
+
+    ``now`` is the reference time (Unix seconds), taken once by the caller.
+    ``max_age`` overrides the policy's freshness limit. ``seen`` holds
+    checkpoint notes of the same log the caller verified before; the bundle
+    must then be as new as the newest and prove consistency with it.
+
+    Raises:
+        DecodeError: the bundle is malformed or over a limit.
+        StaleCheckpointError: the checkpoint is too old, or older than one seen.
+        ForkError: the checkpoint is inconsistent with one seen.
+        CheckpointError: the checkpoint is not signed by a trusted log (or
+            lacks the witness quorum).
+        ProofError: an inclusion or head-map proof fails.
+        IncompleteHistoryError: a chain has a gap or stops before its head.
+        SignatureError, UnknownKeyError, RevokedKeyError: a statement's
+            signer is forged, unknown, or used after its compromise cut-off.
+        VerificationError: the rules reject an entry (the message names it).
+    """
+    bundle = decode_bundle(data)
+    cp = _checkpoint(bundle, policy)
+    _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
+    _consistency(bundle, cp, policy, seen)
+    records = _entries(bundle, cp)
+    _complete(bundle, cp, records)
+    states, views = _replay(bundle, records)
+    item = states.get(bundle.item)
+    if not isinstance(item, ItemState):
+        raise IncompleteHistoryError(f"bundle: no certificate for {bundle.item}")
+    issuer = states.get(item.issuer)
+    names = {s.subject: s.name for s in states.values() if isinstance(s, AuthorityState)}
+    escrow = getattr(item, "escrow", None)
+    status: str = item.status
+    if status == "active" and escrow is not None and getattr(escrow, "state", "") in (
+            "offered", "accepted", "disputed"):
+        status = "in escrow"
+    return Report(
+        item=bundle.item, status=status, owner=item.owner, issuer=item.issuer,
+        issuer_name=issuer.name if isinstance(issuer, AuthorityState) else "",
+        attested_by=tuple(names.get(a, a) for a in item.attested_by),
+        certificate=item.certificate, events=tuple(views), checkpoint=cp, escrow=escrow,
+        warnings=() if item.attested_by else ("certificate not attested by a second party",))
+
+
+def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
+    log = policy.log(bundle.origin)
+    if log is None:
+        raise UnknownKeyError(f"bundle: log {bundle.origin!r} is not trusted by the policy")
+    if bundle.root_key not in policy.roots:
+        raise UnknownKeyError(f"bundle: the ledger's root {format_public_key(bundle.root_key)} "
+                              "is not a trusted issuer root")
+    verified = verify_checkpoint(bundle.checkpoint, origin=bundle.origin, log_key=log,
+                                 witnesses=policy.witnesses, quorum=policy.quorum)
+    body = verified.checkpoint
+    return CheckpointInfo(bundle.origin, body.size, extension_time(body), body.root_hash,
+                          extension_heads(body), bundle.checkpoint)
+
+
+def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
+    age = now - cp.time
+    if age > max_age:
+        raise StaleCheckpointError(
+            f"checkpoint of {cp.origin} at size {cp.size} was signed {rfc3339(cp.time)}, "
+            f"{age} s before {rfc3339(now)}; the limit is {max_age} s (ask for a fresh bundle)")
+
+
+def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy, seen: Sequence[str]) -> None:
+    """Check every older checkpoint the bundle proves consistency from, then the
+    ones the caller has seen: none newer, none with another root, each proven."""
+    log = policy.log(cp.origin)
+    assert log is not None
+    proven: dict[int, bytes] = {}
+    for n, c in enumerate(bundle.consistency):
+        old = verify_checkpoint(c.checkpoint, origin=cp.origin, log_key=log, witnesses=(),
+                                quorum=0).checkpoint
+        if not 0 < old.size < cp.size:
+            raise ProofError(f"bundle consistency proof {n}: from size {old.size} is not older "
+                             f"than the checkpoint's {cp.size}")
+        try:
+            _merkle.verify_consistency(old_size=old.size, new_size=cp.size,
+                                       old_root=old.root_hash, new_root=cp.root, proof=c.proof)
+        except ProofError as exc:
+            raise ForkError(f"log {cp.origin} at size {cp.size} is not consistent with its "
+                            f"checkpoint at size {old.size}: {exc}") from None
+        proven[old.size] = old.root_hash
+    for note in seen:
+        old = verify_checkpoint(note, origin=cp.origin, log_key=log, witnesses=(),
+                                quorum=0).checkpoint
+        if old.size > cp.size:
+            raise StaleCheckpointError(
+                f"bundle checkpoint (size {cp.size}) is older than one already seen "
+                f"(size {old.size}): a rollback, or an old bundle; ask for a fresh one")
+        if old.size == cp.size:
+            if old.root_hash != cp.root:
+                raise ForkError(f"log {cp.origin} signed two different roots for size "
+                                f"{cp.size}: it forked (keep both checkpoints as evidence)")
+        elif old.size > 0 and proven.get(old.size) != old.root_hash:
+            if old.size in proven:
+                raise ForkError(f"log {cp.origin} signed two different roots for size "
+                                f"{old.size}: it forked (keep both checkpoints as evidence)")
+            raise StaleCheckpointError(
+                f"bundle lacks a consistency proof from the seen size {old.size} to "
+                f"{cp.size} (export it with --since)")
+
+
+def _entries(bundle: Bundle, cp: CheckpointInfo) -> list[tuple[int, int, Statement]]:
+    records = []
+    previous = -1
+    for n, item in enumerate(bundle.entries):
+        entry = decode_entry(item.entry)
+        where = f"bundle entry {n} (log index {entry.index})"
+        if entry.index <= previous:
+            raise IncompleteHistoryError(f"{where}: entries must be in strictly increasing "
+                                         "log order (reordered or duplicated)")
+        if entry.index >= cp.size:
+            raise ProofError(f"{where}: beyond the checkpoint's {cp.size} entries")
+        try:
+            _merkle.verify_inclusion(_merkle.leaf_hash(item.entry), index=entry.index,
+                                     size=cp.size, proof=item.proof, root=cp.root)
+        except ProofError as exc:
+            raise ProofError(f"{where}: {exc}") from None
+        try:
+            stmt = verify_statement(entry.statement)
+        except (DecodeError, VerificationError) as exc:
+            raise _with_context(exc, where) from None
+        records.append((entry.index, entry.time, stmt))
+        previous = entry.index
+    return records
+
+
+def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, Statement]]
+              ) -> None:
+    """Each subject: one chain from genesis, ending at the head the map names."""
+    heads_root = cp.heads
+    last: dict[str, tuple[bytes, bytes]] = {}
+    entries_by_index = {decode_entry(e.entry).index: e.entry for e in bundle.entries}
+    for index, _, stmt in records:
+        prev = last.get(stmt.subject, (None, b""))[0]
+        if stmt.payload.prev != prev:
+            raise IncompleteHistoryError(
+                f"bundle: {stmt.type} at log index {index} for {stmt.subject} does not follow "
+                "the previous entry of its chain in the bundle (a gap, or a missing genesis)")
+        last[stmt.subject] = (stmt.hash, entries_by_index[index])
+    proved = {h.subject: h.proof for h in bundle.heads}
+    if bundle.item not in last:
+        raise IncompleteHistoryError(f"bundle: no entry for its item {bundle.item}")
+    for subject, (_, entry) in last.items():
+        if subject not in proved:
+            raise IncompleteHistoryError(f"bundle: no head proof for {subject}")
+        try:
+            _smt.verify(_smt.map_key(subject), _merkle.leaf_hash(entry), proved[subject],
+                        heads_root)
+        except ProofError:
+            raise IncompleteHistoryError(
+                f"bundle: the history of {subject} stops before its latest entry in the log "
+                f"at size {cp.size} (entries were left off the end)") from None
+    if set(proved) - set(last):
+        raise IncompleteHistoryError("bundle: head proofs for subjects it carries no entry of")
+
+
+class _BundleContext:
+    """The rules' view of authorities, built only from the bundle's entries."""
+
+    def __init__(self, origin: str, root_key: bytes) -> None:
+        self.origin = origin
+        root = root_state(root_key)
+        self.states: dict[str, SubjectState] = {root.subject: root}
+        self.heads: dict[str, bytes] = {}
+        self.keys: dict[bytes, str] = {root_key: root.subject}
+
+    def authority_of(self, key: bytes) -> AuthorityState | None:
+        subject = self.keys.get(key)
+        state = self.states.get(subject) if subject else None
+        return state if isinstance(state, AuthorityState) else None
+
+
+def _replay(bundle: Bundle, records: list[tuple[int, int, Statement]]
+            ) -> tuple[dict[str, SubjectState], list[EventView]]:
+    ctx = _BundleContext(bundle.origin, bundle.root_key)
+    revoked: dict[bytes, tuple[int, int]] = {}
+    for index, time, stmt in records:
+        if isinstance(stmt.event, KeyRevoked):
+            revoked.setdefault(stmt.event.key, (min(stmt.event.compromised_since, time), index))
+    views = []
+    previous_time = 0
+    for index, time, stmt in records:
+        if time < previous_time:
+            raise VerificationError(f"bundle: log time goes back at log index {index}")
+        previous_time = time
+        cut = revoked.get(stmt.signer)
+        if cut is not None and time >= cut[0] and index < cut[1]:
+            raise RevokedKeyError(
+                f"bundle: {stmt.type} at log index {index} was signed by "
+                f"{format_public_key(stmt.signer)} after its compromise cut-off; "
+                f"{stmt.subject} has a compromised history")
+        prior = ctx.states.get(stmt.subject)
+        signer_auth = ctx.authority_of(stmt.signer)
+        try:
+            out = _rules.apply(stmt, state=prior, head=ctx.heads.get(stmt.subject),
+                               log_time=time, ctx=ctx)
+        except ProvLedgerError as exc:
+            raise _with_context(exc, f"bundle entry at log index {index}") from None
+        ctx.states[stmt.subject] = out.state
+        ctx.heads[stmt.subject] = stmt.hash
+        for key in out.new_keys:
+            ctx.keys[key] = stmt.subject
+        if stmt.subject == bundle.item:
+            is_owner = isinstance(prior, ItemState) and stmt.signer == prior.owner
+            views.append(EventView(
+                index=index, time=time, type=stmt.type, signer=stmt.signer,
+                signed_as=signer_auth.name if signer_auth else ("owner" if is_owner else ""),
+                invalidated=False, fields=_fields(stmt)))
+    return ctx.states, views
+
+
+def _with_context(exc: ProvLedgerError, where: str) -> ProvLedgerError:
+    """The same error, its message prefixed with where in the bundle it arose."""
+    exc.args = (f"{where}: {exc.args[0] if exc.args else exc}", *exc.args[1:])
+    return exc
+
+
+def _fields(stmt: Statement) -> dict[str, Any]:
+    import msgspec
+
+    fields: dict[str, Any] = msgspec.to_builtins(stmt.event, builtin_types=(bytes,))
+    return fields
+
