@@ -35,6 +35,7 @@ unit: install
 vectors: install
 	$(BIN)/python spec/tools/gen_core_vectors.py
 	$(BIN)/python spec/tools/gen_keyfile_vectors.py
+	$(BIN)/python spec/tools/gen_log_vectors.py
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick

@@ -126,9 +126,15 @@ def passphrase(what: str, *, confirm: bool = False) -> bytes:
     Raises:
         click.UsageError: the passphrase is empty.
     """
-    text = os.environ.get(PASSPHRASE_ENV) or click.prompt(
-        f"Passphrase for {what}", hide_input=True, confirmation_prompt=confirm
-    )
+    text = os.environ.get(PASSPHRASE_ENV)
+    if not text:
+        try:
+            text = click.prompt(f"Passphrase for {what}", hide_input=True,
+                                confirmation_prompt=confirm)
+        except click.Abort:
+            # Usually no terminal: say how to run unattended.
+            raise click.Abort(f"no passphrase for {what} (set {PASSPHRASE_ENV} to run "
+                              "without a terminal)") from None
     if not text:
         raise click.UsageError("the passphrase must not be empty")
     return str(text).encode("utf-8")

@@ -45,7 +45,9 @@ document_option = click.option("--document", "documents", type=DIGEST, multiple=
 @click.option("--fineness", type=int, default=0, help="Parts per thousand (750 for 18 ct).")
 @click.option("--mass-mg", type=int, default=0, help="Mass in milligrams.")
 @click.option("--size", default="", help="Ring size or length, as the trade writes it.")
-@click.option("--inscription", default="", help="Engraving inside or on the piece.")
+@click.option("--inscription", default="",
+              help="Engraving inside or on the piece. It is permanent and public: never "
+                   "record a person's name or other personal data.")
 @click.option("--stone", "stones", type=STONE, multiple=True,
               help="kind=diamond,weight_ct100=50,color=G,clarity=VS1,cut=excellent,count=1,"
                    "report=GIA123 (weight in hundredths of a carat). Repeatable.")

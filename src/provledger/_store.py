@@ -186,9 +186,13 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             store.close()
             raise StorageError(f"{p}: not a provledger ledger ({exc})") from None
-        if version != str(SCHEMA_VERSION).encode():
+        tables = {r[0] for r in store._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version != str(SCHEMA_VERSION).encode() or not set(_TABLES) <= tables:
             store.close()
-            raise StorageError(f"{p}: unsupported ledger schema {version!r}")
+            raise StorageError(f"{p}: unsupported ledger schema {version!r} (tables "
+                               f"{', '.join(sorted(set(_TABLES) - tables)) or 'present'}); "
+                               "this file was made by another provledger version")
         return store
 
     # -- reads ----------------------------------------------------------------

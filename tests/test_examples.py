@@ -1,0 +1,98 @@
+"""The examples run end to end: examples/jeweler.sh (the CLI) and examples/demo.py (the library)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import provledger
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TIMEOUT = 120
+
+
+def _cli() -> Path:
+    """The provledger console script installed beside this interpreter."""
+    path = Path(sys.executable).with_name("provledger")
+    assert path.exists(), f"{path} is missing: install the package (make install)"
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROVLEDGER_DB", "PROVLEDGER_PASSPHRASE")}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_jeweler_script_runs_the_day_on_the_cli(tmp_path: Path) -> None:
+    day = tmp_path / "day"
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "jeweler.sh"), str(day)],
+        env=_env(PROVLEDGER=str(_cli())), capture_output=True, text=True,
+        timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+
+    item = re.search(r"^item (urn:provledger:item:[0-9a-f]{16}:R-1001)$", out, re.MULTILINE)
+    assert item is not None, out
+    assert f"item         {item[1]}" in out  # the history printed at the end
+    assert "refused as expected (exit 3)" in out
+    assert re.search(r"^audit ok: 9 entries, 3 subjects, 0 invalidated\b", out, re.MULTILINE), out
+    for line in ("cert.issued", "repair.recorded", "appraisal.recorded", "lost.reported",
+                 "recovered"):
+        assert re.search(rf"^\s+\d+  \S+  {re.escape(line)} ", out, re.MULTILINE), line
+    assert "from cleaning.cose" in out
+    assert "from appraisal.cose" in out
+
+    # What the script left is a real ledger that the library audits too.
+    with provledger.Ledger.open(day / "rings.db", readonly=True) as ledger:
+        assert ledger.audit().size == 9
+        state = ledger.item(item[1])
+    assert state.status == "active"
+    assert state.owner == provledger.read_public_key(day / "keys" / "client.pub")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_jeweler_script_refuses_a_used_directory(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "jeweler.sh"), str(tmp_path)],
+        env=_env(PROVLEDGER=str(_cli())), capture_output=True, text=True,
+        timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 2
+    assert "not empty" in result.stderr
+
+
+def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
+    out_dir = tmp_path / "demo-out"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), str(out_dir)],
+        env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+
+    ring = "https://id.maison-exemple.example/01/09506000134352/21/RING-0001"
+    assert ring in out
+    assert "refused as expected: UnknownKeyError" in out
+    assert re.search(r"^audit: 7 entries\b", out, re.MULTILINE), out
+    for line in ("cert.issued", "cert.attested", "repair.recorded", "appraisal.recorded"):
+        assert line in out
+
+    history = json.loads((out_dir / "history.json").read_text())
+    assert history["item"] == ring
+    assert history["status"] == "active"
+    with provledger.Ledger.open(out_dir / "ledger.db", readonly=True) as ledger:
+        assert ledger.audit().size == 7
