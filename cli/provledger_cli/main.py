@@ -33,8 +33,9 @@ class _LedgerGroup(click.Group):
             return super().invoke(ctx)
         except provledger.ProvLedgerError as exc:
             fail(str(exc), exit_code(exc))
-        except (click.Abort, KeyboardInterrupt, EOFError):
-            fail("interrupted", EXIT_INTERRUPTED)
+        except (click.Abort, KeyboardInterrupt, EOFError) as exc:
+            detail = str(exc) if isinstance(exc, click.Abort) and str(exc) else ""
+            fail(f"interrupted: {detail}" if detail else "interrupted", EXIT_INTERRUPTED)
         except BrokenPipeError:
             raise  # click's own handling: quiet exit when stdout is closed early
         except OSError as exc:
