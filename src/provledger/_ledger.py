@@ -17,6 +17,7 @@ from ._events import Event
 from ._keys import SigningKey, format_public_key
 from ._merkle import leaf_hash, new_subtrees
 from ._parallel import verify_all
+from ._policy import Policy
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
@@ -358,6 +359,13 @@ class Ledger:
     def log_vkey(self) -> str:
         """The C2SP verifier key of this log: ``<origin>+<key id>+<base64 key>``."""
         return _tlog.log_verifier(self.origin, self.log_key).vkey()
+
+    def trust_policy(self, *, max_age: int | None = None) -> Policy:
+        """A policy trusting this ledger's log key and root key (spec/bundle.md)."""
+        from ._policy import DEFAULT_MAX_AGE
+
+        return Policy(logs=(_tlog.log_verifier(self.origin, self.log_key),),
+                      roots=(self.root_key,), max_age=max_age or DEFAULT_MAX_AGE)
 
     def tlog_proof(self, index: int) -> str:
         """A c2sp.org/tlog-proof@v1 text proving entry ``index`` against the latest checkpoint.
