@@ -31,6 +31,8 @@ def for_type(t: mi.Type) -> st.SearchStrategy[Any]:
     if isinstance(t, mi.BytesType):
         lo = t.min_length or 0
         return st.binary(min_size=lo, max_size=t.max_length if t.max_length is not None else 64)
+    if isinstance(t, mi.BoolType):
+        return st.booleans()
     if isinstance(t, mi.LiteralType):
         return st.sampled_from(t.values)
     if isinstance(t, mi.ListType):

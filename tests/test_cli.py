@@ -162,7 +162,9 @@ def test_the_commands_are_the_documented_ones() -> None:
     assert names == {
         "init", "key", "key new", "key show", "key rotate", "key revoke", "authorize",
         "deauthorize", "issue", "attest", "repair", "appraise", "report", "renew", "revoke",
-        "sign", "submit", "history", "audit",
+        "sign", "submit", "history", "audit", "transfer",
+        *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",
+                                    "reject", "dispute", "resolve", "status")),
     }
 
 

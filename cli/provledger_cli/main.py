@@ -13,7 +13,7 @@ import click
 
 import provledger
 
-from . import authority_cmd, keys_cmd, read_cmd, statement_cmd, write_cmd
+from . import authority_cmd, keys_cmd, read_cmd, statement_cmd, transfer_cmd, write_cmd
 from ._common import (
     DB_ENV,
     EXIT_CODES_HELP,
@@ -93,6 +93,7 @@ for _command in (
     statement_cmd.submit,
     read_cmd.history,
     read_cmd.audit,
+    transfer_cmd.transfer,
 ):
     cli.add_command(_command)
 

@@ -182,6 +182,120 @@ class Recovered(Event, frozen=True, kw_only=True):
     notes: Notes = ""
 
 
+# -- escrow events (spec/escrow.md) ------------------------------------------
+#
+# All are item events. Every one after ``escrow.opened`` names the escrow (the
+# statement hash of its ``escrow.opened``); the buyer's acceptance and
+# acknowledgement also repeat the hashes of the terms and the condition report
+# they agree to. ``prev`` binds each to the item's head.
+
+EscrowOutcome = Literal["buyer", "seller"]
+
+
+class EscrowTerms(_Wire, frozen=True, kw_only=True):
+    """What seller and buyer agree on; committed to by ``terms_hash``."""
+
+    #: A plain handover (a gift, a sale at the counter): the buyer's acceptance
+    #: moves ownership at once, without an inspection phase.
+    direct: bool = False
+    #: The key that may settle a dispute alone; absent: only buyer and seller together.
+    arbiter: PublicKey | None = None
+    currency: Currency
+    #: What an inspection left unacknowledged at its deadline becomes.
+    on_timeout: Literal["dispute", "return"]
+    #: The marketplace that brokered the sale, for the record (it signs nothing).
+    marketplace: PublicKey | None = None
+    #: The price in minor units of ``currency`` (a reference: payment is off the ledger).
+    price_minor: Count
+
+
+class ConditionReport(_Wire, frozen=True, kw_only=True):
+    """The piece's condition as the seller declares it; committed to by ``condition_hash``."""
+
+    grade: ShortText
+    notes: Notes = ""
+    photos: Digests = []
+
+
+class EscrowOpened(Event, frozen=True, kw_only=True):
+    """The owner offers the piece to ``buyer``; the statement's hash is the escrow id."""
+
+    TYPE = "escrow.opened"
+    buyer: PublicKey
+    terms: EscrowTerms
+    condition: ConditionReport
+    #: Last log time at which the buyer may accept.
+    offer_expires: Timestamp
+    #: Last log time at which the buyer may acknowledge the condition (not for direct terms).
+    inspection_ends: Timestamp = 0
+
+
+class EscrowAccepted(Event, frozen=True, kw_only=True):
+    """The buyer accepts the offer, repeating what it agrees to."""
+
+    TYPE = "escrow.accepted"
+    escrow: Digest
+    terms_hash: Digest
+    condition_hash: Digest
+
+
+class EscrowDeclined(Event, frozen=True, kw_only=True):
+    """The buyer turns the offer down."""
+
+    TYPE = "escrow.declined"
+    notes: Notes = ""
+    escrow: Digest
+
+
+class EscrowCancelled(Event, frozen=True, kw_only=True):
+    """The seller withdraws the offer before the buyer accepts it."""
+
+    TYPE = "escrow.cancelled"
+    notes: Notes = ""
+    escrow: Digest
+
+
+class EscrowAcknowledged(Event, frozen=True, kw_only=True):
+    """The buyer, holding the piece, confirms its condition: ownership moves."""
+
+    TYPE = "escrow.acknowledged"
+    notes: Notes = ""
+    escrow: Digest
+    terms_hash: Digest
+    condition_hash: Digest
+
+
+class EscrowRejected(Event, frozen=True, kw_only=True):
+    """The buyer rejects the piece after inspection; it goes back to the seller."""
+
+    TYPE = "escrow.rejected"
+    notes: Notes = ""
+    escrow: Digest
+    photos: Digests = []
+    reason: ShortText
+
+
+class EscrowDisputed(Event, frozen=True, kw_only=True):
+    """Buyer or seller puts an accepted escrow (back) in front of its arbiter."""
+
+    TYPE = "escrow.disputed"
+    notes: Notes = ""
+    escrow: Digest
+    photos: Digests = []
+    reason: ShortText
+    documents: Digests = []
+
+
+class EscrowResolution(Event, frozen=True, kw_only=True):
+    """A decision (arbiter) or a vote (buyer, seller) on a disputed escrow."""
+
+    TYPE = "escrow.resolution"
+    notes: Notes = ""
+    escrow: Digest
+    #: Who ends up with the piece: the buyer (ownership moves) or the seller.
+    outcome: EscrowOutcome
+
+
 # -- authority events -------------------------------------------------------
 
 Role = Literal["issuer", "service", "reporter", "attester"]
@@ -239,7 +353,16 @@ ITEM_EVENTS: tuple[type[Event], ...] = (
     LostReported,
     StolenReported,
     Recovered,
+    EscrowOpened,
+    EscrowAccepted,
+    EscrowDeclined,
+    EscrowCancelled,
+    EscrowAcknowledged,
+    EscrowRejected,
+    EscrowDisputed,
+    EscrowResolution,
 )
+ESCROW_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[-8:]
 AUTHORITY_EVENTS: tuple[type[Event], ...] = (RoleGranted, RoleRevoked, KeyRotated, KeyRevoked)
 EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in ITEM_EVENTS + AUTHORITY_EVENTS}
 EventType = Literal[
@@ -252,6 +375,14 @@ EventType = Literal[
     "lost.reported",
     "stolen.reported",
     "recovered",
+    "escrow.opened",
+    "escrow.accepted",
+    "escrow.declined",
+    "escrow.cancelled",
+    "escrow.acknowledged",
+    "escrow.rejected",
+    "escrow.disputed",
+    "escrow.resolution",
     "role.granted",
     "role.revoked",
     "key.rotated",

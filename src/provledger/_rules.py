@@ -11,6 +11,7 @@ from typing import NoReturn, Protocol
 
 import msgspec
 
+from . import _escrow
 from ._errors import (
     ChainError,
     ClockError,
@@ -24,6 +25,7 @@ from ._errors import (
 )
 from ._events import (
     AUTHORITY_EVENTS,
+    ESCROW_EVENTS,
     AppraisalRecorded,
     CertificateAttested,
     CertificateIssued,
@@ -106,7 +108,7 @@ def apply(
         assert state is None or isinstance(state, AuthorityState)
         return _authority_event(stmt, state, log_time, ctx, where)
     assert state is None or isinstance(state, ItemState)
-    return Outcome(_item_event(stmt, state, ctx, where))
+    return Outcome(_item_event(stmt, state, ctx, where, log_time))
 
 
 # -- signers ----------------------------------------------------------------
@@ -165,7 +167,7 @@ def _is_issuer(item: ItemState, key: bytes, ctx: Context) -> bool:
 
 
 def _item_event(
-    stmt: Statement, item: ItemState | None, ctx: Context, where: str
+    stmt: Statement, item: ItemState | None, ctx: Context, where: str, log_time: int
 ) -> ItemState:
     ev: Event = stmt.event
     signer = stmt.signer
@@ -175,7 +177,10 @@ def _item_event(
         raise StateError(f"{where}: no certificate has been issued for this item")
     if item.status == "revoked":
         raise StateError(f"{where}: the certificate is revoked; the item's chain is closed")
+    item = _escrow.at(item, log_time)  # escrow deadlines passed by this entry's log time
     nxt = msgspec.structs.replace(item, events=item.events + 1)
+    if isinstance(ev, ESCROW_EVENTS):
+        return _escrow.apply(stmt, item, nxt, log_time=log_time, where=where)
     if isinstance(ev, CertificateAttested):
         auth = _signer(signer, ctx, where)
         if not auth.has_role("attester", item.issuer):
@@ -196,6 +201,7 @@ def _item_event(
         if signer != item.owner and not _holds("service", item, signer, ctx):
             _refuse(item, signer, ctx, f"{where}: signer is neither the owner nor a service "
                     "provider authorized by the item's issuer")
+        _escrow.refuse_owner_action(item, signer, where)
         if isinstance(ev, RepairRecorded) and ev.completed < ev.started:
             raise PolicyError(f"{where}: completed ({ev.completed}) precedes started "
                               f"({ev.started})")

@@ -1,0 +1,495 @@
+"""Escrow (spec/escrow.md): one focused test per rule, transition and deadline."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cbor2
+import msgspec
+import pytest
+
+import provledger as pl
+from provledger._state import ItemState, encode_state
+
+from .conftest import World, key, snapshot
+
+BUYER = key("buyer")
+CAROL = key("carol")
+ARBITER = key("arbiter")
+STRANGER = key("stranger")
+MARKET = key("marketplace")
+
+TERMS = pl.EscrowTerms(price_minor=250_000, currency="EUR", on_timeout="dispute",
+                       arbiter=ARBITER.public_key, marketplace=MARKET.public_key)
+RETURN_TERMS = pl.EscrowTerms(price_minor=250_000, currency="EUR", on_timeout="return")
+DIRECT = pl.EscrowTerms(price_minor=0, currency="EUR", on_timeout="return", direct=True)
+COND = pl.ConditionReport(grade="very good", notes="light wear on the shank",
+                          photos=[hashlib.sha256(b"front").digest()])
+OFFER_WINDOW = 100
+INSPECTION_WINDOW = 1000
+
+
+def refused(w: World, error: type[pl.ProvLedgerError], signer: pl.SigningKey, item: str,
+            event: pl.Event, rule: str | None = None, *, time: int | None = None) -> None:
+    """Appending must raise exactly ``error`` naming ``rule``, and change nothing."""
+    before = snapshot(w.path)
+    with pytest.raises(error) as info:
+        w.ledger.append(w.sign(signer, item, event, time=time))
+    assert type(info.value) is error, info.value
+    if rule is not None:
+        assert f"[escrow rule: {rule}]" in str(info.value)
+    assert snapshot(w.path) == before
+
+
+def open_escrow(w: World, item: str, *, seller: pl.SigningKey | None = None,
+                buyer: pl.SigningKey = BUYER, terms: pl.EscrowTerms = TERMS,
+                cond: pl.ConditionReport = COND) -> tuple[bytes, pl.EscrowOpened]:
+    """Open an escrow at the next clock tick; return its id and offer."""
+    ev = offer(w, buyer=buyer, terms=terms, cond=cond)
+    return w.add(seller or w.owner, item, ev).hash, ev
+
+
+def offer(w: World, *, buyer: pl.SigningKey = BUYER, terms: pl.EscrowTerms = TERMS,
+          cond: pl.ConditionReport = COND, offer_in: int = OFFER_WINDOW,
+          inspect_for: int = INSPECTION_WINDOW) -> pl.EscrowOpened:
+    expires = w.clock.t + 1 + offer_in
+    return pl.EscrowOpened(buyer=buyer.public_key, terms=terms, condition=cond,
+                           offer_expires=expires,
+                           inspection_ends=0 if terms.direct else expires + inspect_for)
+
+
+def accepted(escrow: bytes, terms: pl.EscrowTerms = TERMS,
+             cond: pl.ConditionReport = COND) -> pl.EscrowAccepted:
+    return pl.EscrowAccepted(escrow=escrow, terms_hash=pl.terms_hash(terms),
+                             condition_hash=pl.condition_hash(cond))
+
+
+def acknowledged(escrow: bytes, terms: pl.EscrowTerms = TERMS,
+                 cond: pl.ConditionReport = COND) -> pl.EscrowAcknowledged:
+    return pl.EscrowAcknowledged(escrow=escrow, terms_hash=pl.terms_hash(terms),
+                                 condition_hash=pl.condition_hash(cond))
+
+
+def escrow_of(w: World, item: str) -> pl.EscrowState:
+    esc = w.ledger.item(item).escrow
+    assert esc is not None
+    return esc
+
+
+def repair() -> pl.RepairRecorded:
+    return pl.RepairRecorded(work="Polish", category="service", performed_by="Workshop",
+                             started=0, completed=0)
+
+
+# -- the happy paths ----------------------------------------------------------
+
+
+def test_resale_with_inspection_moves_ownership_on_acknowledgement(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    esc = escrow_of(world, item)
+    assert (esc.id, esc.state, esc.seller, esc.buyer, esc.arbiter) == (
+        escrow, "offered", world.owner.public_key, BUYER.public_key, ARBITER.public_key)
+    assert (esc.terms_hash, esc.condition_hash) == (pl.terms_hash(TERMS), pl.condition_hash(COND))
+    world.add(BUYER, item, accepted(escrow))
+    assert escrow_of(world, item).state == "accepted"
+    assert world.ledger.item(item).owner == world.owner.public_key  # not yet
+    world.add(BUYER, item, acknowledged(escrow))
+    state = world.ledger.item(item)
+    assert state.owner == BUYER.public_key
+    assert escrow_of(world, item).state == "completed"
+    # The new owner acts as owner; the old one no longer does.
+    world.add(BUYER, item, repair())
+    refused(world, pl.UnauthorizedError, world.owner, item, pl.LostReported())
+    assert world.ledger.audit().size == len(world.ledger)
+
+
+def test_direct_handover_moves_ownership_on_acceptance(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=DIRECT)
+    world.add(BUYER, item, accepted(escrow, DIRECT))
+    assert world.ledger.item(item).owner == BUYER.public_key
+    assert escrow_of(world, item).state == "completed"
+    refused(world, pl.StateError, BUYER, item, acknowledged(escrow, DIRECT), "terminal")
+
+
+def test_open_and_accept_in_one_batch(world: World) -> None:
+    item = world.issue("R1")
+    world.clock.t += 1
+    first = world.sign(world.owner, item, offer(world, terms=DIRECT))
+    opened = pl.verify_statement(first)
+    second = pl.sign_statement(accepted(opened.hash, DIRECT), key=BUYER,
+                               origin=world.ledger.origin, subject=item, prev=opened.hash,
+                               time=world.clock.t)
+    world.ledger.append_batch([first, second])
+    assert world.ledger.item(item).owner == BUYER.public_key
+
+
+def test_decline_and_cancel_close_the_offer(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    refused(world, pl.UnauthorizedError, world.owner, item, pl.EscrowDeclined(escrow=escrow),
+            "party")
+    world.add(BUYER, item, pl.EscrowDeclined(escrow=escrow, notes="too dear"))
+    assert escrow_of(world, item).state == "declined"
+    escrow, _ = open_escrow(world, item)
+    refused(world, pl.UnauthorizedError, BUYER, item, pl.EscrowCancelled(escrow=escrow), "party")
+    world.add(world.owner, item, pl.EscrowCancelled(escrow=escrow))
+    assert escrow_of(world, item).state == "cancelled"
+    assert world.ledger.item(item).owner == world.owner.public_key
+
+
+def test_reject_returns_the_piece(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    refused(world, pl.UnauthorizedError, world.owner, item,
+            pl.EscrowRejected(escrow=escrow, reason="x"), "party")
+    world.add(BUYER, item, pl.EscrowRejected(escrow=escrow, reason="stone chipped"))
+    assert escrow_of(world, item).state == "returned"
+    assert world.ledger.item(item).owner == world.owner.public_key
+
+
+# -- who may open, and when ---------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["jeweler", "workshop", "buyer", "stranger"])
+def test_only_the_current_owner_opens(world: World, who: str) -> None:
+    item = world.issue("R1")
+    signer = {"buyer": BUYER, "stranger": STRANGER}.get(who) or getattr(world, who)
+    refused(world, pl.UnauthorizedError, signer, item, offer(world), "owner-opens")
+
+
+def test_offers_must_make_sense(world: World) -> None:
+    item = world.issue("R1")
+    now = world.clock.t
+    bad = [
+        offer(world, buyer=world.owner),
+        offer(world, terms=msgspec.structs.replace(TERMS, arbiter=BUYER.public_key)),
+        offer(world, terms=msgspec.structs.replace(TERMS, arbiter=world.owner.public_key)),
+        offer(world, offer_in=-5),
+        offer(world, inspect_for=0),
+        msgspec.structs.replace(offer(world), inspection_ends=0),
+    ]
+    for ev in bad:
+        refused(world, pl.PolicyError, world.owner, item, ev, "valid-offer", time=now)
+    # An offer may expire in the very second it is logged; direct terms need no inspection.
+    ev = pl.EscrowOpened(buyer=BUYER.public_key, terms=DIRECT, condition=COND,
+                         offer_expires=now)
+    world.ledger.append(world.sign(world.owner, item, ev))
+    assert escrow_of(world, item).state == "offered"
+
+
+def test_unknown_escrow_events_fail_to_sign() -> None:
+    with pytest.raises(pl.DecodeError, match="currency"):
+        pl.sign_statement(pl.EscrowOpened(
+            buyer=BUYER.public_key, condition=COND, offer_expires=1,
+            terms=pl.EscrowTerms(price_minor=1, currency="euro", on_timeout="return")),
+            key=BUYER, origin="a.example/log", subject="urn:x-test:item-1", prev=None, time=1)
+
+
+def test_one_open_escrow_and_no_owner_action_while_open(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    refused(world, pl.StateError, world.owner, item, offer(world, buyer=CAROL),
+            "one-open-escrow")
+    refused(world, pl.StateError, world.owner, item, repair(), "one-open-escrow")
+    refused(world, pl.StateError, world.owner, item, pl.AppraisalRecorded(
+        method="lab", currency="EUR", appraiser="Lab", value_minor=1), "one-open-escrow")
+    # Authorized providers still record work, and the owner may still report a loss.
+    world.add(world.workshop, item, repair())
+    world.add(BUYER, item, accepted(escrow))
+    refused(world, pl.StateError, world.owner, item, offer(world, buyer=CAROL),
+            "one-open-escrow")
+    world.add(world.owner, item, pl.LostReported())
+    assert world.ledger.item(item).status == "lost"
+
+
+# -- the escrow a statement names, and what it binds ----------------------------
+
+
+def test_acceptance_binds_terms_and_condition(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    other_terms = msgspec.structs.replace(TERMS, price_minor=1)
+    other_cond = msgspec.structs.replace(COND, grade="mint")
+    refused(world, pl.PolicyError, BUYER, item, accepted(escrow, other_terms), "binding")
+    refused(world, pl.PolicyError, BUYER, item, accepted(escrow, cond=other_cond), "binding")
+    refused(world, pl.StateError, BUYER, item, accepted(bytes(32)), "current-escrow")
+    world.add(BUYER, item, accepted(escrow))
+    refused(world, pl.PolicyError, BUYER, item, acknowledged(escrow, other_terms), "binding")
+    refused(world, pl.PolicyError, BUYER, item, acknowledged(escrow, cond=other_cond), "binding")
+
+
+def test_statements_cannot_be_replayed_onto_another_escrow_or_item(world: World) -> None:
+    item = world.issue("R1")
+    other = world.issue("R2")
+    first, _ = open_escrow(world, item)
+    acceptance = world.sign(BUYER, item, accepted(first))
+    world.clock.t += 1
+    world.ledger.append(acceptance)
+    # The same bytes again: a replay.
+    with pytest.raises(pl.DuplicateStatementError):
+        world.ledger.append(acceptance)
+    world.add(BUYER, item, pl.EscrowRejected(escrow=first, reason="no"))
+    second, _ = open_escrow(world, item)
+    # A statement signed for the first escrow's head does not extend the chain any more...
+    stale = world.sign(BUYER, item, pl.EscrowDeclined(escrow=first),
+                       prev=pl.verify_statement(acceptance).hash)
+    with pytest.raises(pl.ChainError):
+        world.ledger.append(stale)
+    # ...and the same body signed again on the current head names the wrong escrow.
+    refused(world, pl.StateError, BUYER, item, accepted(first), "current-escrow")
+    # Nor does the first escrow's acceptance mean anything for another item's escrow.
+    third, _ = open_escrow(world, other)
+    refused(world, pl.StateError, BUYER, other, accepted(first), "current-escrow")
+    refused(world, pl.StateError, BUYER, other, accepted(second), "current-escrow")
+    world.add(BUYER, other, accepted(third))
+
+
+# -- deadlines ------------------------------------------------------------------
+
+
+def test_offer_deadline_is_inclusive_and_judged_by_log_time(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item)
+    world.clock.t = ev.offer_expires
+    # The signer's clock may run up to 300 s ahead; the log time is what counts.
+    world.ledger.append(world.sign(BUYER, item, accepted(escrow), time=ev.offer_expires + 200))
+    assert escrow_of(world, item).state == "accepted"
+
+
+def test_an_offer_expires_after_its_deadline(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item)
+    world.clock.t = ev.offer_expires + 1
+    # A signer claiming an earlier time changes nothing.
+    refused(world, pl.StateError, BUYER, item, accepted(escrow), "terminal",
+            time=ev.offer_expires - 10)
+    refused(world, pl.StateError, world.owner, item, pl.EscrowCancelled(escrow=escrow),
+            "terminal")
+    # The owner is free again: the expiry is recorded with the next entry.
+    world.add(world.owner, item, repair())
+    assert escrow_of(world, item).state == "expired"
+    second, _ = open_escrow(world, item, buyer=CAROL)
+    report = pl.item_report(world.ledger, item)
+    assert [(e.id, e.state) for e in report.escrows] == [(escrow, "expired"),
+                                                         (second, "offered")]
+
+
+def test_an_expired_offer_does_not_block_a_new_one(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item)
+    world.clock.t = ev.offer_expires + 1
+    second, _ = open_escrow(world, item, buyer=CAROL)  # the very next entry
+    report = pl.item_report(world.ledger, item)
+    assert [(e.id, e.state) for e in report.escrows] == [(escrow, "expired"),
+                                                         (second, "offered")]
+
+
+def test_acknowledgement_at_the_inspection_deadline(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.clock.t = ev.inspection_ends
+    world.ledger.append(world.sign(BUYER, item, acknowledged(escrow)))
+    assert world.ledger.item(item).owner == BUYER.public_key
+
+
+def test_a_lapsed_inspection_goes_to_dispute_never_to_the_buyer(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.clock.t = ev.inspection_ends + 1
+    refused(world, pl.StateError, BUYER, item, acknowledged(escrow), "phase")
+    report = pl.item_report(world.ledger, item, now=world.clock.t)
+    assert (report.escrows[0].escrow.state, report.escrows[0].state) == ("accepted", "disputed")
+    world.add(BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="late delivery"))
+    assert escrow_of(world, item).state == "disputed"
+    assert world.ledger.item(item).owner == world.owner.public_key
+    world.add(ARBITER, item, pl.EscrowResolution(escrow=escrow, outcome="buyer"))
+    assert world.ledger.item(item).owner == BUYER.public_key
+    assert escrow_of(world, item).state == "completed"
+
+
+def test_a_lapsed_inspection_returns_the_piece_when_the_terms_say_so(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.clock.t = ev.inspection_ends + 1
+    refused(world, pl.StateError, BUYER, item, acknowledged(escrow, RETURN_TERMS), "terminal")
+    refused(world, pl.StateError, BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="x"),
+            "terminal")
+    world.add(world.owner, item, repair())
+    assert escrow_of(world, item).state == "returned"
+    assert world.ledger.item(item).owner == world.owner.public_key
+
+
+# -- disputes -------------------------------------------------------------------
+
+
+def test_disputes_and_who_settles_them(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    refused(world, pl.StateError, BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="x"),
+            "phase")
+    world.add(BUYER, item, accepted(escrow))
+    refused(world, pl.UnauthorizedError, ARBITER, item,
+            pl.EscrowDisputed(escrow=escrow, reason="x"), "party")
+    refused(world, pl.StateError, ARBITER, item,
+            pl.EscrowResolution(escrow=escrow, outcome="seller"), "phase")
+    world.add(world.owner, item, pl.EscrowDisputed(escrow=escrow, reason="not paid"))
+    world.add(BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="paid", documents=[bytes(32)]))
+    refused(world, pl.UnauthorizedError, STRANGER, item,
+            pl.EscrowResolution(escrow=escrow, outcome="seller"), "party")
+    refused(world, pl.StateError, BUYER, item, acknowledged(escrow), "phase")
+    world.add(ARBITER, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    esc = escrow_of(world, item)
+    assert esc.state == "returned"
+    assert [(v.party, v.outcome) for v in esc.votes] == [("arbiter", "seller")]
+    assert world.ledger.item(item).owner == world.owner.public_key
+    refused(world, pl.StateError, ARBITER, item,
+            pl.EscrowResolution(escrow=escrow, outcome="buyer"), "terminal")
+
+
+def test_buyer_and_seller_together_settle_without_an_arbiter(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.add(BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="scratch"))
+    refused(world, pl.UnauthorizedError, ARBITER, item,
+            pl.EscrowResolution(escrow=escrow, outcome="seller"), "party")
+    world.add(BUYER, item, pl.EscrowResolution(escrow=escrow, outcome="buyer"))
+    world.add(world.owner, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    esc = escrow_of(world, item)
+    assert esc.state == "disputed"
+    assert [(v.party, v.outcome) for v in esc.votes] == [("buyer", "buyer"),
+                                                         ("seller", "seller")]
+    # A party may change its vote; two agreeing votes settle.
+    world.add(world.owner, item, pl.EscrowResolution(escrow=escrow, outcome="buyer"))
+    esc = escrow_of(world, item)
+    assert esc.state == "completed"
+    assert [(v.party, v.outcome) for v in esc.votes] == [("buyer", "buyer"),
+                                                         ("seller", "buyer")]
+    assert world.ledger.item(item).owner == BUYER.public_key
+
+
+# -- freezes, revocation, terminal states ---------------------------------------
+
+
+def test_lost_or_stolen_blocks_opening(world: World) -> None:
+    item = world.issue("R1")
+    world.add(world.owner, item, pl.LostReported())
+    refused(world, pl.StateError, world.owner, item, offer(world), "frozen")
+    world.add(world.owner, item, pl.Recovered())
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    refused(world, pl.StateError, world.owner, item, offer(world), "frozen")
+
+
+def test_theft_freezes_an_open_escrow_but_the_seller_may_cancel(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    refused(world, pl.StateError, BUYER, item, accepted(escrow), "frozen")
+    refused(world, pl.StateError, BUYER, item, pl.EscrowDeclined(escrow=escrow), "frozen")
+    world.add(world.owner, item, pl.EscrowCancelled(escrow=escrow))
+    assert escrow_of(world, item).state == "cancelled"
+
+
+def test_a_freeze_after_acceptance_holds_until_recovery(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(world.owner, item, pl.LostReported())
+    for signer, ev in ((BUYER, acknowledged(escrow)),
+                       (BUYER, pl.EscrowRejected(escrow=escrow, reason="x")),
+                       (world.owner, pl.EscrowDisputed(escrow=escrow, reason="x"))):
+        refused(world, pl.StateError, signer, item, ev, "frozen")
+    refused(world, pl.StateError, world.owner, item, pl.EscrowCancelled(escrow=escrow), "phase")
+    world.add(world.jeweler, item, pl.Recovered())
+    world.add(BUYER, item, acknowledged(escrow))
+    assert world.ledger.item(item).owner == BUYER.public_key
+
+
+def test_a_revoked_certificate_blocks_every_escrow_step(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(world.jeweler, item, pl.CertificateRevoked(reason="withdrawn"))
+    refused(world, pl.StateError, BUYER, item, acknowledged(escrow))
+    refused(world, pl.StateError, world.owner, item, pl.EscrowDisputed(escrow=escrow, reason="x"))
+
+
+def test_terminal_states_never_change(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(BUYER, item, acknowledged(escrow))
+    for signer, ev in ((BUYER, pl.EscrowRejected(escrow=escrow, reason="x")),
+                       (BUYER, pl.EscrowDisputed(escrow=escrow, reason="x")),
+                       (world.owner, pl.EscrowCancelled(escrow=escrow)),
+                       (ARBITER, pl.EscrowResolution(escrow=escrow, outcome="seller")),
+                       (BUYER, accepted(escrow))):
+        refused(world, pl.StateError, signer, item, ev, "terminal")
+    # The new owner sells on; the old escrow's statements name the wrong escrow now.
+    open_escrow(world, item, seller=BUYER, buyer=CAROL)
+    refused(world, pl.StateError, BUYER, item, pl.EscrowRejected(escrow=escrow, reason="x"),
+            "current-escrow")
+
+
+# -- reports, encodings, audits -------------------------------------------------
+
+
+def test_report_shows_every_escrow_and_the_owner(world: World) -> None:
+    item = world.issue("R1")
+    first, _ = open_escrow(world, item)
+    world.add(BUYER, item, pl.EscrowDeclined(escrow=first))
+    second, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(second))
+    world.add(BUYER, item, acknowledged(second))
+    report = pl.item_report(world.ledger, item)
+    assert [(e.id, e.state) for e in report.escrows] == [(first, "declined"),
+                                                         (second, "completed")]
+    doc = report.to_json()
+    assert doc["owner"] == pl.format_public_key(BUYER.public_key)
+    esc = doc["escrows"][1]
+    assert esc["id"] == second.hex()
+    assert esc["seller"] == pl.format_public_key(world.owner.public_key)
+    assert esc["arbiter"] == pl.format_public_key(ARBITER.public_key)
+    assert esc["marketplace"] == pl.format_public_key(MARKET.public_key)
+    assert (esc["price_minor"], esc["currency"], esc["condition"]["grade"]) == (
+        250_000, "EUR", "very good")
+    assert [e.signed_as for e in report.events][-5:] == [
+        "seller", "buyer", "seller", "buyer", "buyer"]
+
+
+def test_items_without_escrow_store_states_as_before() -> None:
+    # Stored before escrows existed; ledgers written then must still audit.
+    legacy = bytes.fromhex(
+        "88a474797065a46974656da77375626a656374d92775726e3a70726f766c65646765723a6974656d"
+        "3a303132333435363738396162636465663a5231a6697373756572d95570726f766c65646765723a"
+        "617574686f726974793a" + "6162" * 32 + "a56f776e6572c420" + bytes(range(32)).hex()
+        + "a6737461747573a46c6f7374ab6365727469666963617465c420" + "00" * 32
+        + "ab61747465737465645f627990a66576656e747301")
+    state = ItemState(subject="urn:provledger:item:0123456789abcdef:R1",
+                      issuer="provledger:authority:" + "ab" * 32, owner=bytes(range(32)),
+                      status="lost", certificate=bytes(32))
+    assert encode_state(state) == legacy
+
+
+@pytest.mark.parametrize("cls", [pl.EscrowTerms, pl.ConditionReport])
+def test_nested_structs_declare_fields_in_canonical_order(cls: type[msgspec.Struct]) -> None:
+    names = list(cls.__struct_fields__)
+    assert names == sorted(names, key=lambda n: (len(n.encode()), n.encode()))
+
+
+def test_hashes_are_sha256_of_canonical_cbor() -> None:
+    assert pl.terms_hash(TERMS) == hashlib.sha256(cbor2.dumps(
+        msgspec.to_builtins(TERMS, builtin_types=(bytes,)), canonical=True)).digest()
+    assert pl.condition_hash(COND) == hashlib.sha256(cbor2.dumps(
+        {"grade": "very good", "notes": "light wear on the shank",
+         "photos": [hashlib.sha256(b"front").digest()]}, canonical=True)).digest()
+    assert pl.terms_hash(DIRECT) != pl.terms_hash(
+        msgspec.structs.replace(DIRECT, direct=False))
+    with pytest.raises(TypeError):
+        pl.terms_hash(COND)  # type: ignore[arg-type]
