@@ -1,9 +1,13 @@
 """The whole provledger story on an embedded SQLite ledger, with the library.
 
 A registry (the root) authorizes a jeweler; the jeweler authorizes a workshop
-and certifies a ring for its first owner; the workshop logs a repair and an
-appraisal; a gemologist countersigns; then anyone audits the ledger and reads
-the ring's verified history. Everything it makes is left in OUT_DIR.
+and a gemologist and certifies a ring for its first owner; the workshop logs
+a resize and an appraisal; the gemologist countersigns. The owner then sells
+the ring through escrow: the buyer accepts on their own device, inspects the
+piece and acknowledges its condition, and only then does ownership move. The
+log signs a checkpoint, the ring is exported as one bundle file, and a
+marketplace verifies it offline against a trust policy. Everything it makes
+is left in OUT_DIR.
 
 Usage: python examples/demo.py [OUT_DIR]   (default: demo-out)
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 import provledger as pl
 
 PASSPHRASE = os.environ.get("PROVLEDGER_PASSPHRASE", "demo passphrase").encode()
+DAY = 86_400
 
 
 def new_key(keys: Path, name: str) -> pl.SigningKey:
@@ -36,89 +41,167 @@ def file_digest(path: Path) -> bytes:
     return hashlib.sha256(path.read_bytes()).digest()
 
 
+def step(text: str) -> None:
+    print(f"\n== {text}")
+
+
 def main(out: Path) -> int:
-    keys = out / "keys"
-    photos = out / "photos"
+    keys, photos = out / "keys", out / "photos"
     keys.mkdir(parents=True)
     photos.mkdir()
-    for name in ("ring-front.jpg", "before.jpg", "after.jpg"):
+    for name in ("ring-front.jpg", "before.jpg", "after.jpg", "condition.jpg"):
         (photos / name).write_bytes(f"pretend this is {name}".encode())
 
     root, log = new_key(keys, "root"), new_key(keys, "log")
     jeweler, workshop, gemologist = (new_key(keys, n)
                                      for n in ("jeweler", "workshop", "gemologist"))
-    buyer = new_key(keys, "buyer")  # the customer's key: the only "identity" on the ledger
+    # Customers are keys on their own devices: the only "identity" on the ledger.
+    alice, bob = new_key(keys, "alice"), new_key(keys, "bob")
 
     ledger = pl.Ledger.create(out / "ledger.db", origin="demo.provledger.example/ledger",
                               root_key=root.public_key, log_key=log.public_key)
     with ledger:
-        # 1. The registry authorizes the jeweler to certify; the jeweler its workshop.
-        for signer, grantee, role, name in (
-            (root, jeweler, "issuer", "Maison Exemple Joaillier"),
-            (jeweler, workshop, "service", "Atelier Exemple"),
-            (jeweler, gemologist, "attester", "Laboratoire Gemmologique Exemple"),
-        ):
-            ledger.append(ledger.sign(
-                pl.RoleGranted(key=grantee.public_key, name=name, role=role),  # type: ignore[arg-type]
-                key=signer, subject=pl.authority_subject(grantee.public_key)))
-
-        # 2. The jeweler certifies a ring sold to the buyer (GS1 Digital Link id).
-        ring = pl.gs1_item_id("id.maison-exemple.example", "09506000134352", "RING-0001")
-        ledger.append(ledger.sign(pl.CertificateIssued(
-            kind="ring", serial="RING-0001", gtin="09506000134352", owner=buyer.public_key,
-            metal="platinum", fineness=950, mass_mg=5210, size="52",
-            stones=[pl.Stone(kind="diamond", count=1, weight_ct100=101, color="F",
-                             clarity="VVS2", cut="excellent", report="GIA 0000000001")],
-            photos=[file_digest(photos / "ring-front.jpg")],
-            notes="Solitaire engagement ring"), key=jeweler, subject=ring))
-        certificate = ledger.item(ring).certificate
-
-        # 3. A gemologist countersigns; the workshop resizes and appraises.
-        ledger.append(ledger.sign(pl.CertificateAttested(
-            capacity="gemologist", certificate=certificate), key=gemologist, subject=ring))
-        now = int(time.time())
-        ledger.append(ledger.sign(pl.RepairRecorded(
-            category="resize", work="Resized from 52 to 54", performed_by="Atelier Exemple",
-            started=now - 7200, completed=now - 3600,
-            parts=[pl.Part(name="platinum insert", material="Pt950", mass_mg=180)],
-            photos_before=[file_digest(photos / "before.jpg")],
-            photos_after=[file_digest(photos / "after.jpg")]), key=workshop, subject=ring))
-        ledger.append(ledger.sign(pl.AppraisalRecorded(
-            value_minor=1_250_000, currency="EUR", method="in_person",
-            appraiser="Atelier Exemple"), key=workshop, subject=ring))
-
-        # 4. A forged repair by an unknown key is refused and changes nothing.
-        size = len(ledger)
-        try:
-            ledger.append(ledger.sign(pl.RepairRecorded(
-                category="repair", work="Swapped the diamond", performed_by="Nobody",
-                started=now, completed=now), key=pl.SigningKey.generate(), subject=ring))
-        except pl.ProvLedgerError as exc:
-            print(f"refused as expected: {type(exc).__name__}: {exc}")
-        assert len(ledger) == size
-
-        # 5. Anyone can audit the whole ledger and read the ring's verified history.
-        report = ledger.audit()
-        print(f"\naudit: {report.size} entries, {report.subjects} chains, all verified")
-        history = pl.item_report(ledger, ring)
-        print_history(history)
-        (out / "history.json").write_text(json.dumps(history.to_json(), indent=2) + "\n")
-    print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), "
-          "photos/, history.json")
+        authorize(ledger, root, jeweler, workshop, gemologist)
+        ring = certify_and_service(ledger, photos, jeweler, workshop, gemologist, alice)
+        sell(ledger, photos, ring, alice, bob)
+        bundle = publish(ledger, out, ring, log)
+    verify_offline(out, bundle)
+    print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
+          "ring.bundle, policy.txt, checkpoint.txt, ring.report.json")
+    print(f"try: .venv/bin/provledger verify {out}/ring.bundle --policy {out}/policy.txt")
     return 0
 
 
-def print_history(report: pl.ItemReport) -> None:
-    s = report.state
-    print(f"\n{report.item}\n  status {s.status}, owner {pl.format_public_key(s.owner)}")
-    print(f"  issued by {report.issuer_name}; attested by {len(s.attested_by)} authority")
+def authorize(ledger: pl.Ledger, root: pl.SigningKey, jeweler: pl.SigningKey,
+              workshop: pl.SigningKey, gemologist: pl.SigningKey) -> None:
+    step("The registry authorizes the jeweler; the jeweler its workshop and gemologist")
+    for signer, grantee, role, name in (
+        (root, jeweler, "issuer", "Maison Exemple Joaillier"),
+        (jeweler, workshop, "service", "Atelier Exemple"),
+        (jeweler, gemologist, "attester", "Laboratoire Gemmologique Exemple"),
+    ):
+        rec = ledger.append(ledger.sign(
+            pl.RoleGranted(key=grantee.public_key, name=name, role=role),  # type: ignore[arg-type]
+            key=signer, subject=pl.authority_subject(grantee.public_key)))
+        print(f"  #{rec.index} {name}: {role}")
+
+
+
+def certify_and_service(ledger: pl.Ledger, photos: Path, *keys: pl.SigningKey) -> str:
+    jeweler, workshop, gemologist, alice = keys
+    step("The jeweler certifies a ring sold to Alice (GS1 Digital Link id)")
+    ring = pl.gs1_item_id("id.maison-exemple.example", "09506000134352", "RING-0001")
+    ledger.append(ledger.sign(pl.CertificateIssued(
+        kind="ring", serial="RING-0001", gtin="09506000134352", owner=alice.public_key,
+        metal="platinum", fineness=950, mass_mg=5210, size="52",
+        stones=[pl.Stone(kind="diamond", count=1, weight_ct100=101, color="F",
+                         clarity="VVS2", cut="excellent", report="GIA 0000000001")],
+        photos=[file_digest(photos / "ring-front.jpg")],
+        notes="Solitaire engagement ring"), key=jeweler, subject=ring))
+    print(f"  {ring}")
+
+    step("A gemologist countersigns; the workshop resizes and appraises")
+    ledger.append(ledger.sign(pl.CertificateAttested(
+        capacity="gemologist", certificate=ledger.item(ring).certificate),
+        key=gemologist, subject=ring))
+    now = int(time.time())
+    ledger.append(ledger.sign(pl.RepairRecorded(
+        category="resize", work="Resized from 52 to 54", performed_by="Atelier Exemple",
+        started=now - 7200, completed=now - 3600,
+        parts=[pl.Part(name="platinum insert", material="Pt950", mass_mg=180)],
+        photos_before=[file_digest(photos / "before.jpg")],
+        photos_after=[file_digest(photos / "after.jpg")]), key=workshop, subject=ring))
+    ledger.append(ledger.sign(pl.AppraisalRecorded(
+        value_minor=1_250_000, currency="EUR", method="in_person",
+        appraiser="Atelier Exemple"), key=workshop, subject=ring))
+
+    step("A forged repair by an unknown key is refused and changes nothing")
+    size = len(ledger)
+    try:
+        ledger.append(ledger.sign(pl.RepairRecorded(
+            category="repair", work="Swapped the diamond", performed_by="Nobody",
+            started=now, completed=now), key=pl.SigningKey.generate(), subject=ring))
+    except pl.ProvLedgerError as exc:
+        print(f"  refused: {type(exc).__name__}: {exc}")
+    assert len(ledger) == size
+    return ring
+
+
+def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
+         bob: pl.SigningKey) -> None:
+    now = int(time.time())
+    step("Alice sells the ring to Bob through escrow")
+    terms = pl.EscrowTerms(price_minor=1_100_000, currency="EUR", on_timeout="dispute")
+    condition = pl.ConditionReport(grade="excellent", notes="No visible wear",
+                                   photos=[file_digest(photos / "condition.jpg")])
+    opened = ledger.append(ledger.sign(pl.EscrowOpened(
+        buyer=bob.public_key, terms=terms, condition=condition,
+        offer_expires=now + 2 * DAY, inspection_ends=now + 9 * DAY), key=alice, subject=ring))
+    escrow = opened.hash
+    print(f"  opened escrow {escrow.hex()[:16]}... (owner still Alice)")
+    # Bob signs on his own device, offline, from the ring's current head.
+    accept = pl.sign_statement(
+        pl.EscrowAccepted(escrow=escrow, terms_hash=pl.terms_hash(terms),
+                          condition_hash=pl.condition_hash(condition)),
+        key=bob, origin=ledger.origin, subject=ring, prev=ledger.head(ring), time=now)
+    ledger.append(accept)
+    print("  Bob accepted the offer; the ring is shipped")
+    ledger.append(ledger.sign(pl.EscrowAcknowledged(
+        escrow=escrow, terms_hash=pl.terms_hash(terms),
+        condition_hash=pl.condition_hash(condition), notes="As described"),
+        key=bob, subject=ring))
+    assert ledger.item(ring).owner == bob.public_key
+    print("  Bob acknowledged the condition: the ring is his")
+
+
+def publish(ledger: pl.Ledger, out: Path, ring: str, log: pl.SigningKey) -> bytes:
+    step("The log signs a checkpoint; the ring is exported as one bundle file")
+    checkpoint = ledger.sign_checkpoint(log)
+    bundle = ledger.export(ring)
+    (out / "ring.bundle").write_bytes(bundle)
+    (out / "checkpoint.txt").write_text(checkpoint.note)
+    policy = ledger.trust_policy()
+    (out / "policy.txt").write_text(policy.to_text())
+    print(f"  checkpoint {checkpoint.seq}: {checkpoint.size} entries; "
+          f"ring.bundle: {len(bundle):,} bytes")
+
+    step("Anyone audits the whole ledger")
+    report = ledger.audit()
+    print(f"  {report.size} entries, {report.subjects} chains, "
+          f"{report.checkpoints} checkpoint(s): all verified")
+    return bundle
+
+
+def verify_offline(out: Path, bundle: bytes) -> None:
+    step("A marketplace verifies the bundle offline: no database, no network")
+    policy = pl.read_policy(out / "policy.txt")
+    verified = pl.verify_bundle((out / "ring.bundle").read_bytes(), policy=policy,
+                                now=int(time.time()))
+    print_report(verified)
+    (out / "ring.report.json").write_text(json.dumps(verified.to_json(), indent=2) + "\n")
+    tampered = bytearray(bundle)
+    tampered[len(tampered) // 2] ^= 1
+    try:
+        pl.verify_bundle(bytes(tampered), policy=policy, now=int(time.time()))
+    except pl.VerificationError as exc:
+        print(f"\n  a copy with one flipped bit is rejected: {type(exc).__name__}")
+    except pl.DecodeError as exc:
+        print(f"\n  a copy with one flipped bit is rejected: {type(exc).__name__}")
+
+
+def print_report(report: pl.Report) -> None:
+    print(f"  {report.item}")
+    print(f"  status {report.status}; owner {pl.format_public_key(report.owner)}")
+    print(f"  issued by {report.issuer_name}; attested by {', '.join(report.attested_by)}")
     for e in report.events:
+        when = datetime.datetime.fromtimestamp(e.time, datetime.UTC).strftime("%Y-%m-%d %H:%M")
         detail = e.fields.get("work") or e.fields.get("kind") or ""
         if "value_minor" in e.fields:
             detail = f"{e.fields['value_minor'] / 100:,.2f} {e.fields['currency']}"
-        when = datetime.datetime.fromtimestamp(e.time, datetime.UTC).strftime("%Y-%m-%d %H:%M")
-        print(f"  #{e.index:<3} {when}  {e.type:<19} "
-              f"{e.signed_as:<34} {detail}")
+        print(f"  #{e.index:<3} {when}  {e.type:<20} {e.signed_as:<34} {detail}")
+    cp = report.checkpoint
+    print(f"  valid as of checkpoint of {cp.origin}: {cp.size} entries, signed "
+          f"{datetime.datetime.fromtimestamp(cp.time, datetime.UTC):%Y-%m-%d %H:%M} UTC")
 
 
 if __name__ == "__main__":

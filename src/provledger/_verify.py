@@ -303,12 +303,25 @@ def _replay(bundle: Bundle, records: list[tuple[int, int, Statement]]
         for key in out.new_keys:
             ctx.keys[key] = stmt.subject
         if stmt.subject == bundle.item:
-            is_owner = isinstance(prior, ItemState) and stmt.signer == prior.owner
             views.append(EventView(
                 index=index, time=time, type=stmt.type, signer=stmt.signer,
-                signed_as=signer_auth.name if signer_auth else ("owner" if is_owner else ""),
+                signed_as=signer_auth.name if signer_auth else _party(prior, stmt.signer),
                 invalidated=False, fields=_fields(stmt)))
     return ctx.states, views
+
+
+def _party(item: SubjectState | None, key: bytes) -> str:
+    """How a key that is no authority relates to the item: owner, buyer, arbiter."""
+    if not isinstance(item, ItemState):
+        return ""
+    if key == item.owner:
+        return "owner"
+    escrow = item.escrow
+    if escrow is not None and key == escrow.buyer:
+        return "buyer"
+    if escrow is not None and key == escrow.arbiter:
+        return "arbiter"
+    return ""
 
 
 def _with_context(exc: ProvLedgerError, where: str) -> ProvLedgerError:
