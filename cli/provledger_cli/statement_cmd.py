@@ -76,7 +76,7 @@ def _event_from_json(cls: type[provledger.Event], path: Path) -> provledger.Even
         raise provledger.DecodeError(f"{path}: larger than {_MAX_BODY_BYTES} bytes")
     try:
         raw = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise provledger.DecodeError(f"{path}: not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise provledger.DecodeError(f"{path}: expected a JSON object of {cls.TYPE} fields")

@@ -136,11 +136,19 @@ def revocation_map(store: Store) -> dict[bytes, tuple[int, int]]:
 
 def audit_log(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
               workers: int = 1) -> AuditReport:
-    """Audit entries 0..size-1 of ``store``, its Merkle tree and checkpoints.
+    """Audit entries 0..size-1 of ``store``, its Merkle tree and checkpoints,
+    all as of one snapshot of the log.
 
     Raises:
         AuditError: naming the first entry at fault.
     """
+    with store.snapshot():
+        return _audit_snapshot(store, origin=origin, root_key=root_key, log_key=log_key,
+                               workers=workers)
+
+
+def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
+                    workers: int) -> AuditReport:
     size = store.size()
     try:
         revocations = revocation_map(store)

@@ -46,6 +46,18 @@ def loads(data: bytes, *, what: str, max_bytes: int = MAX_STATEMENT_BYTES) -> An
         raise DecodeError(f"{what}: undecodable CBOR ({exc})") from None
 
 
+def reencode(value: Any, *, what: str) -> bytes:
+    """Deterministic CBOR of a value cbor2 decoded from untrusted input.
+
+    Raises:
+        DecodeError: the value cannot be encoded again (an exotic tag, a cycle).
+    """
+    try:
+        return dumps(value)
+    except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"{what}: not re-encodable CBOR ({exc})") from None
+
+
 def to_builtins(obj: msgspec.Struct) -> Any:
     """The plain CBOR-ready form of a Struct (bytes stay bytes, defaults omitted)."""
     return msgspec.to_builtins(obj, builtin_types=(bytes,))

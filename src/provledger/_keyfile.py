@@ -216,6 +216,9 @@ def read_public_key(path_or_text: StrPath) -> bytes:
         ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read public key file {path}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the "path": it was neither a key nor a file name
+        raise KeyFileError(f"{str(path_or_text)[:40]!r} is neither a public key "
+                           f"({PUBLIC_KEY_PREFIX}...) nor a file") from None
     if len(data) > _MAX_PUBLIC_FILE_BYTES:
         raise KeyFileError(f"public key file {path} is too large to be a public key")
     try:
@@ -280,7 +283,7 @@ def _parse(path: Path, data: bytes) -> _SecretKeyFile:
         probe = msgspec.json.decode(data, type=_FormatProbe)
     except msgspec.ValidationError as exc:
         raise KeyFileError(f"key file {path} is not a provledger key file: {exc}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         raise KeyFileError(f"key file {path} is not JSON") from None
     if probe.format != FORMAT:
         raise KeyFileError(
@@ -288,7 +291,7 @@ def _parse(path: Path, data: bytes) -> _SecretKeyFile:
         )
     try:
         unverified = msgspec.json.decode(data, type=_SecretKeyFile)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"key file {path} is malformed: {exc}") from None
     if unverified.kdf.alg != KDF_ALG:
         raise KeyFileError(

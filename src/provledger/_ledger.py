@@ -416,6 +416,39 @@ class Ledger:
         for row in self._store.rows(start, len(self) if stop is None else stop):
             yield _record(row)
 
+    # -- backups ----------------------------------------------------------------
+
+    def backup(self, dest: str | Path) -> AuditReport:
+        """Copy the ledger to the new file ``dest`` while it stays in use; audit the copy.
+
+        The copy is one consistent snapshot taken with SQLite's online backup
+        API: writers may go on meanwhile, and the copy holds a prefix of the
+        log (its root is this ledger's ``root(size)`` for the copy's size)
+        with every checkpoint signed up to then. It is a single file, fsynced
+        before the audit. The copy is then opened and audited in full; a copy
+        that does not audit is deleted. Restore by copying the file back
+        while no process has the ledger open.
+
+        Raises:
+            StorageError: ``dest`` exists or cannot be written.
+            AuditError: the copy does not audit (it was deleted).
+        """
+        from ._errors import AuditError, StorageError
+
+        if not isinstance(self._store, SQLiteStore):
+            raise StorageError(f"{type(self._store).__name__}: no online backup for this store")
+        self._store.backup(dest)
+        try:
+            with Ledger.open(dest, readonly=True) as copy:
+                if (copy.origin, copy.root_key, copy.log_key) != (
+                        self.origin, self.root_key, self.log_key):
+                    raise AuditError(f"the copy is of another log than {self.origin}")
+                return copy.audit()
+        except ProvLedgerError as exc:
+            Path(dest).unlink(missing_ok=True)
+            raise AuditError(f"backup {dest} does not audit, so it was deleted: {exc}",
+                             index=getattr(exc, "index", None)) from None
+
 
 class _TreeOverlay:
     """The Merkle nodes a batch adds, readable before they are stored."""

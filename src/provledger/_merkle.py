@@ -380,7 +380,8 @@ def _check_size(value: int, name: str, *, minimum: int, maximum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not minimum <= value <= maximum:
-        raise ValueError(f"{name} {value} is outside [{minimum}, {maximum}]")
+        shown = value if abs(value) < 10**30 else "(a huge number)"
+        raise ValueError(f"{name} {shown} is outside [{minimum}, {maximum}]")
 
 
 def _check_hash_arg(value: bytes, name: str) -> None:
@@ -392,7 +393,8 @@ def _check_int(value: int, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ProofError(f"{name} must be an integer, not {type(value).__name__}")
     if not 0 <= value <= MAX_TREE_SIZE:
-        raise ProofError(f"{name} {value} is outside [0, 2**63 - 1]")
+        shown = value if abs(value) < 10**30 else "(a huge number)"
+        raise ProofError(f"{name} {shown} is outside [0, 2**63 - 1]")
 
 
 def _check_hash(value: bytes, name: str) -> None:

@@ -24,6 +24,17 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool() -> None:
+    """In a forked child the parent's threads do not exist: start afresh."""
+    global _pool, _pool_lock  # noqa: PLW0603
+    _pool = None
+    _pool_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool  # noqa: PLW0603 - one pool per process, made on first use
     with _pool_lock:

@@ -12,6 +12,7 @@ A policy is a small text file in the spirit of C2SP tlog-policy (spec/bundle.md)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def parse_policy(text: str) -> Policy:
                 raise DecodeError(f"{where}: a witness key must be a cosignature (type 0x04) vkey")
             witnesses.append(verifier)
         elif word in ("quorum", "max-age"):
-            if word in settings or not value.isdigit() or len(value) > 12:
+            if word in settings or not re.fullmatch(r"[0-9]{1,12}", value):
                 raise DecodeError(f"{where}: '{word}' takes one decimal number, once")
             settings[word] = int(value)
         else:
@@ -108,7 +109,8 @@ def read_policy(path: str | Path) -> Policy:
         DecodeError: unreadable or invalid.
     """
     try:
-        data = Path(path).read_bytes()[: MAX_POLICY_BYTES + 1]
+        with Path(path).open("rb") as f:
+            data = f.read(MAX_POLICY_BYTES + 1)
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DecodeError(f"policy {path}: cannot read ({exc})") from None

@@ -30,7 +30,7 @@ from typing import Any
 
 import cbor2
 
-from ._codec import dumps, loads
+from ._codec import dumps, loads, reencode
 from ._errors import DecodeError, ProofError
 from ._keys import SigningKey, verify_signature
 from ._merkle import HASH_SIZE, MAX_TREE_SIZE, root_from_inclusion_proof
@@ -97,7 +97,7 @@ def verify_receipt(receipt: bytes, *, leaf_hash: bytes, public_key: bytes) -> by
             over the recomputed root.
     """
     decoded = loads(receipt, what="receipt", max_bytes=MAX_RECEIPT_BYTES)
-    if dumps(decoded) != bytes(receipt):
+    if reencode(decoded, what="receipt") != bytes(receipt):
         raise DecodeError("receipt: not in deterministic CBOR encoding (RFC 8949 §4.2.1)")
     if not isinstance(decoded, cbor2.CBORTag) or decoded.tag != COSE_SIGN1_TAG:
         raise DecodeError("receipt: not a COSE_Sign1 with tag 18")
@@ -150,7 +150,7 @@ def _inclusion_proof(unprotected: Any) -> tuple[int, int, list[bytes]]:
     if not isinstance(proofs[0], bytes):
         raise DecodeError("receipt: the inclusion proof must be a byte string (bstr .cbor)")
     proof = loads(proofs[0], what="receipt inclusion proof")
-    if dumps(proof) != proofs[0]:
+    if reencode(proof, what="receipt inclusion proof") != proofs[0]:
         raise DecodeError("receipt: inclusion proof is not deterministic CBOR")
     if not isinstance(proof, list | tuple) or len(proof) != 3:
         raise DecodeError("receipt: inclusion proof must be [tree-size, leaf-index, path]")
@@ -158,6 +158,8 @@ def _inclusion_proof(unprotected: Any) -> tuple[int, int, list[bytes]]:
     for value, name in ((size, "tree-size"), (index, "leaf-index")):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise DecodeError(f"receipt: {name} must be an unsigned integer")
+        if value > MAX_TREE_SIZE:
+            raise ProofError(f"receipt: {name} is outside [0, 2**63 - 1]")
     if not isinstance(path, list | tuple) or not all(isinstance(h, bytes) for h in path):
         raise DecodeError("receipt: inclusion path must be an array of byte strings")
     if size == 0 or index >= size:

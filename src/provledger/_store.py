@@ -42,6 +42,7 @@ class Store(Protocol):
 
     def meta(self) -> dict[str, bytes]: ...
     def write(self) -> AbstractContextManager[None]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
     def size(self) -> int: ...
     def last_time(self) -> int: ...
     def head(self, subject: str) -> Row | None: ...
@@ -119,6 +120,10 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
 CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
+#: Tree levels at and above this are cached in memory once read: 2 / 2**6 of
+#: the leaf count in nodes (31k at 1M entries), bounded by _UPPER_CACHE_MAX.
+_UPPER = 6
+_UPPER_CACHE_MAX = 200_000
 _TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes")
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
@@ -138,6 +143,11 @@ class SQLiteStore:
         self._conn = conn
         self._db = sqlite_utils.Database(conn)
         self.path = path
+        # Perfect subtrees never change once stored, so reads of the upper
+        # levels (few: n / 2**UPPER of them) are cached for good; the levels
+        # below come in one batched query per proof (``prefetch``).
+        self._upper: dict[tuple[int, int], bytes] = {}
+        self._prefetched: dict[tuple[int, int], bytes] = {}
 
     @classmethod
     def create(
@@ -273,6 +283,16 @@ class SQLiteStore:
     # -- writes ---------------------------------------------------------------
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every read inside sees the same state of the log,
+        whatever other processes append meanwhile (WAL snapshot isolation)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    @contextmanager
     def write(self) -> Iterator[None]:
         """A write transaction: all of it commits durably, or none of it does.
 
@@ -326,11 +346,36 @@ class SQLiteStore:
         Raises:
             StorageError: the node is missing (the tree does not cover it).
         """
+        found = self._upper.get((level, index)) or self._prefetched.get((level, index))
+        if found is not None:
+            return found
         row = self._conn.execute("SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?",
                                  (level, index)).fetchone()
         if row is None:
             raise StorageError(f"{self.path}: Merkle tree node ({level}, {index}) is missing")
-        return bytes(row[0])
+        h = bytes(row[0])
+        if level >= _UPPER and len(self._upper) < _UPPER_CACHE_MAX:
+            self._upper[level, index] = h
+        return h
+
+    def prefetch(self, nodes: Sequence[tuple[int, int]]) -> None:
+        """Read these tree nodes (those that exist and are not cached) in one
+        query for the next ``subtree`` calls; replaces the previous prefetch."""
+        wanted = [n for n in nodes if n not in self._upper]
+        self._prefetched = {}
+        if not wanted:
+            return
+        # Point lookups joined by UNION ALL use the primary key; a row-value
+        # IN (VALUES ...) would scan the table.
+        query = " UNION ALL ".join(
+            "SELECT CAST(level AS INTEGER), CAST(idx AS INTEGER), CAST(hash AS BLOB) FROM tree "
+            "WHERE level = ? AND idx = ?" for _ in wanted)
+        for lv, i, h in self._conn.execute(query, [x for n in wanted for x in n]):
+            node = (int(lv), int(i))
+            if node[0] >= _UPPER and len(self._upper) < _UPPER_CACHE_MAX:
+                self._upper[node] = bytes(h)
+            else:
+                self._prefetched[node] = bytes(h)
 
     def tree_level(self, level: int) -> Iterator[tuple[int, bytes]]:
         """Every stored node of ``level``, by position."""
@@ -416,18 +461,64 @@ class SQLiteStore:
         return [(str(s), bytes(e)) for s, e in cur]
 
     def backup(self, dest: str | Path) -> None:
-        """A consistent online copy via SQLite's backup API.
+        """Copy the ledger to the new file ``dest`` with SQLite's online backup API.
+
+        The copy is one consistent snapshot: the source is read in a single
+        read transaction, so writers may go on meanwhile and none of their
+        later commits is in it. It is written to a temporary file beside
+        ``dest`` in rollback-journal mode (one self-contained file), fsynced,
+        and then linked into place without replacing anything, so ``dest``
+        appears complete or not at all. ``dest`` is not audited here.
 
         Raises:
-            StorageError: the copy failed.
+            StorageError: ``dest`` exists, or the copy could not be written.
         """
+        import contextlib
+        import os
+        import secrets
+
+        target_path = Path(dest)
+        if os.path.lexists(target_path):
+            raise StorageError(f"{target_path}: already exists; refusing to overwrite it "
+                               "with a backup")
+        tmp = target_path.parent / f".{target_path.name}.{secrets.token_hex(8)}.tmp"
         try:
-            target = sqlite3.connect(str(dest))
-            with target:
-                self._conn.backup(target)
-            target.close()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"backup to {dest} failed ({exc})") from None
+            target = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                # pages=-1: the whole database in one step, hence one snapshot.
+                self._conn.backup(target, pages=-1)
+                # The copy inherits WAL mode; a backup should be one file.
+                target.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                target.close()
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                # A hard link fails if dest appeared meanwhile; rename would replace it.
+                os.link(tmp, target_path)
+            except FileExistsError:
+                raise StorageError(f"{target_path}: already exists; refusing to overwrite "
+                                   "it with a backup") from None
+            except OSError:
+                if os.path.lexists(target_path):  # no hard links here, and dest appeared
+                    raise StorageError(f"{target_path}: already exists; refusing to "
+                                       "overwrite it with a backup") from None
+                os.replace(tmp, target_path)
+            if os.name != "nt":  # directories cannot be opened for fsync on Windows
+                dir_fd = os.open(target_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StorageError(f"backup of {self.path} to {target_path} failed ({exc})") from None
+        finally:
+            for leftover in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{tmp}{leftover}")
 
     def close(self) -> None:
         self._conn.close()
@@ -439,6 +530,9 @@ def _connect(path: Path, *, create: bool, readonly: bool = False,
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        # 64 MiB of page cache: keeps the entry indexes hot as the log grows
+        # (the 2 MiB default made appends slow down past ~100k entries).
+        conn.execute("PRAGMA cache_size = -65536")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")

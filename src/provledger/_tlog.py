@@ -10,6 +10,7 @@ giving the log's time when it signed (spec/log.md).
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from . import _merkle, _smt
@@ -87,6 +88,10 @@ def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[b
     n = check_size(store, size)
     if not 0 <= index < n:
         raise NotFoundError(f"entry {index}: not in a tree of {n} entries")
+    prefetch = getattr(store, "prefetch", None)
+    if prefetch is not None:
+        # The lower siblings of the path, in one query; the upper ones are cached.
+        prefetch([(lv, (index >> lv) ^ 1) for lv in range(n.bit_length())])
     return _merkle.inclusion_proof(index, n, store)
 
 
@@ -154,7 +159,7 @@ def extension_time(body: Checkpoint) -> int:
         CheckpointError: missing, repeated or malformed.
     """
     times = [e[len(TIME_EXTENSION):] for e in body.extensions if e.startswith(TIME_EXTENSION)]
-    if len(times) != 1 or not times[0].isdigit() or (times[0] != "0" and times[0][0] == "0"):
+    if len(times) != 1 or not re.fullmatch(r"0|[1-9][0-9]{0,11}", times[0]):
         raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
                               f"'{TIME_EXTENSION}<decimal>' extension line")
     return int(times[0])
@@ -173,10 +178,11 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
     size = store.size()
     new_root = _merkle.root(size, store)
     previous = checkpoints(store, origin, log_key)
-    time = now
+    # Never older than the entries it covers, nor than the previous checkpoint.
+    time = max(now, store.last_time())
     if previous:
         last = previous[-1]
-        time = max(now, last.time)
+        time = max(time, last.time)
         if last.size > size:
             raise CheckpointError(f"the log shrank from {last.size} to {size} entries")
         if last.size == size and last.root != new_root:

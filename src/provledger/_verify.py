@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _merkle, _rules, _smt
+from . import _escrow, _merkle, _rules, _smt
 from ._bundle import Bundle, decode_bundle
 from ._entry import decode_entry
 from ._errors import (
@@ -125,6 +125,8 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     item = states.get(bundle.item)
     if not isinstance(item, ItemState):
         raise IncompleteHistoryError(f"bundle: no certificate for {bundle.item}")
+    # Deadlines are judged by log time; the latest log time known is the checkpoint's.
+    item = _escrow.at(item, cp.time)
     issuer = states.get(item.issuer)
     names = {s.subject: s.name for s in states.values() if isinstance(s, AuthorityState)}
     escrow = getattr(item, "escrow", None)
@@ -155,6 +157,10 @@ def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
 
 
 def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
+    if cp.time > now + _rules.MAX_CLOCK_SKEW:
+        raise StaleCheckpointError(
+            f"checkpoint of {cp.origin} claims to be signed at {rfc3339(cp.time)}, after "
+            f"{rfc3339(now)}: the log's clock is wrong or compromised; refusing it")
     age = now - cp.time
     if age > max_age:
         raise StaleCheckpointError(
@@ -240,6 +246,8 @@ def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, 
                 "the previous entry of its chain in the bundle (a gap, or a missing genesis)")
         last[stmt.subject] = (stmt.hash, entries_by_index[index])
     proved = {h.subject: h.proof for h in bundle.heads}
+    if len(proved) != len(bundle.heads):
+        raise IncompleteHistoryError("bundle: more than one head proof for a subject")
     if bundle.item not in last:
         raise IncompleteHistoryError(f"bundle: no entry for its item {bundle.item}")
     for subject, (_, entry) in last.items():
