@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bundle
 import core
+import tree
 from _common import print_table
 
 
@@ -23,7 +25,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
     args = parser.parse_args()
-    rows = core.run(quick=args.quick)
+    rows = core.run(quick=args.quick) + tree.run(quick=args.quick)
+    rows += bundle.run(quick=args.quick)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = (f"provledger benchmarks ({'quick' if args.quick else 'full'}), {now}, "
              f"{platform.machine()} x {os.cpu_count()} cores, Python {platform.python_version()}")

@@ -110,5 +110,5 @@ def audit(settings: Settings, *, workers: int, as_json: bool) -> None:
             for i in result.invalidated
         ],
     }, [f"audit ok: {result.size} entries, {result.subjects} subjects, "
-        f"{len(result.invalidated)} invalidated",
+        f"{len(result.invalidated)} invalidated, {result.checkpoints} checkpoints",
         *(f"invalidated: {i}" for i in result.invalidated)])

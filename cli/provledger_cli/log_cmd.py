@@ -1,0 +1,290 @@
+"""The ledger as a transparency log: sign checkpoints, print proofs, export raw entries.
+
+Everything here prints standard formats (spec/log.md): C2SP signed-note
+checkpoints and verifier keys, RFC 9162 proofs, C2SP tlog-proof texts and
+RFC 9942 COSE Receipts, and the entry bytes that are the tree's leaves, so
+that auditors can check the log with tools that know the standards and not
+provledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import provledger
+
+from ._common import Settings, emit, json_option, pass_settings, rfc3339, unlock
+
+
+def _leaf_hash(entry: bytes) -> bytes:
+    """RFC 9162 leaf hash: SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def _refuse_existing(path: Path | None, option: str) -> None:
+    if path is not None and path.exists():
+        raise click.BadParameter(f"{path} already exists", param_hint=option)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with path.open("xb") as f:
+        f.write(data)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _checkpoint_document(cp: provledger.SignedCheckpoint) -> dict[str, Any]:
+    return {"seq": cp.seq, "size": cp.size, "time": rfc3339(cp.time), "time_unix": cp.time,
+            "root": cp.root.hex(), "note": cp.note}
+
+
+# -- checkpoint -------------------------------------------------------------------
+
+
+@click.command()
+@click.option("-k", "--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The log's encrypted private key file (log.key).")
+@json_option
+@pass_settings
+def checkpoint(settings: Settings, *, key_file: Path, as_json: bool) -> None:
+    """Sign, store and print a checkpoint of the whole log.
+
+    Prints the C2SP signed note (origin, tree size, root, the provledger-heads
+    and provledger-time lines, the log's signature), ready to publish or hand
+    to witnesses. Only the log key signs; the ledger refuses to sign a tree
+    inconsistent with its previous checkpoint, and then writes nothing.
+
+    \b
+    Example:
+      provledger --db rings.db checkpoint --key rings-keys/log.key > checkpoint.txt
+      provledger --db rings.db checkpoint --key rings-keys/log.key --json
+    """
+    with provledger.Ledger.open(settings.db) as ledger:
+        signed = ledger.sign_checkpoint(unlock(key_file))
+    if as_json:
+        emit(True, _checkpoint_document(signed), [])
+    else:
+        click.echo(signed.note, nl=False)
+
+
+# -- proofs -------------------------------------------------------------------------
+
+
+@click.group()
+def proof() -> None:
+    """Print RFC 9162 inclusion and consistency proofs, and export them.
+
+    \b
+    Example:
+      provledger --db rings.db proof inclusion 3 --tlog-proof entry3.tlog-proof
+      provledger --db rings.db proof consistency 10 25
+    """
+
+
+@proof.command("inclusion")
+@click.argument("entry", type=click.IntRange(min=0))
+@click.option("--size", type=click.IntRange(min=0),
+              help="Prove against the tree of this many entries [default: the whole log, "
+                   "or the latest checkpoint's size with --tlog-proof or --receipt].")
+@click.option("--tlog-proof", "tlog_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the C2SP tlog-proof text (with the latest checkpoint) to "
+                   "this new file.")
+@click.option("--receipt", "receipt_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a COSE Receipt (RFC 9942) signed by --key to this new file.")
+@click.option("-k", "--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --receipt: the log's encrypted private key file.")
+@json_option
+@pass_settings
+def inclusion(settings: Settings, *, entry: int, size: int | None, tlog_file: Path | None,
+              receipt_file: Path | None, key_file: Path | None, as_json: bool) -> None:
+    """Print the inclusion proof of log entry ENTRY: index, tree size, leaf
+    hash, root and the proof hashes (leaf's sibling first), in hex.
+
+    --tlog-proof and --receipt prove the entry against the latest checkpoint,
+    so the printed proof then uses that checkpoint's size. Neither file is
+    written when the entry, the checkpoint or the key is refused, and
+    existing files are never overwritten.
+
+    \b
+    Example:
+      provledger --db rings.db proof inclusion 3
+      provledger --db rings.db proof inclusion 3 --tlog-proof entry3.tlog-proof \\
+        --receipt entry3.receipt --key rings-keys/log.key
+    """
+    if (receipt_file is None) != (key_file is None):
+        raise click.UsageError("--receipt and --key go together")
+    _refuse_existing(tlog_file, "--tlog-proof")
+    _refuse_existing(receipt_file, "--receipt")
+    if tlog_file is not None and tlog_file == receipt_file:
+        raise click.UsageError("--tlog-proof and --receipt must be different files")
+    exporting = tlog_file is not None or receipt_file is not None
+    tlog_text: str | None = None
+    receipt: bytes | None = None
+    seq: int | None = None
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        if exporting:
+            latest = ledger.latest_checkpoint()
+            if size is not None and size != latest.size:
+                raise click.UsageError(
+                    f"--tlog-proof and --receipt prove against the latest checkpoint "
+                    f"(size {latest.size}); leave out --size or give --size {latest.size}")
+            if entry >= latest.size:
+                raise provledger.NotFoundError(
+                    f"entry {entry}: the latest checkpoint covers {latest.size} entries "
+                    "(run `provledger checkpoint`)")
+            size, seq = latest.size, latest.seq
+        # One size for proof and root, even if entries are appended meanwhile.
+        tree_size = len(ledger) if size is None else size
+        hashes = ledger.inclusion_proof(entry, tree_size)
+        root = ledger.root(tree_size)
+        leaf = _leaf_hash(ledger.entry(entry))
+        if tlog_file is not None:
+            tlog_text = ledger.tlog_proof(entry)
+        if receipt_file is not None and key_file is not None:
+            receipt = ledger.receipt(entry, key=unlock(key_file))
+    lines = [f"index {entry}", f"size  {tree_size}", f"leaf  {leaf.hex()}",
+             f"root  {root.hex()}", *(f"proof {h.hex()}" for h in hashes)]
+    if tlog_file is not None and tlog_text is not None:
+        _write_new(tlog_file, tlog_text.encode())
+        lines.append(f"wrote tlog-proof {tlog_file} (checkpoint {seq}, size {tree_size})")
+    if receipt_file is not None and receipt is not None:
+        _write_new(receipt_file, receipt)
+        lines.append(f"wrote receipt {receipt_file} (checkpoint {seq}, size {tree_size})")
+    emit(as_json, {
+        "index": entry,
+        "size": tree_size,
+        "leaf": leaf.hex(),
+        "root": root.hex(),
+        "proof": [h.hex() for h in hashes],
+        "checkpoint": seq,
+        "tlog_proof": None if tlog_file is None else str(tlog_file),
+        "receipt": None if receipt_file is None else str(receipt_file),
+    }, lines)
+
+
+@proof.command("consistency")
+@click.argument("old", type=click.IntRange(min=0))
+@click.argument("new", type=click.IntRange(min=0), required=False)
+@json_option
+@pass_settings
+def consistency(settings: Settings, *, old: int, new: int | None, as_json: bool) -> None:
+    """Print the consistency proof from tree size OLD to NEW (default: the
+    whole log): both sizes, both roots and the proof hashes, in hex.
+
+    Equal sizes give an empty proof. Take the roots to compare from two
+    checkpoints you hold (`provledger log checkpoints`).
+
+    \b
+    Example:
+      provledger --db rings.db proof consistency 10 25 --json
+    """
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        new_size = len(ledger) if new is None else new
+        hashes = ledger.consistency_proof(old, new_size)
+        old_root, new_root = ledger.root(old), ledger.root(new_size)
+    emit(as_json, {
+        "old": old,
+        "new": new_size,
+        "old_root": old_root.hex(),
+        "new_root": new_root.hex(),
+        "proof": [h.hex() for h in hashes],
+    }, [f"old      {old}", f"new      {new_size}", f"old_root {old_root.hex()}",
+        f"new_root {new_root.hex()}", *(f"proof    {h.hex()}" for h in hashes)])
+
+
+# -- the log itself ---------------------------------------------------------------
+
+
+@click.group("log")
+def log() -> None:
+    """The log's verifier key, its checkpoints and its raw entries, for auditors.
+
+    \b
+    Example:
+      provledger --db rings.db log vkey
+      provledger --db rings.db log entry 3 -o entry3.bin
+    """
+
+
+@log.command("vkey")
+@json_option
+@pass_settings
+def vkey(settings: Settings, *, as_json: bool) -> None:
+    """Print the log's C2SP verifier key: <origin>+<key id>+<base64 key>.
+
+    Checkpoints, tlog-proofs and receipts verify against it with any C2SP
+    signed-note verifier (Go's golang.org/x/mod/sumdb/note, for one).
+
+    \b
+    Example:
+      provledger --db rings.db log vkey > log.vkey
+    """
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        text, origin = ledger.log_vkey(), ledger.origin
+    emit(as_json, {"origin": origin, "vkey": text}, [text])
+
+
+@log.command("entry")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the raw entry bytes to this new file.")
+@click.option("--hex", "as_hex", is_flag=True, help="Print the bytes as hex.")
+@json_option
+@pass_settings
+def entry(settings: Settings, *, index: int, out: Path | None, as_hex: bool,
+          as_json: bool) -> None:
+    """Print the raw bytes of log entry INDEX: the Merkle leaf, as stored.
+
+    The bytes go to -o FILE, or to stdout when it is not a terminal;
+    on a terminal, or with --hex, they print as hex. --json gives the index,
+    log time, the entry in hex and its leaf hash, SHA-256(0x00 || entry).
+
+    \b
+    Example:
+      provledger --db rings.db log entry 3 -o entry3.bin
+      provledger --db rings.db log entry 3 | sha256sum
+    """
+    _refuse_existing(out, "-o/--out")
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        data = ledger.entry(index)
+        record = next(ledger.records(index, index + 1)) if as_json else None
+    if out is not None:
+        _write_new(out, data)
+    if record is not None:
+        emit(True, {"index": index, "time": rfc3339(record.time), "time_unix": record.time,
+                    "entry": data.hex(), "leaf": _leaf_hash(data).hex(),
+                    "file": None if out is None else str(out)}, [])
+    elif out is not None:
+        click.echo(f"wrote entry {index} ({len(data)} bytes) to {out}")
+    elif as_hex or _stdout_is_terminal():
+        click.echo(data.hex())
+    else:
+        click.echo(data, nl=False)  # bytes go to the binary stream underneath
+
+
+@log.command("checkpoints")
+@json_option
+@pass_settings
+def checkpoints(settings: Settings, *, as_json: bool) -> None:
+    """List every checkpoint the log has signed, oldest first, signatures re-verified.
+
+    --json includes each signed note verbatim.
+
+    \b
+    Example:
+      provledger --db rings.db log checkpoints --json
+    """
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        signed = ledger.checkpoints()
+        origin = ledger.origin
+    lines = [f"{c.seq:>6}  size {c.size:<10}  {rfc3339(c.time)}  root {c.root.hex()}"
+             for c in signed]
+    emit(as_json, {"origin": origin, "checkpoints": [_checkpoint_document(c) for c in signed]},
+         lines or [f"no checkpoint has been signed yet for {origin}"])
