@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck unit vectors bench bench-quick clean
+.PHONY: install demo test lint typecheck unit reliability vectors bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,8 @@ demo: install
 	rm -rf demo-out
 	$(BIN)/python examples/demo.py demo-out
 
-## test: ruff, mypy --strict and the whole pytest suite
+## test: ruff, mypy --strict and the pytest suite but its slow tests (a quick crash,
+## concurrency and fuzz subset is in it)
 test: lint typecheck unit
 
 lint: install
@@ -30,7 +31,11 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+## reliability: the slow tests: 100+ SIGKILLs of a writer, heavy fuzzing
+reliability: install
+	$(BIN)/pytest -q -m slow -s
 
 vectors: install
 	$(BIN)/python spec/tools/gen_core_vectors.py

@@ -1,0 +1,1 @@
+"""Reliability harnesses: a crash-test writer and its driver, and concurrency workers."""
