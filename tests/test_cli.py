@@ -165,6 +165,8 @@ def test_the_commands_are_the_documented_ones() -> None:
         "sign", "submit", "history", "audit", "transfer",
         *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",
                                     "reject", "dispute", "resolve", "status")),
+        "export", "policy", "verify", "checkpoint", "proof", "proof inclusion",
+        "proof consistency", "log", "log vkey", "log entry", "log checkpoints", "backup",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -86,13 +87,30 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
 
     ring = "https://id.maison-exemple.example/01/09506000134352/21/RING-0001"
     assert ring in out
-    assert "refused as expected: UnknownKeyError" in out
-    assert re.search(r"^audit: 7 entries\b", out, re.MULTILINE), out
-    for line in ("cert.issued", "cert.attested", "repair.recorded", "appraisal.recorded"):
+    assert "refused: UnknownKeyError" in out
+    assert re.search(r"^  10 entries, 4 chains, 1 checkpoint\(s\): all verified", out,
+                     re.MULTILINE), out
+    for line in ("cert.issued", "cert.attested", "repair.recorded", "appraisal.recorded",
+                 "escrow.opened", "escrow.accepted", "escrow.acknowledged"):
         assert line in out
+    assert "a copy with one flipped bit is rejected" in out
 
-    history = json.loads((out_dir / "history.json").read_text())
-    assert history["item"] == ring
-    assert history["status"] == "active"
+    report = json.loads((out_dir / "ring.report.json").read_text())
+    assert report["item"] == ring
+    assert report["status"] == "active"
+    bob = provledger.read_public_key(str(out_dir / "keys" / "bob.pub"))
+    assert report["owner"] == provledger.format_public_key(bob)
+    policy = provledger.read_policy(out_dir / "policy.txt")
+    verified = provledger.verify_bundle((out_dir / "ring.bundle").read_bytes(), policy=policy,
+                                        now=report_time(report))
+    assert verified.owner == bob
     with provledger.Ledger.open(out_dir / "ledger.db", readonly=True) as ledger:
-        assert ledger.audit().size == 7
+        assert ledger.audit().size == 10
+
+
+def report_time(report: dict[str, object]) -> int:
+    """The checkpoint's time in a report, as Unix seconds (fresh by construction)."""
+    checkpoint = report["checkpoint"]
+    assert isinstance(checkpoint, dict)
+    return int(datetime.datetime.fromisoformat(str(checkpoint["time"]).replace("Z", "+00:00"))
+               .timestamp())

@@ -2,19 +2,53 @@
 
 Every library error a command lets through is turned here into one line on
 stderr and the exit code documented in ``provledger --help``.
+
+Start-up time is part of the interface (`provledger verify` must answer in
+well under half a second, interpreter included), so a command's module is
+imported only when that command runs or help lists it, and sqlite_utils, which
+only commands that open a ledger use, is imported on first use.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import click
 
-import provledger
+class _Deferred(types.ModuleType):
+    """Bound by ``import NAME`` in place of the module; imports it on first attribute use."""
 
-from . import authority_cmd, keys_cmd, read_cmd, statement_cmd, transfer_cmd, write_cmd
-from ._common import (
+    def __getattr__(self, attr: str) -> Any:
+        sys.modules.pop(self.__name__, None)
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def _defer_import(name: str) -> None:
+    """Make ``import name`` cheap until the module is used (a no-op if it is loaded)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is not None:
+        stand_in = _Deferred(name)
+        stand_in.__spec__ = spec
+        sys.modules[name] = stand_in
+
+
+# Before provledger, whose storage module imports it at the top.
+_defer_import("sqlite_utils")
+
+import click  # noqa: E402
+
+import provledger  # noqa: E402
+
+from ._common import (  # noqa: E402
     DB_ENV,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -23,6 +57,72 @@ from ._common import (
     exit_code,
     fail,
 )
+
+#: Every command: its name and ``module:attribute`` in this package.
+_COMMANDS: Final = {
+    "init": "keys_cmd:init",
+    "key": "keys_cmd:key",
+    "authorize": "authority_cmd:authorize",
+    "deauthorize": "authority_cmd:deauthorize",
+    "issue": "write_cmd:issue",
+    "attest": "write_cmd:attest",
+    "repair": "write_cmd:repair",
+    "appraise": "write_cmd:appraise",
+    "report": "write_cmd:report",
+    "renew": "write_cmd:renew",
+    "revoke": "write_cmd:revoke",
+    "sign": "statement_cmd:sign",
+    "submit": "statement_cmd:submit",
+    "history": "read_cmd:history",
+    "audit": "read_cmd:audit",
+    "transfer": "transfer_cmd:transfer",
+    # Bundles (spec/bundle.md): export an item, write a trust policy, verify offline.
+    "export": "bundle_cmd:export",
+    "policy": "bundle_cmd:policy",
+    "verify": "bundle_cmd:verify",
+    # Transparency log (spec/log.md): checkpoints, proofs, the log's key and raw entries.
+    "checkpoint": "log_cmd:checkpoint",
+    "proof": "log_cmd:proof",
+    "log": "log_cmd:log",
+    # Backups: a consistent online copy of the ledger, audited.
+    "backup": "backup_cmd:backup",
+}
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands: names known up front, each module imported on first lookup.
+
+    Listing names (usage errors, completion) imports nothing; looking a command
+    up, as running or describing it does, imports its module.
+    """
+
+    def __init__(self, where: Mapping[str, str]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attr = self._where[name].partition(":")
+            command = getattr(importlib.import_module(f".{module}", __package__), attr)
+            assert isinstance(command, click.Command), self._where[name]
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where.pop(name, None)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._where and name not in self._loaded:
+            raise KeyError(name)
+        self._where.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._where, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(self._where.keys() | self._loaded.keys())
 
 
 class _LedgerGroup(click.Group):
@@ -48,7 +148,7 @@ def _os_message(exc: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
-@click.group(cls=_LedgerGroup, epilog=EXIT_CODES_HELP,
+@click.group(cls=_LedgerGroup, epilog=EXIT_CODES_HELP, commands=_LazyCommands(_COMMANDS),
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar=DB_ENV,
               default=Path("provledger.db"), show_default=True, show_envvar=True,
@@ -75,27 +175,6 @@ def cli(ctx: click.Context, db: Path) -> None:
         urn:provledger:item:5d1c0a3e9b7f2468:R-1001
     """
     ctx.obj = Settings(db=db)
-
-
-for _command in (
-    keys_cmd.init,
-    keys_cmd.key,
-    authority_cmd.authorize,
-    authority_cmd.deauthorize,
-    write_cmd.issue,
-    write_cmd.attest,
-    write_cmd.repair,
-    write_cmd.appraise,
-    write_cmd.report,
-    write_cmd.renew,
-    write_cmd.revoke,
-    statement_cmd.sign,
-    statement_cmd.submit,
-    read_cmd.history,
-    read_cmd.audit,
-    transfer_cmd.transfer,
-):
-    cli.add_command(_command)
 
 
 def main() -> None:

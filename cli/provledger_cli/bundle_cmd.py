@@ -1,0 +1,284 @@
+"""Bundles: export an item for offline checking, write a trust policy, verify a bundle.
+
+``verify`` is what a marketplace runs: it reads only the bundle, the policy
+and (with --seen) the checkpoints it kept from earlier runs; it never opens
+a ledger and never touches the network (spec/bundle.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import click
+
+import provledger
+
+from ._common import (
+    EXIT_VERIFICATION,
+    Settings,
+    emit,
+    fail,
+    fmt_key,
+    json_option,
+    pass_settings,
+    rfc3339,
+)
+from ._params import TIME
+
+#: spec/bundle.md's 8 MiB limit; one byte more is read so the library can say "too large".
+_MAX_BUNDLE_READ: Final = 8 * 1024 * 1024 + 1
+_SEEN_SUFFIX: Final = ".checkpoint"
+#: Fields of cert.issued shown first, in this order; the rest follow as stored.
+_CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
+                      "dimensions", "stones", "inscription", "owner")
+_OPEN_ESCROW: Final = frozenset({"offered", "accepted", "disputed"})
+
+
+def _write_new(path: Path, data: bytes, option: str) -> None:
+    """Write ``data`` to a file that must not exist yet."""
+    if path.exists():
+        raise click.BadParameter(f"{path} already exists", param_hint=option)
+    with path.open("xb") as f:
+        f.write(data)
+
+
+# -- export ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("item")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The bundle file to write (must not exist).")
+@click.option("--since", type=click.IntRange(min=1), multiple=True, metavar="SIZE",
+              help="Tree size of an older checkpoint the verifier has seen; the bundle "
+                   "then proves the latest checkpoint consistent with it (repeatable).")
+@json_option
+@pass_settings
+def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
+           as_json: bool) -> None:
+    """Write ITEM's offline bundle: its history, the authorities it relies on,
+    inclusion and head-map proofs, and the latest signed checkpoint.
+
+    Anyone can then check the file with `provledger verify` and a trust
+    policy, without this ledger. The latest checkpoint must cover the item:
+    run `provledger checkpoint` after the item's last entry.
+
+    \b
+    Example:
+      provledger --db rings.db export urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
+        -o R-1001.bundle
+    """
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        ledger.item(item)  # NotFoundError naming the item, before anything else
+        first = ledger.history(item)[0].index
+        signed = ledger.checkpoints()
+        if not signed or signed[-1].size <= first:
+            have = f"the latest checkpoint covers {signed[-1].size} entries" if signed else \
+                "no checkpoint has been signed yet"
+            raise provledger.NotFoundError(
+                f"{item}: its certificate is log entry {first} but {have}; run "
+                "`provledger checkpoint` first")
+        data = ledger.export(item, since=since)
+        checkpoint = signed[-1]
+    _write_new(out, data, "-o/--out")
+    emit(as_json, {"item": item, "file": str(out), "bytes": len(data),
+                   "checkpoint": {"size": checkpoint.size, "time": rfc3339(checkpoint.time),
+                                  "root": checkpoint.root.hex()},
+                   "since": list(since)},
+         [f"wrote {out} ({len(data):,} bytes): {item} as of checkpoint size "
+          f"{checkpoint.size}, signed {rfc3339(checkpoint.time)}"])
+
+
+# -- policy ---------------------------------------------------------------------
+
+
+@click.command()
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the policy to this new file instead of stdout.")
+@click.option("--max-age", type=click.IntRange(min=1), default=provledger.DEFAULT_MAX_AGE,
+              show_default=True, help="Seconds a checkpoint stays fresh.")
+@click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
+              help="A witness's C2SP cosignature verifier key (type 0x04); repeatable.")
+@click.option("--quorum", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Cosignatures required from the listed witnesses.")
+@pass_settings
+def policy(settings: Settings, *, out: Path | None, max_age: int, witnesses: tuple[str, ...],
+           quorum: int) -> None:
+    """Write a trust policy for this ledger: its log key and root key, plus
+    optional witnesses, a quorum and a freshness limit.
+
+    Hand the policy to marketplaces with the bundles you export; they pass
+    it to `provledger verify --policy`.
+
+    \b
+    Example:
+      provledger --db rings.db policy -o rings.policy --max-age 86400
+    """
+    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+        trusted = ledger.trust_policy(max_age=max_age).to_text().splitlines()
+    # Witnesses are given as text: parsed with the rest, a bad key or quorum fails
+    # here as it would in a verifier.
+    lines = [line for line in trusted if not line.startswith(("quorum ", "witness "))]
+    lines += [f"witness {w.strip()}" for w in witnesses] + [f"quorum {quorum}"]
+    text = provledger.parse_policy("\n".join(lines) + "\n").to_text()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_new(out, text.encode(), "-o/--out")
+    click.echo(f"wrote {out}", err=True)
+
+
+# -- verify ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The trust policy: trusted logs, issuer roots, witnesses, max age.")
+@click.option("--at", type=TIME, metavar="TIME",
+              help="Verify as of this time (RFC 3339 or unix seconds) instead of now.")
+@click.option("--max-age", type=click.IntRange(min=1),
+              help="Seconds a checkpoint stays fresh [default: the policy's].")
+@click.option("--seen", "seen_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of the newest checkpoint seen per log: the bundle must not "
+                   "be older and must prove it consistent; a newer one is stored there.")
+@json_option
+def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None,
+           seen_dir: Path | None, as_json: bool) -> None:
+    """Verify a bundle offline: checkpoint, proofs, signatures, complete history
+    and the ledger's rules. Exits 0 with a report, or 1 naming the first failure.
+
+    Needs no ledger and never uses the network.
+
+    \b
+    Example:
+      provledger verify R-1001.bundle --policy rings.policy --seen ~/.provledger-seen
+    """
+    now = int(time.time()) if at is None else at
+    trust = provledger.read_policy(policy_file)
+    with file.open("rb") as f:
+        data = f.read(_MAX_BUNDLE_READ)
+    seen_path = None if seen_dir is None else _seen_file(seen_dir, _origin(trust, data))
+    seen = () if seen_path is None or not seen_path.exists() else (seen_path.read_text(),)
+    try:
+        report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
+                                          seen=seen)
+    except provledger.ProvLedgerError as exc:
+        fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
+    if seen_dir is not None:
+        # The bundle verified, so its origin is the one the seen file was picked by.
+        _remember(_seen_file(seen_dir, report.checkpoint.origin), report.checkpoint, seen)
+    document = report.to_json()
+    document["escrow"] = _escrow_json(report.escrow)
+    document["checkpoint"]["age"] = now - report.checkpoint.time
+    emit(as_json, document, _report_lines(report, now))
+
+
+def _origin(trust: provledger.Policy, data: bytes) -> str:
+    """The log the bundle claims to come from (unverified: it only picks a seen file)."""
+    if len(trust.logs) == 1:
+        return trust.logs[0].name
+    import cbor2
+
+    try:
+        unverified = cbor2.loads(data)
+    except Exception:  # any garbage: verify_bundle will name the fault
+        return ""
+    origin = unverified.get("origin") if isinstance(unverified, dict) else None
+    return origin if isinstance(origin, str) else ""
+
+
+def _seen_file(directory: Path, origin: str) -> Path:
+    return directory / (hashlib.sha256(origin.encode()).hexdigest() + _SEEN_SUFFIX)
+
+
+def _remember(path: Path, checkpoint: provledger.CheckpointInfo,
+              seen: tuple[str, ...]) -> None:
+    """Keep ``checkpoint`` in ``path`` unless the one there (which the bundle was
+    just verified against) is as new; replace it atomically."""
+    if seen and int(seen[0].split("\n", 2)[1]) >= checkpoint.size:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(checkpoint.note)
+    os.replace(tmp, path)
+
+
+def _escrow_json(escrow: Any) -> dict[str, Any] | None:
+    if escrow is None:
+        return None
+    return {
+        "id": escrow.id.hex(),
+        "state": escrow.state,
+        "seller": fmt_key(escrow.seller),
+        "buyer": fmt_key(escrow.buyer),
+        "arbiter": fmt_key(escrow.arbiter) if escrow.arbiter else None,
+        "direct": escrow.direct,
+        "on_timeout": escrow.on_timeout,
+        "offer_expires": rfc3339(escrow.offer_expires),
+        "inspection_ends": None if escrow.direct else rfc3339(escrow.inspection_ends),
+        "terms_hash": escrow.terms_hash.hex(),
+        "condition_hash": escrow.condition_hash.hex(),
+        "votes": [{"party": v.party, "outcome": v.outcome} for v in escrow.votes],
+    }
+
+
+def _report_lines(report: provledger.Report, now: int) -> list[str]:
+    cp = report.checkpoint
+    cert = next((e for e in report.events if e.type == "cert.issued"), None)
+    lines = [
+        "VERIFIED",
+        f"item         {report.item}",
+        f"status       {report.status}",
+        f"owner        {fmt_key(report.owner)}",
+        f"issuer       {report.issuer_name or '?'} ({report.issuer})",
+        f"attested by  {', '.join(report.attested_by) or '-'}",
+        f"certificate  {report.certificate.hex()}",
+    ]
+    if cert is not None:
+        fields = cert.fields
+        ordered = [n for n in _CERT_FIRST if n in fields] + \
+            [n for n in fields if n not in _CERT_FIRST]
+        # The certificate's owner is the first one; the current one is above.
+        lines += [f"  {('first owner' if name == 'owner' else name) + ':':<13}"
+                  f"{_value(name, fields[name])}" for name in ordered]
+    if report.escrow is not None:
+        esc = report.escrow
+        lines.append(f"escrow       {esc.id.hex()[:16]} {esc.state}"
+                     + (" (holds the item)" if esc.state in _OPEN_ESCROW else "")
+                     + f", seller {fmt_key(esc.seller)}, buyer {fmt_key(esc.buyer)}")
+    lines += [
+        f"checkpoint   {cp.origin} size {cp.size}, signed {rfc3339(cp.time)} "
+        f"({now - cp.time} s before {rfc3339(now)})",
+        f"             root {cp.root.hex()}",
+        "",
+        f"history ({len(report.events)} events):",
+    ]
+    for e in report.events:
+        signer = f"{e.signed_as} " if e.signed_as else ""
+        lines.append(f"{e.index:>8}  {rfc3339(e.time)}  {e.type:<19} by {signer}"
+                     f"{fmt_key(e.signer)}")
+        if e.type != "cert.issued":
+            lines += [f"{'':>10}{name}: {_value(name, value)}" for name, value in e.fields.items()]
+    lines += [f"warning: {w}" for w in report.warnings]
+    return lines
+
+
+def _value(name: str, value: Any) -> str:
+    """One field as text: keys as ed25519:..., digests as hex, times as RFC 3339."""
+    if isinstance(value, bytes):
+        return fmt_key(value) if name in ("owner", "key", "buyer", "arbiter", "new_key",
+                                          "marketplace") and len(value) == 32 else value.hex()
+    if name in ("started", "completed", "offer_expires", "inspection_ends",
+                "compromised_since") and isinstance(value, int) and value:
+        return rfc3339(value)
+    if isinstance(value, list):
+        return "; ".join(_value(name, v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(k, v)}" for k, v in value.items())
+    return str(value)

@@ -1,0 +1,130 @@
+"""A marketplace checks a jewel's provenance offline: one bundle file, one trust policy.
+
+Nothing here opens a ledger or the network: verify_bundle needs the file's
+bytes, the policy (which logs, issuer roots and witnesses to trust) and the
+time, read once. A seller's listing passes only if the certificate, every
+repair and appraisal, the current owner and the status all check out against
+a checkpoint that is fresh.
+
+Usage:
+    python examples/marketplace.py BUNDLE POLICY [NOW]  # verify a bundle you were given
+    python examples/marketplace.py                      # build a demo ledger, verify its bundle
+
+NOW (Unix seconds) verifies as of another time than the clock's, e.g. for
+spec/vectors/bundle/valid.bundle, whose checkpoint is long stale.
+
+Without arguments it plays the jeweler first, in a temporary directory: a ring
+is certified, repaired and appraised, the log signs a checkpoint, and the
+ring's bundle and the ledger's policy are exported. Then, as the marketplace,
+it verifies the bundle, and shows a copy with one byte changed being refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import provledger as pl
+
+
+def when(t: int) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def show(report: pl.Report, now: int) -> None:
+    """Print what a buyer needs to know."""
+    cp = report.checkpoint
+    print(f"  item         {report.item}")
+    print(f"  status       {report.status}")
+    print(f"  owner        {pl.format_public_key(report.owner)}")
+    print(f"  issuer       {report.issuer_name} ({report.issuer})")
+    print(f"  attested by  {', '.join(report.attested_by) or '-'}")
+    print(f"  checkpoint   {cp.origin} size {cp.size}, signed {when(cp.time)} "
+          f"({now - cp.time} s ago)")
+    if report.escrow is not None:
+        print(f"  escrow       {report.escrow.state}")
+    print("  history")
+    for e in report.events:
+        detail = {k: v for k, v in e.fields.items()
+                  if k in ("kind", "serial", "work", "performed_by", "value_minor", "currency",
+                           "appraiser", "reference")}
+        signer = e.signed_as or pl.format_public_key(e.signer)
+        line = f"    {e.index:>5}  {when(e.time)}  {e.type:<19} by {signer}  "
+        print((line + " ".join(f"{k}={v}" for k, v in detail.items())).rstrip())
+    for warning in report.warnings:
+        print(f"  warning      {warning}")
+
+
+def check(data: bytes, policy: pl.Policy, now: int, label: str) -> bool:
+    """Verify ``data``; print the report or the first failure. True if it verified."""
+    try:
+        report = pl.verify_bundle(data, policy=policy, now=now)
+    except pl.ProvLedgerError as exc:
+        print(f"REJECTED {label}: {type(exc).__name__}: {exc}")
+        return False
+    print(f"VERIFIED {label}")
+    show(report, now)
+    return True
+
+
+def demo(directory: Path) -> tuple[Path, Path]:
+    """Play the jeweler: a ledger with a ring, its bundle and the ledger's policy."""
+    root, log, jeweler, workshop, owner = (pl.SigningKey.generate() for _ in range(5))
+    origin = "ledger.maison-exemple.example/rings"
+    with pl.Ledger.create(directory / "rings.db", origin=origin, root_key=root.public_key,
+                          log_key=log.public_key) as ledger:
+        def add(signer: pl.SigningKey, subject: str, event: pl.Event) -> None:
+            ledger.append(ledger.sign(event, key=signer, subject=subject))
+
+        add(root, pl.authority_subject(jeweler.public_key),
+            pl.RoleGranted(key=jeweler.public_key, name="Maison Exemple", role="issuer"))
+        add(jeweler, pl.authority_subject(workshop.public_key),
+            pl.RoleGranted(key=workshop.public_key, name="Atelier Exemple", role="service"))
+        item = pl.serial_item_id(jeweler.public_key, "R-1001")
+        add(jeweler, item, pl.CertificateIssued(kind="ring", serial="R-1001", metal="gold",
+                                                fineness=750, owner=owner.public_key))
+        now = int(time.time())
+        add(workshop, item, pl.RepairRecorded(
+            category="resize", work="Resized from 52 to 54", performed_by="Atelier Exemple",
+            started=now - 86_400, completed=now - 3600))
+        add(workshop, item, pl.AppraisalRecorded(value_minor=420_000, currency="EUR",
+                                                 method="in_person", appraiser="Atelier Exemple"))
+        ledger.sign_checkpoint(log)
+        bundle, policy = directory / "R-1001.bundle", directory / "rings.policy"
+        bundle.write_bytes(ledger.export(item))
+        policy.write_text(pl.parse_policy(
+            f"log {ledger.log_vkey()}\nroot {pl.format_public_key(root.public_key)}\n"
+        ).to_text())
+    print(f"jeweler: exported {bundle.name} ({bundle.stat().st_size:,} bytes) and "
+          f"{policy.name}\n")
+    return bundle, policy
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (1, 3, 4) or (len(argv) == 4 and not argv[3].isdigit()):
+        print(__doc__, file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="provledger-marketplace-") as tmp:
+        bundle, policy_file = (Path(argv[1]), Path(argv[2])) if len(argv) > 1 else \
+            demo(Path(tmp))
+        policy = pl.read_policy(policy_file)
+        data = bundle.read_bytes()
+        # Taken once: everything is judged against it.
+        now = int(argv[3]) if len(argv) == 4 else int(time.time())
+        if not check(data, policy, now, str(bundle.name)):
+            return 1
+        # A seller "improves" the appraisal by one byte: the proofs catch it.
+        tampered = bytearray(data)
+        at = data.find(b"value_minor")
+        tampered[at + len(b"value_minor") + 2 if at >= 0 else len(data) // 2] ^= 0x01
+        print()
+        if check(bytes(tampered), policy, now, "a copy with one byte changed"):
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
