@@ -41,6 +41,8 @@ vectors: install
 	$(BIN)/python spec/tools/gen_core_vectors.py
 	$(BIN)/python spec/tools/gen_keyfile_vectors.py
 	$(BIN)/python spec/tools/gen_log_vectors.py
+	$(BIN)/python spec/tools/gen_escrow_vectors.py
+	$(BIN)/python spec/tools/gen_bundle_vectors.py
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick
