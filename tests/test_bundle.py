@@ -708,7 +708,7 @@ def _fails_fast(sample: Sample, data: bytes) -> None:
     assert peak < 64 * 1024 * 1024 + 3 * len(data), f"{peak / 1e6:.0f} MB"
 
 
-# -- defects found while building this: each xfail names its cause -----------------------------
+# -- defects these tests found, fixed in src since: now regression tests ----------------------
 
 
 def test_two_head_proofs_for_one_subject_are_rejected(sample: Sample) -> None:
@@ -733,3 +733,21 @@ def test_an_expired_offer_does_not_hold_the_item() -> None:
     log.t += 1_000
     report = _verify(log, item)
     assert report.status == "active"
+
+
+def test_the_independent_checker_refuses_what_the_fixes_refuse(sample: Sample) -> None:
+    log, item = _item_log()
+    future = log.bundle(item, log.checkpoint(time=log.t + 301))
+    args = {"log_vkeys": [NoteVerifier(ORIGIN, LOG.public_key).vkey()],
+            "roots": [key("root").public_key]}
+    with pytest.raises(cb.BundleCheckError) as info:
+        cb.check_bundle(future, now=log.t, **args)
+    assert info.value.error == "StaleCheckpointError"
+    cb.check_bundle(log.bundle(item, log.checkpoint(time=log.t + 300)), now=log.t, **args)
+    bundle = decode_bundle(sample.data)
+    doubled = encode_bundle(msgspec.structs.replace(bundle, heads=[*bundle.heads,
+                                                                   bundle.heads[0]]))
+    with pytest.raises(cb.BundleCheckError) as info:
+        cb.check_bundle(doubled, log_vkeys=args["log_vkeys"], roots=args["roots"],
+                        witness_vkeys=[witness_verifier().vkey()], quorum=1)
+    assert info.value.error == "IncompleteHistoryError"

@@ -58,6 +58,8 @@ MAX_NOTE = 1024 * 1024
 MAX_ENTRY = 70_000
 MAX_STATEMENT = 65_536
 DEFAULT_MAX_AGE = 86_400
+#: A checkpoint may claim a time at most this far after ``now`` (clock skew).
+MAX_SKEW = 300
 CONTENT_TYPE = "application/vnd.provledger.statement+cbor"
 SUBJECT = re.compile(r"(https://[\x21-\x7e]+|urn:[\x21-\x7e]+|provledger:authority:[0-9a-f]{64})")
 HEADS = "provledger-heads "
@@ -258,6 +260,8 @@ def check_bundle(data: bytes, *, log_vkeys: Sequence[str], roots: Sequence[bytes
         raise _fail("UnknownKeyError", "the bundle's root key is not trusted")
     size, root, ext = _checkpoint(top["checkpoint"], origin, log_vkey, witness_vkeys, quorum)
     heads_root, signed_at = _extensions(ext)
+    if now is not None and signed_at > now + MAX_SKEW:
+        raise _fail("StaleCheckpointError", f"checkpoint signed {signed_at - now} s from now")
     if now is not None and now - signed_at > max_age:
         raise _fail("StaleCheckpointError", f"checkpoint signed {now - signed_at} s ago")
     proven = _consistency(top.get("consistency", []), origin, log_vkey, size, root)
