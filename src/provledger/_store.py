@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import sqlite_utils
-
 from ._errors import LedgerBusyError, StorageError
 from ._smt import Node
 
@@ -141,7 +139,6 @@ class SQLiteStore:
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
-        self._db = sqlite_utils.Database(conn)
         self.path = path
         # Perfect subtrees never change once stored, so reads of the upper
         # levels (few: n / 2**UPPER of them) are cached for good; the levels
@@ -168,7 +165,11 @@ class SQLiteStore:
         triggers = "".join(_APPEND_ONLY.format(t=t) for t in _TABLES)
         try:
             store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + triggers)
-            store._db.table("meta").insert_all(
+            # Imported here: only creating a ledger needs it, and verifiers that
+            # never open a database should not pay for importing it.
+            import sqlite_utils
+
+            sqlite_utils.Database(store._conn).table("meta").insert_all(
                 [{"name": k, "value": v} for k, v in sorted(meta.items())]
             )
             store._conn.executemany("INSERT INTO keys (key, subject, idx) VALUES (?, ?, ?)", keys)
