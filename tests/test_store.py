@@ -192,3 +192,26 @@ def test_history_reverifies_entries(tmp_path: Path) -> None:
            index)
     with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.SignatureError):
         ledger.history(item)
+
+
+def test_a_second_genesis_appended_by_hand_fails_audit(tmp_path: Path) -> None:
+    """The audit does not look up heads for genesis entries; it counts them."""
+    from provledger import _rules
+    from provledger._entry import encode_entry
+    from provledger._state import encode_state
+    from provledger._view import StateView
+
+    w = populated(tmp_path)
+    item = pl.serial_item_id(w.jeweler.public_key, "R1")
+    again = w.sign(w.jeweler, item, pl.CertificateIssued(kind="ring", serial="R1",
+                                                         owner=w.jeweler.public_key), prev=None)
+    stmt = pl.verify_statement(again)
+    n, t = len(w.ledger), w.clock.t + 1
+    view = StateView(w.ledger.store, origin=w.ledger.origin, root_key=w.ledger.root_key)
+    state = _rules.apply(stmt, state=None, head=None, log_time=t, ctx=view).state
+    w.ledger.close()
+    tamper(w.path, "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", n, t,
+           encode_entry(n, t, again), stmt.hash, item, stmt.type, stmt.signer,
+           encode_state(state))
+    with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.AuditError, match="started twice"):
+        ledger.audit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Final
 
@@ -81,11 +82,12 @@ def _summary(fields: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Check ranges of the log in this many processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Check signatures in this many worker processes while this one replays "
+                   "the rules; 1 does everything in one process.  [default: one per core]")
 @json_option
 @pass_settings
-def audit(settings: Settings, *, workers: int, as_json: bool) -> None:
+def audit(settings: Settings, *, workers: int | None, as_json: bool) -> None:
     """Re-verify the whole ledger: every signature, chain link, rule and stored state.
 
     Exits 1 naming the first entry that does not check out. Entries signed
@@ -99,7 +101,7 @@ def audit(settings: Settings, *, workers: int, as_json: bool) -> None:
     with provledger.Ledger.open(settings.db, readonly=True) as ledger:
         if sys.stderr.isatty():
             click.echo(f"auditing {len(ledger)} entries of {settings.db} ...", err=True)
-        result = ledger.audit(workers=workers)
+        result = ledger.audit(workers=workers or os.cpu_count() or 1)
     emit(as_json, {
         "ok": True,
         "size": result.size,

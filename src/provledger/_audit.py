@@ -3,22 +3,26 @@
 Each entry is checked against the stored state of its predecessors: entry
 bytes and index, log time order, signature, columns, chain link, the rules,
 and the stored state it produced. By induction from entry 0 the whole log is
-then proven, and ranges can be checked independently (in parallel).
+then proven, and ranges can be checked independently. Signatures are checked in worker
+processes (_parallel) while this process replays the rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import itertools
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import _rules
-from ._entry import decode_entry
+from ._entry import LogEntry, decode_entry
 from ._errors import AuditError, DecodeError, ProvLedgerError, VerificationError
 from ._events import KeyRevoked
 from ._keys import format_public_key
+from ._parallel import SignatureChecks
 from ._state import encode_state
-from ._statement import authority_subject, verify_statement
-from ._store import Row, SQLiteStore, Store
+from ._statement import authority_subject, decode_statement, verify_statement
+from ._store import Row, Store
 from ._treecheck import check_tree
 from ._view import StateView
 
@@ -58,11 +62,20 @@ class RangeResult:
     keys: list[tuple[bytes, str, int]] = field(default_factory=list)
 
 
+#: Entries read, decoded and sent for signature checks at a time; the next
+#: window's checks run in worker processes while this one is replayed.
+WINDOW = 1024
+
+
 def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop: int,
-                revocations: dict[bytes, tuple[int, int]]) -> RangeResult:
+                revocations: dict[bytes, tuple[int, int]], processes: int = 0) -> RangeResult:
     """Check entries ``start``..``stop`` against the stored state before ``start``.
 
-    ``revocations`` maps a key to (cut-off log time, index of the revocation).
+    Genesis entries are not looked up: the caller must check that each
+    subject has one (_check_genesis_count), as audit_log does.
+
+    ``revocations`` maps a key to (cut-off log time, index of the revocation);
+    ``processes`` > 0 checks signatures in that many worker processes.
 
     Raises:
         AuditError: naming the first entry that does not check out.
@@ -72,32 +85,83 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
     if start > 0:
         previous_time = next(iter(store.rows(start - 1, start))).time
     result = RangeResult()
-    count = 0
-    for row in store.rows(start, stop):
-        expected = start + count
-        if row.index != expected:
-            raise AuditError(f"entry {expected} is missing (next stored is {row.index})",
-                             index=expected)
-        view.at = row.index
-        if _check_entry(row, view, previous_time):
-            result.subjects += 1
-        cut = revocations.get(row.signer)
-        if cut is not None and row.time >= cut[0] and row.index < cut[1]:
-            result.invalidated.append(Invalidated(row.index, row.subject, row.signer, cut[1]))
-        previous_time = row.time
-        count += 1
-    if count != stop - start:
-        raise AuditError(f"entries {start + count}..{stop - 1} are missing", index=start + count)
+    expected = start
+    with contextlib.closing(_windows(store.rows(start, stop), processes)) as windows:
+        for window in windows:
+            for k, row in enumerate(window.rows):
+                try:
+                    _check_index(row, expected)
+                    view.at = row.index
+                    if _check_entry(row, window.entries[k], view, previous_time):
+                        result.subjects += 1
+                except AuditError:
+                    window.require(k + 1)  # a bad signature before or here comes first
+                    raise
+                cut = revocations.get(row.signer)
+                if cut is not None and row.time >= cut[0] and row.index < cut[1]:
+                    result.invalidated.append(
+                        Invalidated(row.index, row.subject, row.signer, cut[1]))
+                previous_time = row.time
+                expected += 1
+            window.require(len(window.rows))
+    if expected != stop:
+        raise AuditError(f"entries {expected}..{stop - 1} are missing", index=expected)
     result.keys = view.introduced
     return result
 
 
-def _check_entry(row: Row, view: StateView, previous_time: int) -> bool:
-    """Check one entry; return whether it starts a new subject chain."""
+@dataclass(slots=True)
+class _Window:
+    rows: list[Row]
+    entries: list[LogEntry | None]  # None: the entry bytes do not decode
+    checks: SignatureChecks
+
+    def require(self, upto: int) -> None:
+        try:
+            self.checks.require(upto)
+        except ProvLedgerError as exc:
+            index = self.rows[exc.batch_index or 0].index
+            raise AuditError(f"entry {index}: {exc}", index=index) from None
+
+
+def _windows(rows: Iterator[Row], processes: int) -> Generator[_Window, None, None]:
+    """Windows of entries, each prepared (signature checks sent) one window ahead."""
+    ahead: _Window | None = None
+    try:
+        while batch := list(itertools.islice(rows, WINDOW)):
+            entries: list[LogEntry | None] = []
+            for row in batch:
+                try:
+                    entries.append(decode_entry(row.entry))
+                except DecodeError:
+                    entries.append(None)
+            statements = [b"" if e is None else e.statement for e in entries]
+            window = _Window(batch, entries, SignatureChecks(statements, processes=processes))
+            if ahead is not None:
+                yield ahead
+                ahead.checks.cancel()
+            ahead = window
+        if ahead is not None:
+            yield ahead
+    finally:
+        if ahead is not None:
+            ahead.checks.cancel()
+
+
+def _check_index(row: Row, expected: int) -> None:
+    if row.index != expected:
+        raise AuditError(f"entry {expected} is missing (next stored is {row.index})",
+                         index=expected)
+
+
+def _check_entry(row: Row, entry: LogEntry | None, view: StateView,
+                 previous_time: int) -> bool:
+    """Check one entry but its signature; return whether it starts a new subject chain."""
     where = f"entry {row.index}"
     try:
-        entry = decode_entry(row.entry)
-        stmt = verify_statement(entry.statement)
+        if entry is None:
+            entry = decode_entry(row.entry)  # raises the DecodeError again, to name it
+        stmt = decode_statement(entry.statement)
     except (DecodeError, VerificationError) as exc:
         raise AuditError(f"{where}: {exc}", index=row.index) from None
     if entry.index != row.index or entry.time != row.time:
@@ -111,7 +175,12 @@ def _check_entry(row: Row, view: StateView, previous_time: int) -> bool:
     ):
         raise AuditError(f"{where}: stored columns disagree with the signed statement",
                          index=row.index)
-    head, state = view.head(row.subject)
+    if stmt.payload.prev is None and row.subject != view.root_subject:
+        # A genesis needs no lookup: that it is its subject's only one is
+        # proven once for the whole log, by counting (_check_genesis_count).
+        head, state = None, None
+    else:
+        head, state = view.head(row.subject)
     try:
         out = _rules.apply(stmt, state=state, head=head, log_time=row.time, ctx=view)
     except ProvLedgerError as exc:
@@ -122,6 +191,19 @@ def _check_entry(row: Row, view: StateView, previous_time: int) -> bool:
     view.update(row.subject, stmt.hash, out.state, out.new_keys)
     view.introduced.extend((k, row.subject, row.index) for k in out.new_keys)
     return head is None
+
+
+def _check_genesis_count(store: Store, genesis_entries: int) -> None:
+    """Every subject has exactly one genesis entry, and it comes first.
+
+    Each non-genesis entry was checked against its subject's real head, so a
+    subject's first entry must be a genesis; equal counts then leave no room
+    for a second one.
+    """
+    subjects = store.subject_count()
+    if subjects != genesis_entries:
+        raise AuditError(f"the log holds {genesis_entries} genesis entries for {subjects} "
+                         "subjects: some subject was started twice")
 
 
 def revocation_map(store: Store) -> dict[bytes, tuple[int, int]]:
@@ -154,12 +236,8 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
         revocations = revocation_map(store)
     except ProvLedgerError as exc:
         raise AuditError(f"a key.revoked entry does not verify: {exc}") from None
-    if workers > 1 and size >= 4 * workers and isinstance(store, SQLiteStore):
-        results = _parallel(store.path, origin, root_key, size, revocations=revocations,
-                            workers=workers)
-    else:
-        results = [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
-                               revocations=revocations)]
+    results = [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
+                           revocations=revocations, processes=workers if workers > 1 else 0)]
     introduced = {(k, s, i) for r in results for k, s, i in r.keys}
     introduced.add((root_key, authority_subject(root_key), -1))
     stored = {row for row in store.all_keys() if row[2] < size}
@@ -169,37 +247,12 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
         raise AuditError(f"the key table disagrees with the log: {what} was not introduced "
                          "by any entry" if extra else "the key table is missing a key "
                          "the log introduced")
+    subjects = sum(r.subjects for r in results)
+    _check_genesis_count(store, subjects)
     checked = check_tree(store, origin=origin, log_key=log_key, size=size)
     return AuditReport(
         size=size,
-        subjects=sum(r.subjects for r in results),
+        subjects=subjects,
         invalidated=tuple(i for r in results for i in r.invalidated),
         checkpoints=checked,
     )
-
-
-def _parallel(path: str, origin: str, root_key: bytes, size: int, *,
-              revocations: dict[bytes, tuple[int, int]], workers: int) -> list[RangeResult]:
-    import concurrent.futures
-    import itertools
-    import multiprocessing
-
-    bounds = [size * w // workers for w in range(workers + 1)]
-    # fork: children need no re-import of the caller's __main__ and start fast.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_range_in_process, path, origin, root_key, a, b,
-                               revocations=revocations)
-                   for a, b in itertools.pairwise(bounds)]
-        return [f.result() for f in futures]
-
-
-def _range_in_process(path: str, origin: str, root_key: bytes, start: int, stop: int, *,
-                      revocations: dict[bytes, tuple[int, int]]) -> RangeResult:
-    store = SQLiteStore.open(path, readonly=True)
-    try:
-        return audit_range(store, origin=origin, root_key=root_key, start=start, stop=stop,
-                           revocations=revocations)
-    finally:
-        store.close()

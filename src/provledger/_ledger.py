@@ -16,10 +16,16 @@ from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLed
 from ._events import Event
 from ._keys import SigningKey, format_public_key
 from ._merkle import leaf_hash, new_subtrees
-from ._parallel import verify_all
+from ._parallel import SignatureChecks
 from ._policy import Policy
 from ._state import AuthorityState, ItemState, encode_state
-from ._statement import Statement, authority_subject, sign_statement, verify_statement
+from ._statement import (
+    Statement,
+    authority_subject,
+    decode_statement,
+    sign_statement,
+    verify_statement,
+)
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
 from ._tlog import SignedCheckpoint
 from ._view import StateView
@@ -170,26 +176,45 @@ class Ledger:
         for i, s in enumerate(statements):
             if not isinstance(s, bytes):
                 raise TypeError(f"statement {i} must be bytes, not {type(s).__name__}")
-        # Verify before taking the write lock: signatures are most of the work,
-        # and other writers need not wait for them.
-        verified = verify_all(statements)
+        checks = SignatureChecks(statements)
+        try:
+            return self._append_checked(statements, checks)
+        finally:
+            checks.cancel()
+
+    def _append_checked(self, statements: Sequence[bytes],
+                        checks: SignatureChecks) -> list[Record]:
+        # Signatures are checked elsewhere meanwhile; every error path and the
+        # commit wait for the checks of the statements before it, so the first
+        # statement at fault is named whatever its fault.
+        decoded: list[Statement] = []
+        for i, data in enumerate(statements):
+            try:
+                decoded.append(decode_statement(data))
+            except ProvLedgerError as exc:
+                checks.require(i)
+                _at(i, verify_statement, data)  # raises, putting a bad signature first
+                _tag(exc, i)
+                raise
         records: list[Record] = []
         with self._store.write():
             size = self._store.size()
             log_time = max(int(self._clock()), self._store.last_time())
             view = StateView(self._store, origin=self.origin, root_key=self.root_key)
-            view.prefetch([st.subject for st in verified])
+            view.prefetch([st.subject for st in decoded])
             tree = _TreeOverlay(self._store)
             rows: list[Row] = []
             keys: list[tuple[bytes, str, int]] = []
             seen: set[bytes] = set()
-            for i, st in enumerate(verified):
+            for i, st in enumerate(decoded):
                 head, state = view.head(st.subject)
                 try:
                     out = _rules.apply(st, state=state, head=head, log_time=log_time, ctx=view)
                 except ChainError as exc:
+                    checks.require(i + 1)
                     _at(i, self._raise_if_duplicate, st, seen, exc)
                 except ProvLedgerError as exc:
+                    checks.require(i + 1)
                     _tag(exc, i)
                     raise
                 index = size + i
@@ -201,6 +226,7 @@ class Ledger:
                                 st.signer, encode_state(out.state)))
                 keys.extend((k, st.subject, index) for k in out.new_keys)
                 records.append(Record(index, log_time, st, entry))
+            checks.require(len(statements))
             self._store.insert(rows, keys, tree.nodes)
         return records
 
@@ -288,7 +314,8 @@ class Ledger:
         """Re-verify the whole log: signatures, chain links, rules, stored state,
         the Merkle tree and every checkpoint (roots and mutual consistency).
 
-        ``workers`` > 1 checks ranges of the log in that many processes.
+        ``workers`` > 1 checks signatures in that many worker processes while
+        this one replays the rules (see PROVLEDGER_PROCESSES in the README).
         Entries appended while the audit runs are left for the next one.
 
         Raises:

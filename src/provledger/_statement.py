@@ -159,12 +159,42 @@ def verify_statement(data: bytes) -> Statement:
         SignatureError: the signature does not verify under the key in ``kid``.
     """
     protected, payload_bytes, signature = _split(data)
-    public_key = protected[-32:]
+    _check(protected, payload_bytes, signature)
+    return _decode(data, protected, payload_bytes)
+
+
+def check_signature(data: bytes) -> None:
+    """The signature half of :func:`verify_statement`: form and signature only.
+
+    Raises:
+        DecodeError: not a COSE_Sign1 of the fixed shape.
+        SignatureError: the signature does not verify under the key in ``kid``.
+    """
+    _check(*_split(data))
+
+
+def decode_statement(data: bytes) -> Statement:
+    """The other half: form and payload, with the signature NOT checked.
+
+    Only for callers that run :func:`check_signature` on the same bytes
+    elsewhere (another process) before trusting the result.
+
+    Raises:
+        DecodeError: as :func:`verify_statement`.
+    """
+    protected, payload_bytes, _ = _split(data)
+    return _decode(data, protected, payload_bytes)
+
+
+def _check(protected: bytes, payload_bytes: bytes, signature: bytes) -> None:
     verify_signature(
-        public_key, sig_structure(protected, payload_bytes), signature, what="statement"
+        protected[-32:], sig_structure(protected, payload_bytes), signature, what="statement"
     )
+
+
+def _decode(data: bytes, protected: bytes, payload_bytes: bytes) -> Statement:
     payload = decode_payload(payload_bytes)
-    if payload.signer != public_key:
+    if payload.signer != protected[-32:]:
         raise DecodeError("statement: payload signer differs from the header kid")
     return Statement(data, payload, hashlib.sha256(data).digest())
 

@@ -39,6 +39,10 @@ class StateView:
         self.introduced: list[tuple[bytes, str, int]] = []
 
     @property
+    def root_subject(self) -> str:
+        return self._root.subject
+
+    @property
     def origin(self) -> str:
         return self._origin
 

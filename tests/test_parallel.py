@@ -1,0 +1,166 @@
+"""Signature checks in worker processes give the verdicts of checks in this one.
+
+Every test compares against verify_statement run statement by statement in
+this process, on real signatures (no mocks): the same first failure, the same
+error type, the same position; workers that die or runs given up midway do
+not change any verdict.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import provledger as pl
+from provledger import _parallel
+from provledger._errors import ProvLedgerError
+
+from .conftest import ORIGIN, T0, key, make_world, snapshot
+
+pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="worker processes are forked")
+
+SIGNER = key("parallel")
+N = 200
+
+
+def _statements(n: int) -> list[bytes]:
+    return [pl.sign_statement(pl.CertificateIssued(kind="ring", serial=f"P{i}",
+                                                   owner=SIGNER.public_key),
+                              key=SIGNER, origin=ORIGIN,
+                              subject=pl.serial_item_id(SIGNER.public_key, f"P{i}"),
+                              prev=None, time=T0)
+            for i in range(n)]
+
+
+STATEMENTS = _statements(N)
+
+
+def _damage(data: bytes, offset: int) -> bytes:
+    """Flip a bit in the signature (offset < 64) or elsewhere in the statement."""
+    pos = len(data) - 1 - offset % len(data)
+    return data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1:]
+
+
+def _expected(statements: list[bytes]) -> tuple[type[BaseException], int] | None:
+    for i, data in enumerate(statements):
+        try:
+            pl.verify_statement(data)
+        except ProvLedgerError as exc:
+            if isinstance(exc, pl.SignatureError) or "statement:" in str(exc):
+                return type(exc), i
+    return None
+
+
+def _verdict(statements: list[bytes], processes: int) -> tuple[type[BaseException], int] | None:
+    checks = _parallel.SignatureChecks(statements, processes=processes)
+    try:
+        checks.require(len(statements))
+    except ProvLedgerError as exc:
+        return type(exc), -1 if exc.batch_index is None else exc.batch_index
+    finally:
+        checks.cancel()
+    return None
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bad=st.lists(st.tuples(st.integers(0, N - 1), st.integers(0, 63)), max_size=4),
+       processes=st.sampled_from([0, 1, 2, 3]))
+def test_workers_name_the_first_bad_signature(bad: list[tuple[int, int]], processes: int) -> None:
+    statements = list(STATEMENTS)
+    for index, offset in bad:
+        statements[index] = _damage(statements[index], offset)
+    assert _verdict(statements, processes) == _expected(statements)
+
+
+def test_a_good_run_passes_in_workers() -> None:
+    assert _verdict(STATEMENTS, 2) is None
+
+
+def test_require_checks_only_the_prefix_asked_for() -> None:
+    statements = list(STATEMENTS)
+    statements[150] = _damage(statements[150], 0)
+    checks = _parallel.SignatureChecks(statements, processes=2)
+    try:
+        checks.require(150)  # everything before the bad one is good
+        with pytest.raises(pl.SignatureError) as caught:
+            checks.require(151)
+        assert caught.value.batch_index == 150
+    finally:
+        checks.cancel()
+
+
+def test_given_up_runs_do_not_leak_into_the_next() -> None:
+    for _ in range(5):
+        bad = list(STATEMENTS)
+        bad[3] = _damage(bad[3], 1)
+        assert _verdict(bad, 2) == (pl.SignatureError, 3)  # the rest is cancelled unread
+        assert _verdict(STATEMENTS, 2) is None
+
+
+def test_a_killed_worker_falls_back_to_this_process() -> None:
+    assert _verdict(STATEMENTS, 2) is None
+    pool = _parallel._pool
+    assert pool is not None
+    for proc in pool._procs:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+    statements = list(STATEMENTS)
+    statements[120] = _damage(statements[120], 5)
+    assert _verdict(statements, 2) == (pl.SignatureError, 120)
+    assert _verdict(STATEMENTS, 2) is None  # a fresh pool replaces the broken one
+    assert _parallel._pool is not pool
+
+
+@pytest.mark.parametrize("processes", ["0", "2"])
+def test_a_batch_with_a_bad_signature_changes_nothing(tmp_path: Path, processes: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVLEDGER_PROCESSES", processes)
+    w = make_world(tmp_path / "l.db")
+    w.clock.t = T0 + 1
+    jeweler = w.jeweler
+    batch = [pl.sign_statement(pl.CertificateIssued(kind="ring", serial=f"B{i}",
+                                                    owner=w.owner.public_key),
+                               key=jeweler, origin=ORIGIN,
+                               subject=pl.serial_item_id(jeweler.public_key, f"B{i}"),
+                               prev=None, time=T0)
+             for i in range(150)]
+    batch[97] = _damage(batch[97], 2)
+    before = snapshot(w.path)
+    with pytest.raises(pl.SignatureError) as caught:
+        w.ledger.append_batch(batch)
+    assert caught.value.batch_index == 97
+    assert snapshot(w.path) == before
+    del batch[97]
+    assert len(w.ledger.append_batch(batch)) == 149
+
+
+def test_a_rule_failure_after_a_bad_signature_names_the_signature(tmp_path: Path) -> None:
+    w = make_world(tmp_path / "l.db")
+    batch = list(_statements(100))  # SIGNER is no issuer: every one breaks a rule
+    batch[0] = pl.sign_statement(pl.CertificateIssued(kind="ring", serial="X",
+                                                      owner=w.owner.public_key),
+                                 key=w.jeweler, origin=ORIGIN,
+                                 subject=pl.serial_item_id(w.jeweler.public_key, "X"),
+                                 prev=None, time=T0)
+    good = pl.verify_statement(batch[0])
+    assert good.signer == w.jeweler.public_key
+    with pytest.raises(pl.UnknownKeyError) as caught:
+        w.ledger.append_batch(batch)
+    assert caught.value.batch_index == 1
+    batch[1] = _damage(batch[1], 0)
+    with pytest.raises(pl.SignatureError) as caught_sig:
+        w.ledger.append_batch(batch)
+    assert caught_sig.value.batch_index == 1
+
+
+def test_bad_environment_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVLEDGER_PROCESSES", "many")
+    with pytest.raises(ValueError, match="PROVLEDGER_PROCESSES"):
+        _parallel.default_processes()
