@@ -237,14 +237,13 @@ def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, 
     """Each subject: one chain from genesis, ending at the head the map names."""
     heads_root = cp.heads
     last: dict[str, tuple[bytes, bytes]] = {}
-    entries_by_index = {decode_entry(e.entry).index: e.entry for e in bundle.entries}
-    for index, _, stmt in records:
+    for (index, _, stmt), item in zip(records, bundle.entries, strict=True):
         prev = last.get(stmt.subject, (None, b""))[0]
         if stmt.payload.prev != prev:
             raise IncompleteHistoryError(
                 f"bundle: {stmt.type} at log index {index} for {stmt.subject} does not follow "
                 "the previous entry of its chain in the bundle (a gap, or a missing genesis)")
-        last[stmt.subject] = (stmt.hash, entries_by_index[index])
+        last[stmt.subject] = (stmt.hash, item.entry)
     proved = {h.subject: h.proof for h in bundle.heads}
     if len(proved) != len(bundle.heads):
         raise IncompleteHistoryError("bundle: more than one head proof for a subject")
