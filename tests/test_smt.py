@@ -108,3 +108,18 @@ def test_proof_length_is_logarithmic() -> None:
     store.apply(0, {k(i): k(i) for i in range(2000)})
     depths = [len(_smt.prove(store, k(i), 0)[1]) for i in range(0, 2000, 37)]
     assert max(depths) <= 40
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=batches, small=st.integers(0, 5))
+def test_splitting_large_updates_writes_the_same_nodes(batches: list[dict[bytes, bytes]],
+                                                       small: int) -> None:
+    """Updates beyond SMALL changes are split by key range before they are listed;
+    that path must write exactly the nodes of the in-memory one."""
+    whole, split = MemoryNodes(), MemoryNodes()
+    for version, batch in enumerate(batches):
+        whole.apply(version, batch)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_smt, "SMALL", small)
+            split.apply(version, batch)
+    assert split.nodes == whole.nodes

@@ -24,8 +24,9 @@ still prove, and nothing is ever rewritten.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,6 +87,47 @@ def root_of(store: NodeStore, version: int) -> bytes:
     return EMPTY if node is None else node.hash
 
 
+#: A subtree with at most this many changes is updated from a list in memory;
+#: above it, the changes stay in their source and the subtree is split first,
+#: so memory stays bounded however many subjects a checkpoint covers.
+SMALL = 4096
+
+Emit = Callable[[int, bytes, Node], None]
+
+
+class Changes(Protocol):
+    """Sorted key -> value changes for one update, read by key range [lo, hi)."""
+
+    def count(self, lo: bytes, hi: bytes | None, limit: int) -> int: ...
+    def items(self, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]: ...
+    def add_if_absent(self, key: bytes, value: bytes) -> None: ...
+
+
+class MemoryChanges:
+    """Changes held in a sorted list (small updates and tests)."""
+
+    def __init__(self, changes: dict[bytes, bytes]) -> None:
+        self._items = sorted(changes.items())
+
+    def _range(self, lo: bytes, hi: bytes | None) -> tuple[int, int]:
+        start = bisect.bisect_left(self._items, (lo,))
+        stop = len(self._items) if hi is None else bisect.bisect_left(self._items, (hi,))
+        return start, stop
+
+    def count(self, lo: bytes, hi: bytes | None, limit: int) -> int:
+        start, stop = self._range(lo, hi)
+        return min(stop - start, limit)
+
+    def items(self, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]:
+        start, stop = self._range(lo, hi)
+        return self._items[start:stop]
+
+    def add_if_absent(self, key: bytes, value: bytes) -> None:
+        i = bisect.bisect_left(self._items, (key,))
+        if i == len(self._items) or self._items[i][0] != key:
+            self._items.insert(i, (key, value))
+
+
 def update(store: NodeStore, *, previous: int,
            changes: dict[bytes, bytes]) -> tuple[bytes, list[tuple[int, bytes, Node]]]:
     """Apply ``changes`` (key -> value) to the map as of version ``previous``.
@@ -94,27 +136,60 @@ def update(store: NodeStore, *, previous: int,
     (depth, position, node). ``previous`` is -1 for an empty map.
     """
     out: list[tuple[int, bytes, Node]] = []
-    items = sorted(changes.items())
+    root = update_into(store, previous=previous, changes=MemoryChanges(changes),
+                       emit=lambda d, p, n: out.append((d, p, n)))
+    return root, out
+
+
+def update_into(store: NodeStore, *, previous: int, changes: Changes, emit: Emit) -> bytes:
+    """:func:`update` for any number of changes: nodes go to ``emit`` as made
+    (children before parents); returns the new root."""
     old = store.map_node(0, bytes(32), previous) if previous >= 0 else None
-    new = _Updater(store, previous, out).update(0, bytes(32), old, items)
-    return (EMPTY if new is None else new.hash), out
+    new = _update_range(_Updater(store, previous, emit, changes), 0, bytes(32), old, None)
+    return EMPTY if new is None else new.hash
 
 
 class _Updater:
-    """One update pass: reads the previous version, collects the new nodes."""
+    """One update pass: reads the previous version, emits the new nodes."""
 
-    def __init__(self, store: NodeStore, previous: int,
-                 out: list[tuple[int, bytes, Node]]) -> None:
-        self.store, self.previous, self.out = store, previous, out
+    def __init__(self, store: NodeStore, previous: int, emit: Emit, changes: Changes) -> None:
+        self.store, self.previous, self.emit, self.changes = store, previous, emit, changes
 
     def update(self, depth: int, position: bytes, old: Node | None,
                items: list[tuple[bytes, bytes]]) -> Node | None:
         return _update(self, depth, position, old, items)
 
+    def child_old(self, old: Node | None, depth: int, position: bytes) -> Node | None:
+        if old is None or self.previous < 0:
+            return None
+        return self.store.map_node(depth, position, self.previous)
+
+
+def _update_range(u: _Updater, depth: int, position: bytes, old: Node | None,
+                  hi: bytes | None) -> Node | None:
+    """The subtree at (depth, position), whose keys lie in [position, hi)."""
+    small = max(SMALL, 1)
+    if u.changes.count(position, hi, small + 1) <= small:
+        return _update(u, depth, position, old, u.changes.items(position, hi))
+    if old is not None and old.key is not None:
+        # As in _update: an old leaf in a changing subtree joins the changes.
+        assert old.value is not None
+        u.changes.add_if_absent(old.key, old.value)
+        old = None
+    if depth >= KEY_BITS:  # pragma: no cover - more than SMALL keys cannot share 256 bits
+        raise ValueError("map keys collide")
+    right_pos = _set_bit(position, depth)
+    left = _update_range(u, depth + 1, position, u.child_old(old, depth + 1, position),
+                         right_pos)
+    right = _update_range(u, depth + 1, right_pos, u.child_old(old, depth + 1, right_pos), hi)
+    node = Node(node_hash(EMPTY if left is None else left.hash,
+                          EMPTY if right is None else right.hash))
+    u.emit(depth, position, node)
+    return node
+
 
 def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
             items: list[tuple[bytes, bytes]]) -> Node | None:
-    store, previous, out = u.store, u.previous, u.out
     if not items:
         return old
     if old is not None and old.key is not None:
@@ -126,7 +201,7 @@ def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
     if len(items) == 1 and old is None:
         k, v = items[0]
         node = Node(leaf_hash(k, v), k, v)
-        out.append((depth, position, node))
+        u.emit(depth, position, node)
         return node
     if depth >= KEY_BITS:  # pragma: no cover - two distinct SHA-256 outputs never get here
         raise ValueError("map keys collide")
@@ -134,13 +209,12 @@ def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
     children = []
     for side, part in ((0, items[:split]), (1, items[split:])):
         child_pos = prefix(position, depth) if side == 0 else _set_bit(position, depth)
-        child_old = (store.map_node(depth + 1, child_pos, previous)
-                     if old is not None and previous >= 0 else None)
-        children.append(u.update(depth + 1, child_pos, child_old, part))
+        children.append(u.update(depth + 1, child_pos, u.child_old(old, depth + 1, child_pos),
+                                 part))
     left, right = children
     node = Node(node_hash(EMPTY if left is None else left.hash,
                           EMPTY if right is None else right.hash))
-    out.append((depth, position, node))
+    u.emit(depth, position, node)
     return node
 
 

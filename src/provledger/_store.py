@@ -9,14 +9,16 @@ survives a crash of the process or the machine.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from . import _staging
 from ._errors import LedgerBusyError, StorageError
-from ._smt import Node
+from ._smt import Changes, Node
+from ._staging import NodeCheck
 
 SCHEMA_VERSION = 1
 
@@ -64,7 +66,10 @@ class Store(Protocol):
     def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]: ...
     def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
         ...
-    def changed_heads(self, start: int, stop: int) -> list[tuple[str, bytes]]: ...
+    def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]: ...
+    def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
+                       ) -> AbstractContextManager[Changes]: ...
+    def node_check(self) -> AbstractContextManager[NodeCheck]: ...
     def map_node_count(self) -> int: ...
     def close(self) -> None: ...
 
@@ -458,14 +463,23 @@ class SQLiteStore:
         (n,) = self._conn.execute("SELECT COUNT(*) FROM map_nodes").fetchone()
         return int(n)
 
-    def changed_heads(self, start: int, stop: int) -> list[tuple[str, bytes]]:
+    def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
         """(subject, entry bytes) of the latest entry of each subject with an
-        entry in ``start``..``stop``."""
+        entry in ``start``..``stop``, streamed."""
         cur = self._conn.execute(
             "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries WHERE idx IN "
             "(SELECT MAX(idx) FROM entries WHERE idx >= ? AND idx < ? GROUP BY subject)",
             (start, stop))
-        return [(str(s), bytes(e)) for s, e in cur]
+        return ((str(s), bytes(e)) for s, e in cur)
+
+    def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
+                       ) -> AbstractContextManager[Changes]:
+        """Head-map changes in a scratch table, for the length of a with-block."""
+        return _staging.staged_changes(self._conn, changes)
+
+    def node_check(self) -> AbstractContextManager[NodeCheck]:
+        """A scratch table to compare recomputed head-map nodes with stored ones."""
+        return _staging.node_check(self._conn)
 
     def backup(self, dest: str | Path) -> None:
         """Copy the ledger to the new file ``dest`` with SQLite's online backup API.

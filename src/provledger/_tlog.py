@@ -32,6 +32,8 @@ from ._store import Store
 
 HEADS_EXTENSION = "provledger-heads "
 TIME_EXTENSION = "provledger-time "
+#: Head-map nodes written per INSERT while a checkpoint is made.
+_NODE_BATCH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +145,19 @@ def extension_heads(body: Checkpoint) -> bytes:
     return raw
 
 
-def head_map_update(store: Store, *, previous: SignedCheckpoint | None,
-                    size: int) -> tuple[bytes, list[tuple[int, bytes, _smt.Node]]]:
-    """The head-map root at ``size`` and the nodes to store for it."""
+def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
+                  emit: _smt.Emit) -> bytes:
+    """The head-map root at ``size``; the nodes to store for it go to ``emit``.
+
+    Memory stays bounded however many subjects changed: the changes are
+    staged in a scratch table and the nodes streamed.
+    """
     start = previous.size if previous else 0
-    changes = {_smt.map_key(subject): _merkle.leaf_hash(entry)
-               for subject, entry in store.changed_heads(start, size)}
-    return _smt.update(store, previous=previous.seq if previous else -1, changes=changes)
+    changes = ((_smt.map_key(subject), _merkle.leaf_hash(entry))
+               for subject, entry in store.changed_heads(start, size))
+    with store.staged_changes(changes) as staged:
+        return _smt.update_into(store, previous=previous.seq if previous else -1,
+                                changes=staged, emit=emit)
 
 
 def extension_time(body: Checkpoint) -> int:
@@ -195,13 +203,23 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
             except Exception as exc:
                 raise CheckpointError(f"refusing to sign: size {size} is not consistent with "
                                       f"checkpoint {last.seq} ({exc})") from None
-    heads, nodes = head_map_update(store, previous=previous[-1] if previous else None,
-                                   size=size)
+    seq = previous[-1].seq + 1 if previous else 0
+    nodes: list[tuple[int, bytes, _smt.Node]] = []
+
+    def emit(depth: int, position: bytes, node: _smt.Node) -> None:
+        nodes.append((depth, position, node))
+        if len(nodes) >= _NODE_BATCH:
+            store.insert_map_nodes(seq, nodes)
+            nodes.clear()
+
+    # Nodes are written as they are made, inside the caller's transaction:
+    # a failure before the checkpoint is stored rolls them back with it.
+    heads = head_map_into(store, previous=previous[-1] if previous else None, size=size,
+                          emit=emit)
     extensions = (f"{HEADS_EXTENSION}{base64.b64encode(heads).decode()}",
                   f"{TIME_EXTENSION}{time}")
     body = format_checkpoint(Checkpoint(origin, size, new_root, extensions))
     note = format_note(body, [sign_note(body, name=origin, key=key)])
-    seq = previous[-1].seq + 1 if previous else 0
     store.insert_map_nodes(seq, nodes)
     store.insert_checkpoint(seq, size, time, note)
     return SignedCheckpoint(seq, size, time, new_root, heads, note)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from . import _merkle
 from ._errors import AuditError, ProvLedgerError
 from ._store import Store
-from ._tlog import SignedCheckpoint, checkpoints, head_map_update
+from ._tlog import SignedCheckpoint, checkpoints, head_map_into
 
 
 class _Frontier:
@@ -89,14 +89,15 @@ def _check_head_maps(store: Store, signed: list[SignedCheckpoint]) -> None:
     previous: SignedCheckpoint | None = None
     total = 0
     for cp in signed:
-        heads, nodes = head_map_update(store, previous=previous, size=cp.size)
-        if heads != cp.heads:
-            raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
-                             f"entries' heads at size {cp.size}")
-        if sorted(nodes, key=lambda n: (n[0], n[1])) != store.map_nodes(cp.seq):
-            raise AuditError(f"checkpoint {cp.seq}: stored head map nodes differ from the "
-                             "ones the entries prove")
-        total += len(nodes)
+        with store.node_check() as check:
+            heads = head_map_into(store, previous=previous, size=cp.size, emit=check.add)
+            if heads != cp.heads:
+                raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
+                                 f"entries' heads at size {cp.size}")
+            if not check.matches(cp.seq):
+                raise AuditError(f"checkpoint {cp.seq}: stored head map nodes differ from the "
+                                 "ones the entries prove")
+            total += check.count
         previous = cp
     if store.map_node_count() != total:
         raise AuditError("the head map holds nodes that no checkpoint wrote")
