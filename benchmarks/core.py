@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def run(*, quick: bool) -> list[Row]:
                         ratio))
         for full in (100, 10_000):
             size = min(full, 2000) if quick else full
-            x, r, ratio = interleaved(lambda size=size: batch(size), raw.seconds_per_verify,
+            x, r, ratio = interleaved(functools.partial(batch, size), raw.seconds_per_verify,
                                       rounds=rounds)
             rows.append(Row(f"append, batches of {size:,}", rate(x), f"raw verify {rate(r)}",
                             ratio, 0.75))
@@ -70,7 +71,12 @@ def run(*, quick: bool) -> list[Row]:
         rows.append(Row(f"audit {size:,} entries, 1 process", rate(x), f"raw verify {rate(r)}",
                         ratio))
         x, r, ratio = interleaved(lambda: audit(cores), raw.seconds_per_verify, rounds=rounds)
-        rows.append(Row(f"audit {size:,} entries, {cores} processes", rate(x),
+        rows.append(Row(f"audit {size:,} entries, {cores} workers", rate(x),
                         f"raw verify x {cores} cores {rate(r / cores)}", ratio / cores, 0.75))
+        x, r, ratio = interleaved(lambda: audit(cores), lambda: raw.seconds_per_verify_on(cores),
+                                  rounds=rounds)
+        rows.append(Row(f"audit {size:,} entries, {cores} workers, vs every core", rate(x),
+                        f"raw verify, {cores} processes at once {rate(r)}", ratio, 0.75))
         ledger.close()
+    raw.close()
     return rows
