@@ -58,3 +58,16 @@ def test_tampered_head_map_nodes_fail_the_audit(tmp_path: Path, sql: str,
     tamper(w.path, sql)
     with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.AuditError, match="head map"):
         ledger.audit()
+
+
+def test_changed_heads_are_the_latest_entry_of_each_subject(tmp_path: Path) -> None:
+    """Both query plans (most of the log, or a recent range) give the same answer."""
+    w, _ = build(tmp_path / "l.db")
+    store = w.ledger.store
+    rows = list(store.rows(0, store.size()))
+    for start, stop in [(0, len(rows)), (0, 40), (10, 90), (60, 70), (85, len(rows)),
+                        (len(rows) - 1, len(rows)), (5, 5)]:
+        expected = {row.subject: row.entry for row in rows[start:stop]}
+        got = list(store.changed_heads(start, stop))
+        assert len(got) == len(expected)
+        assert dict(got) == expected

@@ -466,10 +466,19 @@ class SQLiteStore:
     def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
         """(subject, entry bytes) of the latest entry of each subject with an
         entry in ``start``..``stop``, streamed."""
-        cur = self._conn.execute(
-            "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries WHERE idx IN "
-            "(SELECT MAX(idx) FROM entries WHERE idx >= ? AND idx < ? GROUP BY subject)",
-            (start, stop))
+        if stop - start > stop // 4:
+            # Most of the log: walk the subject index in order (no sort of every
+            # subject in memory, which cost 140 MB at 1M subjects).
+            cur = self._conn.execute(
+                "SELECT CAST(e.subject AS TEXT), CAST(e.entry AS BLOB) FROM (SELECT MAX(idx) "
+                "AS last FROM entries INDEXED BY entries_by_subject WHERE idx < ? "
+                "GROUP BY subject HAVING last >= ?) AS g JOIN entries AS e ON e.idx = g.last",
+                (stop, start))
+        else:
+            cur = self._conn.execute(
+                "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries WHERE idx IN "
+                "(SELECT MAX(idx) FROM entries WHERE idx >= ? AND idx < ? GROUP BY subject)",
+                (start, stop))
         return ((str(s), bytes(e)) for s, e in cur)
 
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
