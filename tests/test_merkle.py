@@ -193,6 +193,32 @@ def test_reads_are_logarithmic() -> None:
             assert t.reads <= bound, (fn.__name__, n, t.reads)
 
 
+class MemoTree(MemoryTree):
+    """A MemoryTree with a path memo, as the SQLite store has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path_memo: dict[tuple[int, int], object] = {}
+
+
+@pytest.mark.parametrize(("level", "bits"), [(0, 1), (1, 2), (3, 3), (10, 11)])
+def test_memoised_paths_are_the_walked_ones(monkeypatch: pytest.MonkeyPatch, level: int,
+                                            bits: int) -> None:
+    """Every index and size, with the memo warm across appends and clears."""
+    import provledger._merkle as merkle
+
+    monkeypatch.setattr(merkle, "_MEMO_LEVEL", level)
+    monkeypatch.setattr(merkle, "_MEMO_BITS", bits)
+    plain, memo = MemoryTree(), MemoTree()
+    for i in range(80):
+        plain.append(i.to_bytes(4, "big"))
+        memo.append(i.to_bytes(4, "big"))
+        for n in (i + 1, max(1, i - 6)):
+            for j in range(n):
+                assert inclusion_proof(j, n, memo) == inclusion_proof(j, n, plain)
+    assert bool(memo.path_memo) == (level < 6)
+
+
 # -- every bit flip, every off-by-one -------------------------------------------------
 
 

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import provledger as pl
+from provledger import _merkle, _store
+from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, verify_inclusion
 
 from .conftest import World, key, make_world, snapshot
 
@@ -215,3 +217,121 @@ def test_a_second_genesis_appended_by_hand_fails_audit(tmp_path: Path) -> None:
            encode_state(state))
     with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.AuditError, match="started twice"):
         ledger.audit()
+
+
+# -- the Merkle tree cache -------------------------------------------------------------
+
+#: (levels cached from, run bits, budget in bytes): as shipped; tiny runs over most
+#: levels, so appends cross many run ends; and a budget full after three nodes.
+CACHE_SHAPES = {"shipped": None, "tiny-runs": (1, 2, 1 << 20), "tiny-budget": (1, 2, 96)}
+
+
+def shape_cache(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    shape = CACHE_SHAPES[name]
+    if shape is not None:
+        cached, bits, budget = shape
+        monkeypatch.setattr(_store, "_CACHED", cached)
+        monkeypatch.setattr(_store, "_RUN_BITS", bits)
+        monkeypatch.setattr(_store, "_RUN_MASK", (1 << bits) - 1)
+        monkeypatch.setattr(_store, "_CACHE_BYTES", budget)
+        # Path memos from level 1 up, cleared after 16 walks.
+        monkeypatch.setattr(_merkle, "_MEMO_LEVEL", 1)
+        monkeypatch.setattr(_merkle, "_MEMO_BITS", 3)
+
+
+def append_certs(w: World, ledger: pl.Ledger, tag: str, count: int) -> None:
+    w.clock.t += 1
+    ledger.append_batch([
+        w.sign(w.jeweler, pl.serial_item_id(w.jeweler.public_key, f"{tag}{j}"),
+               pl.CertificateIssued(kind="ring", serial=f"{tag}{j}", owner=w.owner.public_key),
+               prev=None)
+        for j in range(count)])
+
+
+def rebuilt(ledger: pl.Ledger) -> MemoryTree:
+    """The tree rebuilt from the ledger's entries, never from its stored nodes."""
+    tree = MemoryTree()
+    for i in range(len(ledger)):
+        tree.append(ledger.entry(i))
+    return tree
+
+
+def check_proofs(ledger: pl.Ledger, sizes: range) -> None:
+    """Every proof at these sizes equals the one rebuilt from the entries, and verifies."""
+    tree = rebuilt(ledger)
+    for n in sizes:
+        root = tree.root(n)
+        assert ledger.root(n) == root
+        for i in range(n):
+            proof = ledger.inclusion_proof(i, n)
+            assert proof == inclusion_proof(i, n, tree)
+            verify_inclusion(tree.subtree(0, i), index=i, size=n, proof=proof, root=root)
+        if n > 1:
+            assert ledger.consistency_proof(n - 1, n) == consistency_proof(n - 1, n, tree)
+
+
+@pytest.mark.parametrize("shape", list(CACHE_SHAPES))
+def test_proofs_stay_right_as_other_connections_append(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    """Warm caches never serve a stale or missing node: runs and ragged edges
+    cached at one size are extended, not trusted, once the log has grown."""
+    shape_cache(monkeypatch, shape)
+    w = make_world(tmp_path / "l.db")
+    append_certs(w, w.ledger, "a", 29)
+    other = pl.Ledger.open(w.path, clock=w.clock)
+    reader = pl.Ledger.open(w.path, readonly=True)
+    try:
+        ledgers = (w.ledger, other, reader)
+        for ledger in ledgers:
+            check_proofs(ledger, range(1, len(ledger) + 1))
+        for tag, writer, count in (("b", other, 1), ("c", w.ledger, 7), ("d", other, 31),
+                                   ("e", w.ledger, 1)):
+            before = len(writer)
+            append_certs(w, writer, tag, count)
+            for ledger in ledgers:
+                assert len(ledger) == before + count
+                check_proofs(ledger, range(max(1, before - 2), before + count + 1))
+    finally:
+        other.close()
+        reader.close()
+
+
+def test_a_rolled_back_write_leaves_no_tree_node_cached(tmp_path: Path) -> None:
+    w = make_world(tmp_path / "l.db")
+    append_certs(w, w.ledger, "a", 12)
+    store, n, fake = w.ledger.store, len(w.ledger), b"\x07" * 32
+    assert n == 16
+
+    def write_read_and_fail() -> None:
+        with store.write():
+            # A node of a cached level and a leaf, read back before the rollback.
+            store.insert([], [], [(4, 1, fake), (0, n, fake)])
+            assert store.subtree(4, 1) == fake
+            assert store.subtree(0, n) == fake
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_read_and_fail()
+    for level, index in ((4, 1), (0, n)):
+        with pytest.raises(pl.StorageError, match="missing"):
+            store.subtree(level, index)
+    append_certs(w, w.ledger, "b", 16)
+    check_proofs(w.ledger, range(n, 33))
+
+
+def test_a_gap_in_a_cached_level_is_missing_and_nodes_past_it_still_serve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shape_cache(monkeypatch, "tiny-runs")
+    w = make_world(tmp_path / "l.db")
+    append_certs(w, w.ledger, "a", 16)
+    w.ledger.close()
+    tamper(w.path, "DELETE FROM tree WHERE level = 2 AND idx = 1")
+    with pl.Ledger.open(w.path, readonly=True) as ledger:
+        for i in range(4):  # their level-2 sibling is the deleted node
+            with pytest.raises(pl.StorageError, match=r"\(2, 1\) is missing"):
+                ledger.inclusion_proof(i, 16)
+        tree = rebuilt(ledger)
+        for index in (2, 3):  # past the gap, in the same run
+            assert ledger.store.subtree(2, index) == tree.subtree(2, index)
+        for i in range(4, 20):
+            assert ledger.inclusion_proof(i, 20) == inclusion_proof(i, 20, tree)

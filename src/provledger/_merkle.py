@@ -28,6 +28,12 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 MAX_TREE_SIZE = 2**63 - 1
 
 _sha256 = hashlib.sha256
+#: Inclusion paths are memoised (see SubtreeSource) from level _MEMO_LEVEL up,
+#: or higher so that one tree size has at most 2**_MEMO_BITS walks there.
+_MEMO_LEVEL = 10
+_MEMO_BITS = 11
+#: A memoised walk: path hashes (root side first), range reached, whether perfect.
+Walk = tuple[tuple[bytes, ...], int, int, bool]
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -41,7 +47,12 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 class SubtreeSource(Protocol):
-    """Anything that can return the hash of a complete perfect subtree."""
+    """Anything that can return the hash of a complete perfect subtree.
+
+    A source whose subtrees never change may also have a dict ``path_memo``,
+    where :func:`inclusion_proof` keeps the upper parts of paths (a few MB at
+    most: see _MEMO_BITS).
+    """
 
     def subtree(self, level: int, index: int) -> bytes:
         """Hash of the perfect subtree over leaves
@@ -100,22 +111,46 @@ def inclusion_proof(index: int, size: int, source: SubtreeSource) -> list[bytes]
     # split, the sibling is the perfect left part (one read); the first time
     # it lies in the left part, the sibling is the ragged right edge (a range
     # hash), and from then on the current range is perfect, so every later
-    # sibling is a single perfect subtree.
-    path: list[bytes] = []
-    start, end = 0, size
-    while end - start > 1:
-        k = _split(end - start)
-        if index < start + k:
-            path.append(_range_hash(start + k, end, source))
-            end = start + k
-            # [start, end) is now perfect; finish with direct sibling reads.
-            level = k.bit_length() - 1
-            path.extend(source.subtree(lv, (index >> lv) ^ 1) for lv in reversed(range(level)))
-            break
-        path.append(source.subtree(k.bit_length() - 1, start // k))
-        start += k
+    # sibling is a single perfect subtree. Down to level ``top`` the walk is
+    # the same for every index with the same ``index >> top``: memoised.
+    memo = getattr(source, "path_memo", None)
+    top = max(_MEMO_LEVEL, size.bit_length() - _MEMO_BITS)
+    if memo is None or size <= 1 << top:
+        path = list(_walk(index, 0, size, source, 0)[0])
+    else:
+        walked = memo.get((index >> top, size))
+        if walked is None:
+            if len(memo) >= 2 << _MEMO_BITS:
+                memo.clear()
+            walked = memo[index >> top, size] = _walk(index, 0, size, source, top)
+        upper, start, end, perfect = walked
+        if perfect:  # only the siblings below ``top`` are left
+            subtree = source.subtree
+            path = [*upper, *[subtree(lv, (index >> lv) ^ 1) for lv in range(top - 1, -1, -1)]]
+        else:
+            path = [*upper, *_walk(index, start, end, source, 0)[0]]
     path.reverse()
     return path
+
+
+def _walk(index: int, start: int, end: int, source: SubtreeSource, stop: int) -> Walk:
+    """The walk from range ``[start, end)`` over the splits of level >= ``stop``:
+    the path hashes met, root side first; the range reached; whether it is
+    perfect (the ragged right edge is behind)."""
+    subtree = source.subtree
+    out: list[bytes] = []
+    while end - start > 1:
+        level = (end - start - 1).bit_length() - 1  # the left part: 2**level leaves
+        if level < stop:
+            break
+        k = 1 << level
+        if index < start + k:
+            out.append(_range_hash(start + k, end, source))
+            out += [subtree(lv, (index >> lv) ^ 1) for lv in range(level - 1, stop - 1, -1)]
+            return tuple(out), start, start + k, True
+        out.append(subtree(level, start >> level))
+        start += k
+    return tuple(out), start, end, False
 
 
 def consistency_proof(old_size: int, new_size: int, source: SubtreeSource) -> list[bytes]:
