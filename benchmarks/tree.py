@@ -32,7 +32,7 @@ import provledger as pl
 from provledger import _merkle  # no public proof verifier; the library's own one
 
 #: Bump when the cached ledgers' contents (statements, batch sizes) change.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: no index on statement hashes
 CACHE = Path(__file__).resolve().parent / ".cache"
 #: The issue's floor: inclusion proofs per second at the largest size.
 PROOF_FLOOR = 20_000

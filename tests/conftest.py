@@ -96,3 +96,13 @@ def snapshot(path: Path) -> str:
             h.update(repr(row).encode())
     conn.close()
     return h.hexdigest()
+
+
+def find_statement(path: str | Path, digest: bytes) -> int | None:
+    """The log index of the statement with SHA-256 ``digest`` (a full scan: tests only)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT idx FROM entries WHERE hash = ?", (digest,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0])

@@ -26,7 +26,7 @@ import pytest
 import provledger as pl
 from provledger import _audit
 
-from .conftest import ORIGIN, T0, World, key, make_world
+from .conftest import ORIGIN, T0, World, find_statement, key, make_world
 from .reliability import workers
 
 CTX = multiprocessing.get_context("spawn")
@@ -135,7 +135,7 @@ def test_writers_readers_and_a_checkpointer_at_once(shop: World, tmp_path: Path)
     with pl.Ledger.open(path) as ledger:
         assert len(ledger) == base + len(accepted)
         for index, digest in accepted:
-            assert ledger.store.find(bytes.fromhex(digest)) == index
+            assert find_statement(ledger.store.path, bytes.fromhex(digest)) == index
         report = ledger.audit()
         assert report.size == len(ledger)
         stored = {(c.seq, c.size, c.root.hex()) for c in ledger.checkpoints()}

@@ -164,3 +164,14 @@ def test_bad_environment_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("PROVLEDGER_PROCESSES", "many")
     with pytest.raises(ValueError, match="PROVLEDGER_PROCESSES"):
         _parallel.default_processes()
+
+
+def test_many_given_up_runs_leave_the_pool_usable() -> None:
+    bad = list(STATEMENTS)
+    bad[0] = _damage(bad[0], 1)
+    for _ in range(300):
+        checks = _parallel.SignatureChecks(bad, processes=2)
+        with pytest.raises(pl.SignatureError):
+            checks.require(1)
+        checks.cancel()
+    assert _verdict(STATEMENTS, 2) is None

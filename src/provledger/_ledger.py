@@ -231,7 +231,7 @@ class Ledger:
         return records
 
     def _raise_if_duplicate(self, st: Statement, seen: set[bytes], exc: ChainError) -> None:
-        index = self._store.find(st.hash)
+        index = self._store.find(st.subject, st.hash)
         if index is not None or st.hash in seen:
             where = f"at log index {index}" if index is not None else "earlier in this batch"
             raise DuplicateStatementError(

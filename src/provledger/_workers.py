@@ -80,6 +80,7 @@ class Pool:
         Raises:
             PoolBroken: a worker cannot be reached.
         """
+        self._drain()
         ticket = next(self._tickets)
         self._live.add(ticket)
         shares: list[list[tuple[int, Sequence[bytes]]]] = [[] for _ in range(self.size)]
@@ -107,6 +108,24 @@ class Pool:
                 if t in self._live:
                     self._results[t, c] = bad
             return self._results.pop((ticket, chunk))
+
+    def _drain(self) -> None:
+        """Read the verdicts already sent, keeping those of live runs.
+
+        Verdicts of cancelled runs are never asked for; left unread they would
+        fill a socket, block its worker on a send, and then the caller on its
+        next submit.
+        """
+        with self._recv_lock:
+            for conn in self._conns:
+                try:
+                    while conn.poll():
+                        t, c, bad = _decode(conn.recv_bytes())
+                        if t in self._live:
+                            self._results[t, c] = bad
+                except (EOFError, OSError, msgspec.DecodeError, ValueError):
+                    self.broken = True
+                    raise PoolBrokenError from None
 
     def finish(self, ticket: int, *, cancel: bool) -> None:
         """Forget run ``ticket``; with ``cancel``, tell workers to drop its rest."""

@@ -32,7 +32,7 @@ from typing import Any
 
 import provledger as pl
 
-from ..conftest import ORIGIN, T0, key, make_world
+from ..conftest import ORIGIN, T0, find_statement, key, make_world
 
 WRITER = Path(__file__).with_name("writer.py")
 #: The log time every writer uses: fixed, so runs are reproducible.
@@ -202,7 +202,7 @@ class CrashHarness:
             signed = ledger.checkpoints()
             assert report.checkpoints == len(signed)
             for digest, index in self.acked.items():
-                assert ledger.store.find(bytes.fromhex(digest)) == index, (
+                assert find_statement(ledger.store.path, bytes.fromhex(digest)) == index, (
                     f"acknowledged statement {digest} is not at index {index}")
             stored = {(c.seq, c.size, c.root.hex()) for c in signed}
             assert self.checkpoints <= stored, self.checkpoints - stored
@@ -220,7 +220,7 @@ class CrashHarness:
         """The op the kill interrupted is in the ledger entirely or not at all."""
         if not records or records[-1]["kind"] != "intent" or not records[-1]["hashes"]:
             return
-        found = [ledger.store.find(bytes.fromhex(h)) for h in records[-1]["hashes"]]
+        found = [find_statement(ledger.store.path, bytes.fromhex(h)) for h in records[-1]["hashes"]]
         present = [i for i in found if i is not None]
         assert len(present) in (0, len(found)), f"half of a batch is in the ledger: {found}"
         if present:
