@@ -170,6 +170,8 @@ class SQLiteStore:
         self._prefetched: dict[tuple[int, int], bytes] = {}
         self._recent: dict[tuple[int, int], bytes] = {}
         self.path_memo: dict[tuple[int, int], Walk] = {}  # for _merkle.inclusion_proof
+        #: The largest log size prefetch has read: how many levels to read ahead.
+        self.size_seen = 0
 
     @classmethod
     def create(
@@ -405,26 +407,27 @@ class SQLiteStore:
         self._recent[level, index] = h
         return h
 
-    def prefetch(self, nodes: Sequence[tuple[int, int]]) -> None:
+    def prefetch(self, nodes: Sequence[tuple[int, int]]) -> int:
         """Read these tree nodes ahead, in one query, for the next ``subtree``
-        calls; replaces the previous prefetch. Those the memory cache holds or
-        will read (levels >= _CACHED, within its budget) are left to it."""
+        calls, replacing the previous prefetch; return the log's size, read in
+        the same query. Nodes the memory cache holds or will read (levels >=
+        _CACHED, within its budget) are left to it."""
         if self._cached_bytes < _CACHE_BYTES:
             wanted = [n for n in nodes if n[0] < _CACHED]
         else:
             wanted = [n for n in nodes if n[0] < _CACHED or self._held(*n) is None]
-        self._prefetched = {}
-        if not wanted:
-            return
         query = _POINTS.get(len(wanted))
         if query is None:
             # One row of point lookups on the primary key (a row-value IN
             # (VALUES ...) would scan the table): no row object per node.
             query = _POINTS[len(wanted)] = "SELECT " + ", ".join(
-                ["(SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?)"]
+                ["(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)"]
+                + ["(SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?)"]
                 * len(wanted))
-        row = self._conn.execute(query, [x for n in wanted for x in n]).fetchone()
-        self._prefetched = {n: h for n, h in zip(wanted, row, strict=True) if h is not None}
+        size, *hashes = self._conn.execute(query, [x for n in wanted for x in n]).fetchone()
+        self._prefetched = {n: h for n, h in zip(wanted, hashes, strict=True) if h is not None}
+        self.size_seen = max(self.size_seen, int(size))
+        return int(size)
 
     def _held(self, level: int, index: int) -> bytes | None:
         """The node from the memory cache, if it holds it."""

@@ -87,13 +87,19 @@ def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[b
     Raises:
         NotFoundError: ``index`` or ``size`` lies outside the log.
     """
-    n = check_size(store, size)
+    prefetch = getattr(store, "prefetch", None)
+    if prefetch is None:
+        n = check_size(store, size)
+    else:
+        # The log's size and the lower siblings of the path, in one query (the
+        # upper ones are cached); levels a grown log adds are read as needed.
+        levels = max(size or 0, getattr(store, "size_seen", 0), 1).bit_length() + 1
+        current = prefetch([(lv, (index >> lv) ^ 1) for lv in range(levels)])
+        n = current if size is None else size
+        if not 0 <= n <= current:
+            raise NotFoundError(f"tree size {n}: the log has {current} entries")
     if not 0 <= index < n:
         raise NotFoundError(f"entry {index}: not in a tree of {n} entries")
-    prefetch = getattr(store, "prefetch", None)
-    if prefetch is not None:
-        # The lower siblings of the path, in one query; the upper ones are cached.
-        prefetch([(lv, (index >> lv) ^ 1) for lv in range(n.bit_length())])
     return _merkle.inclusion_proof(index, n, store)
 
 
