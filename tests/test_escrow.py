@@ -196,13 +196,13 @@ def test_one_open_escrow_and_no_owner_action_while_open(world: World) -> None:
     refused(world, pl.StateError, world.owner, item, repair(), "one-open-escrow")
     refused(world, pl.StateError, world.owner, item, pl.AppraisalRecorded(
         method="lab", currency="EUR", appraiser="Lab", value_minor=1), "one-open-escrow")
-    # Authorized providers still record work, and the owner may still report a loss.
+    # Authorized providers still record work, and theft may still be reported.
     world.add(world.workshop, item, repair())
     world.add(BUYER, item, accepted(escrow))
     refused(world, pl.StateError, world.owner, item, offer(world, buyer=CAROL),
             "one-open-escrow")
-    world.add(world.owner, item, pl.LostReported())
-    assert world.ledger.item(item).status == "lost"
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    assert world.ledger.item(item).status == "stolen"
 
 
 # -- the escrow a statement names, and what it binds ----------------------------
@@ -386,29 +386,162 @@ def test_lost_or_stolen_blocks_opening(world: World) -> None:
     refused(world, pl.StateError, world.owner, item, offer(world), "frozen")
 
 
-def test_theft_freezes_an_open_escrow_but_the_seller_may_cancel(world: World) -> None:
+# -- loss and theft while an escrow holds the item (issue 11, finding 6a) ----------
+#
+# The attack: after the buyer accepted (and holds the piece), the seller reported it
+# lost, or had a theft reported, which froze the escrow; the inspection deadline
+# then returned it to the seller, who reported it recovered and kept piece and
+# title. Now a loss report is refused while an escrow is open, and a theft report
+# cancels an offer or disputes an accepted escrow in the same entry.
+
+
+@pytest.mark.parametrize("phase", ["offered", "accepted", "disputed"])
+def test_the_owner_may_not_report_a_loss_while_an_escrow_holds_the_item(
+        world: World, phase: str) -> None:
     item = world.issue("R1")
     escrow, _ = open_escrow(world, item)
-    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
-    refused(world, pl.StateError, BUYER, item, accepted(escrow), "frozen")
-    refused(world, pl.StateError, BUYER, item, pl.EscrowDeclined(escrow=escrow), "frozen")
-    world.add(world.owner, item, pl.EscrowCancelled(escrow=escrow))
+    if phase != "offered":
+        world.add(BUYER, item, accepted(escrow))
+    if phase == "disputed":
+        world.add(BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="loose stone"))
+    refused(world, pl.StateError, world.owner, item, pl.LostReported(), "no-loss-in-escrow")
+    assert world.ledger.item(item).status == "active"
+    assert escrow_of(world, item).state == phase
+
+
+def test_an_offer_is_cancelled_before_the_piece_is_reported_lost(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(world.owner, item, pl.EscrowCancelled(escrow=escrow, notes="cannot find it"))
+    world.add(world.owner, item, pl.LostReported())
+    assert world.ledger.item(item).status == "lost"
+
+
+@pytest.mark.parametrize("terms", [TERMS, RETURN_TERMS], ids=["dispute", "return"])
+def test_a_loss_report_cannot_lapse_an_accepted_escrow_back_to_the_seller(
+        world: World, terms: pl.EscrowTerms) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item, terms=terms)
+    world.add(BUYER, item, accepted(escrow, terms))
+    refused(world, pl.StateError, world.owner, item, pl.LostReported(), "no-loss-in-escrow")
+    # The buyer is not frozen out: it acknowledges on the last second of inspection.
+    world.clock.t = ev.inspection_ends - 1
+    world.add(BUYER, item, acknowledged(escrow, terms))
+    assert world.ledger.item(item).owner == BUYER.public_key
+    assert world.ledger.audit().size == len(world.ledger)
+
+
+@pytest.mark.parametrize("reporter", ["jeweler", "insurer"])
+def test_theft_cancels_an_offer_for_good(world: World, reporter: str) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=DIRECT)
+    world.add(getattr(world, reporter), item, pl.StolenReported(reference="X-1"))
     assert escrow_of(world, item).state == "cancelled"
+    assert world.ledger.item(item).status == "stolen"
+    refused(world, pl.StateError, BUYER, item, accepted(escrow, DIRECT), "terminal")
+    # Not even after recovery: the condition report described the piece before the theft.
+    world.add(world.insurer, item, pl.Recovered())
+    refused(world, pl.StateError, BUYER, item, accepted(escrow, DIRECT), "terminal")
+    assert world.ledger.item(item).owner == world.owner.public_key
+    second, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(second))
+    assert escrow_of(world, item).state == "accepted"
 
 
-def test_a_freeze_after_acceptance_holds_until_recovery(world: World) -> None:
+@pytest.mark.parametrize("terms", [TERMS, RETURN_TERMS], ids=["dispute", "return"])
+@pytest.mark.parametrize("reporter", ["jeweler", "insurer"])
+def test_theft_after_acceptance_disputes_and_never_lapses_to_the_seller(
+        world: World, terms: pl.EscrowTerms, reporter: str) -> None:
+    # The seller has a theft reported (by the issuer, or by a reporter at its
+    # request) right after the buyer accepted, and waits out the inspection.
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item, terms=terms)
+    world.add(BUYER, item, accepted(escrow, terms))
+    world.add(getattr(world, reporter), item, pl.StolenReported(reference="X-1"))
+    assert (world.ledger.item(item).status, escrow_of(world, item).state) == (
+        "stolen", "disputed")
+    for signer, evt in ((BUYER, acknowledged(escrow, terms)),
+                        (BUYER, pl.EscrowRejected(escrow=escrow, reason="x")),
+                        (BUYER, pl.EscrowDisputed(escrow=escrow, reason="x")),
+                        (world.owner, pl.EscrowDisputed(escrow=escrow, reason="x"))):
+        refused(world, pl.StateError, signer, item, evt, "frozen")
+    refused(world, pl.StateError, world.owner, item, pl.EscrowCancelled(escrow=escrow), "frozen")
+    later = ev.inspection_ends + 10 * INSPECTION_WINDOW
+    report = pl.item_report(world.ledger, item, now=later)
+    assert report.escrows[0].state == "disputed"
+    # Recovery right before (or after) the deadline gives the seller nothing either.
+    world.clock.t = ev.inspection_ends
+    world.add(world.insurer, item, pl.Recovered())
+    world.clock.t = later
+    world.add(world.workshop, item, repair())
+    assert escrow_of(world, item).state == "disputed"
+    assert world.ledger.item(item).owner == world.owner.public_key
+    # The seller alone cannot settle it; the buyer and seller together, or the arbiter, do.
+    world.add(world.owner, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    assert escrow_of(world, item).state == "disputed"
+    settler = ARBITER if terms.arbiter else BUYER
+    world.add(settler, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    assert escrow_of(world, item).state == "returned"
+    assert world.ledger.audit().size == len(world.ledger)
+
+
+def test_the_arbiter_resolves_while_the_piece_is_stolen(world: World) -> None:
     item = world.issue("R1")
     escrow, _ = open_escrow(world, item)
     world.add(BUYER, item, accepted(escrow))
-    world.add(world.owner, item, pl.LostReported())
-    for signer, ev in ((BUYER, acknowledged(escrow)),
-                       (BUYER, pl.EscrowRejected(escrow=escrow, reason="x")),
-                       (world.owner, pl.EscrowDisputed(escrow=escrow, reason="x"))):
-        refused(world, pl.StateError, signer, item, ev, "frozen")
-    refused(world, pl.StateError, world.owner, item, pl.EscrowCancelled(escrow=escrow), "phase")
-    world.add(world.jeweler, item, pl.Recovered())
-    world.add(BUYER, item, acknowledged(escrow))
-    assert world.ledger.item(item).owner == BUYER.public_key
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    world.add(ARBITER, item, pl.EscrowResolution(escrow=escrow, outcome="buyer",
+                                                 notes="stolen from the buyer; paid"))
+    state = world.ledger.item(item)
+    assert (state.owner, state.status, escrow_of(world, item).state) == (
+        BUYER.public_key, "stolen", "completed")
+    # The theft report stands until a recovery; the new owner cannot offer it meanwhile.
+    refused(world, pl.StateError, BUYER, item, offer(world, buyer=CAROL), "frozen")
+    refused(world, pl.UnauthorizedError, BUYER, item, pl.Recovered())
+    world.add(world.insurer, item, pl.Recovered())
+    open_escrow(world, item, seller=BUYER, buyer=CAROL)
+    assert world.ledger.audit().size == len(world.ledger)
+
+
+@pytest.mark.parametrize("outcome", ["buyer", "seller"])
+def test_buyer_and_seller_together_resolve_while_stolen(world: World, outcome: str) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    refused(world, pl.UnauthorizedError, ARBITER, item,
+            pl.EscrowResolution(escrow=escrow, outcome="seller"), "party")
+    for signer in (BUYER, world.owner):
+        world.add(signer, item, pl.EscrowResolution(escrow=escrow, outcome=outcome))  # type: ignore[arg-type]
+    state = world.ledger.item(item)
+    assert escrow_of(world, item).state == ("completed" if outcome == "buyer" else "returned")
+    assert state.owner == (BUYER if outcome == "buyer" else world.owner).public_key
+    assert state.status == "stolen"
+
+
+def test_theft_reported_after_a_lapsed_inspection_changes_no_escrow(world: World) -> None:
+    # A deadline that passed before the report took effect first: the buyer had
+    # until inspection_ends to acknowledge.
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.clock.t = ev.inspection_ends + 1
+    world.ledger.append(world.sign(world.insurer, item, pl.StolenReported(reference="X-1")))
+    assert escrow_of(world, item).state == "returned"
+
+
+def test_theft_of_a_disputed_piece_keeps_the_votes(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.add(world.owner, item, pl.EscrowDisputed(escrow=escrow, reason="not paid"))
+    world.add(BUYER, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    esc = escrow_of(world, item)
+    assert (esc.state, [(v.party, v.outcome) for v in esc.votes]) == (
+        "disputed", [("buyer", "seller")])
+    world.add(world.owner, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    assert escrow_of(world, item).state == "returned"
 
 
 def test_a_revoked_certificate_blocks_every_escrow_step(world: World) -> None:

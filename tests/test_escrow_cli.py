@@ -15,6 +15,8 @@ from click.testing import CliRunner, Result
 import provledger
 from provledger_cli.main import cli
 
+from .conftest import snapshot
+
 PASS = "escrow passphrase"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,9 +116,15 @@ def test_resale_with_the_buyer_signing_offline(shop: Shop) -> None:
     assert "[escrow rule: terminal]" in err
 
 
+def escrow_id(shop: Shop) -> str:
+    """The id of the item's latest escrow, as `transfer status` shows it to the buyer."""
+    return str(shop.json("transfer", "status", shop.item)["escrows"][-1]["id"])
+
+
 def test_dispute_settled_by_the_arbiter(shop: Shop) -> None:
     shop.ok(*offer_args(shop))
-    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"))
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"),
+            "--escrow", escrow_id(shop))
     shop.ok("transfer", "dispute", shop.item, "--key", shop.key("buyer"),
             "--reason", "stone loose", "--photo", shop / "ring.jpg")
     err = shop.fails(3, "transfer", "resolve", shop.item, "--key", shop.key("maison"),
@@ -136,12 +144,14 @@ def test_decline_cancel_reject_and_direct(shop: Shop) -> None:
     shop.ok(*offer_args(shop))
     shop.ok("transfer", "cancel", shop.item, "--key", shop.key("client"))
     shop.ok(*offer_args(shop))
-    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"))
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"),
+            "--escrow", escrow_id(shop))
     shop.ok("transfer", "reject", shop.item, "--key", shop.key("buyer"), "--reason", "chipped")
     shop.ok("transfer", "open", shop.item, "--key", shop.key("client"), "--buyer",
             shop / "buyer.pub", "--price-minor", "0", "--currency", "EUR", "--direct",
             "--grade", "good", "--offer-expires", "2099-01-01")
-    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"))
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"),
+            "--escrow", escrow_id(shop))
     status = shop.json("transfer", "status", shop.item)
     assert [e["state"] for e in status["escrows"]] == [
         "declined", "cancelled", "returned", "completed"]
@@ -154,16 +164,80 @@ def test_usage_errors(shop: Shop) -> None:
     no_timeout = args[:args.index("--on-timeout")] + args[args.index("--on-timeout") + 2:]
     assert "--on-timeout" in shop.fails(2, *no_timeout)
     assert "+1x" in shop.fails(2, *args[:-1], "+1x")
-    assert "has no escrow" in shop.fails(2, "transfer", "accept", shop.item,
-                                         "--key", shop.key("buyer"))
+    assert "has no escrow" in shop.fails(3, "transfer", "accept", shop.item,
+                                         "--key", shop.key("buyer"), "--escrow", "ab" * 32)
     shop.ok(*args)
-    assert "the escrow is" in shop.fails(2, "transfer", "accept", shop.item, "--key",
-                                         shop.key("buyer"), "--escrow", "ab" * 32)
+    assert "the offer changed" in shop.fails(3, "transfer", "accept", shop.item, "--key",
+                                             shop.key("buyer"), "--escrow", "ab" * 32)
+    assert "64 hex digits" in shop.fails(2, "transfer", "accept", shop.item, "--key",
+                                         shop.key("buyer"), "--escrow", escrow_id(shop)[:16])
     assert "give --offer" in shop.fails(2, "transfer", "accept", shop.item, "--key",
-                                        shop.key("buyer"), "-o", shop / "a.cose",
-                                        db="absent.db")
+                                        shop.key("buyer"), "--escrow", "ab" * 32,
+                                        "-o", shop / "a.cose", db="absent.db")
     err = shop.fails(3, *offer_args(shop))
     assert "[escrow rule: one-open-escrow]" in err
+
+
+# -- the buyer signs the offer it reviewed (issue 11, finding 6b) ------------------
+
+
+@pytest.mark.parametrize("step", ["accept", "acknowledge"])
+def test_the_buyer_must_name_the_escrow_it_reviewed(shop: Shop, step: str) -> None:
+    shop.ok(*offer_args(shop))
+    if step == "acknowledge":
+        shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"),
+                "--escrow", escrow_id(shop))
+    before = snapshot(shop / "rings.db")
+    err = shop.fails(2, "transfer", step, shop.item, "--key", shop.key("buyer"))
+    assert "--escrow" in err
+    assert "--offer" in err
+    assert snapshot(shop / "rings.db") == before
+
+
+def test_a_swapped_offer_is_refused(shop: Shop) -> None:
+    # The buyer reviews the first offer, from the ledger and as a file ...
+    shop.ok(*offer_args(shop), "-o", shop / "offer.cose")
+    shop.ok("submit", shop / "offer.cose")
+    reviewed = escrow_id(shop)
+    # ... then the seller cancels it and re-opens direct, "sold as seen", at ten times the price.
+    shop.ok("transfer", "cancel", shop.item, "--key", shop.key("client"), "--escrow", reviewed)
+    shop.ok("transfer", "open", shop.item, "--key", shop.key("client"), "--buyer",
+            shop / "buyer.pub", "--price-minor", "2500000", "--currency", "EUR", "--direct",
+            "--grade", "sold as seen", "--offer-expires", "+1d")
+    current = escrow_id(shop)
+    assert current != reviewed
+    before = snapshot(shop / "rings.db")
+    for how in (["--escrow", reviewed], ["--escrow", reviewed.upper()],
+                ["--offer", shop / "offer.cose"]):
+        err = shop.fails(3, "transfer", "accept", shop.item, "--key", shop.key("buyer"), *how)
+        assert "the offer changed" in err
+        assert current in err
+        assert reviewed in err
+        assert len(err.strip().splitlines()) == 1
+    assert snapshot(shop / "rings.db") == before
+    status = shop.json("transfer", "status", shop.item)
+    assert status["owner"] == shop.pub("client")
+    assert [e["state"] for e in status["escrows"]] == ["cancelled", "offered"]
+    # Naming the offer actually on the ledger is the buyer's informed choice.
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"), "--escrow", current)
+    assert shop.json("transfer", "status", shop.item)["owner"] == shop.pub("buyer")
+
+
+def test_an_acknowledgement_names_the_escrow_accepted(shop: Shop) -> None:
+    shop.ok(*offer_args(shop))
+    first = escrow_id(shop)
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"), "--escrow", first)
+    shop.ok("transfer", "reject", shop.item, "--key", shop.key("buyer"), "--reason", "chipped")
+    shop.ok(*offer_args(shop))
+    second = escrow_id(shop)
+    shop.ok("transfer", "accept", shop.item, "--key", shop.key("buyer"), "--escrow", second)
+    before = snapshot(shop / "rings.db")
+    err = shop.fails(3, "transfer", "acknowledge", shop.item, "--key", shop.key("buyer"),
+                     "--escrow", first)
+    assert "the offer changed" in err
+    assert snapshot(shop / "rings.db") == before
+    shop.ok("transfer", "acknowledge", shop.item, "--key", shop.key("buyer"), "--escrow", second)
+    assert shop.json("transfer", "status", shop.item)["owner"] == shop.pub("buyer")
 
 
 def test_resale_example_runs(tmp_path: Path) -> None:

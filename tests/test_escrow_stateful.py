@@ -5,7 +5,9 @@ rejects, disputes and resolves escrows on one item, signed by the right
 parties and the wrong ones; replays earlier statements and re-signs their
 bodies on the current head; moves the log clock across both deadlines,
 landing on the exact boundary seconds; reports the item lost, stolen and
-recovered; and now and then revokes the certificate. The model below is
+recovered (a loss report is refused while an escrow holds the item; a theft
+report cancels an offer and disputes an accepted escrow); and now and then
+revokes the certificate. The model below is
 written from spec/escrow.md alone (it does not import provledger's escrow
 code). After every step the ledger must agree with it, the invariants must
 hold, and a refused step must have left the ledger as it was.
@@ -156,12 +158,18 @@ def decide(m: Model, who: str, ev: pl.Event, t: int, stmt_hash: bytes) -> tuple[
             return (pl.UnauthorizedError, None), m
         if m.status != "active":
             return (pl.StateError, None), m
+        if esc is not None and esc.state in OPEN:
+            return (pl.StateError, "no-loss-in-escrow"), m
         nxt.status = "lost"
         return None, nxt
     if isinstance(ev, pl.StolenReported):
         if m.status == "stolen":
             return (pl.StateError, None), m
         nxt.status = "stolen"
+        if esc is not None and esc.state == "offered":
+            esc.state = "cancelled"
+        elif esc is not None and esc.state == "accepted":
+            esc.state = "disputed"
         return None, nxt
     if isinstance(ev, pl.Recovered):
         if m.status not in ("lost", "stolen"):
@@ -183,7 +191,7 @@ def decide(m: Model, who: str, ev: pl.Event, t: int, stmt_hash: bytes) -> tuple[
     role = esc.role(who)
     if role not in signers:
         return (pl.UnauthorizedError, "party"), m
-    if m.status != "active" and not isinstance(ev, pl.EscrowCancelled):
+    if m.status != "active" and not isinstance(ev, pl.EscrowResolution):
         return (pl.StateError, "frozen"), m
     if esc.state not in sources:
         return (pl.StateError, "phase"), m
@@ -415,16 +423,25 @@ class EscrowMachine(RuleBasedStateMachine):
             completed=0))
 
     @rule(what=weighted(("lost", 2), ("lost by bob", 1), ("stolen", 2),
-                        ("recovered", 4), ("recovered by owner", 2)))
+                        ("stolen by issuer", 1), ("recovered", 4), ("recovered by owner", 2)))
     def flag(self, what: str) -> None:
         """Lost, stolen and recovered, each now and then (they freeze escrows)."""
         owner = self.model.owner
         if what.startswith("lost"):
             self.submit("bob" if what.endswith("bob") else owner, pl.LostReported())
-        elif what == "stolen":
-            self.submit("insurer", pl.StolenReported(reference="CLAIM-1"))
+        elif what.startswith("stolen"):
+            self.submit("jeweler" if what.endswith("issuer") else "insurer",
+                        pl.StolenReported(reference="CLAIM-1"))
         else:
             self.submit(owner if what.endswith("owner") else "insurer", pl.Recovered())
+
+    @precondition(lambda self: self.model.status == "active" and self.model.escrow is not None
+                  and self.model.escrow.state in OPEN)
+    @rule(what=weighted(("stolen", 3), ("stolen by issuer", 1), ("lost", 2)))
+    def flag_in_escrow(self, what: str) -> None:
+        """A loss or theft report while an escrow holds the item: the seller's way to keep
+        piece and title, were a freeze to let the inspection deadline return the piece."""
+        self.flag(what)
 
     @precondition(lambda self: len(self.appended) >= 8)
     @rule(dice=st.integers(0, 3))
@@ -513,6 +530,13 @@ class EscrowMachine(RuleBasedStateMachine):
         for v in views:
             if v.state in TERMINAL:
                 assert self.terminal.setdefault(v.id, v.state) == v.state
+        # No escrow of a lost or stolen item can lapse back to its seller: a lost
+        # item has no open escrow, a stolen one at most a disputed one.
+        status = report.state.status
+        if views and status in ("lost", "stolen"):
+            allowed = TERMINAL | ({"disputed"} if status == "stolen" else set())
+            assert views[-1].escrow.state in allowed
+            assert views[-1].state in allowed
 
 
 EscrowMachine.TestCase.settings = settings(

@@ -11,13 +11,23 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, Literal, NoReturn, TypeVar, cast
 
 import click
 
 import provledger
 
-from ._common import Settings, emit, fmt_key, json_option, notes_option, pass_settings, rfc3339
+from ._common import (
+    EXIT_POLICY,
+    Settings,
+    emit,
+    fail,
+    fmt_key,
+    json_option,
+    notes_option,
+    pass_settings,
+    rfc3339,
+)
 from ._params import DIGEST, PUBLIC_KEY, TIME, Prev, _ParamType
 from ._write import WriteOptions, Writer, open_writer, write_options
 
@@ -42,7 +52,8 @@ class WhenType(_ParamType):
             root = ctx.find_root() if ctx is not None else None
             now = int(time.time()) if root is None else root.meta.setdefault(
                 "provledger.now", int(time.time()))
-            return int(now) + int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+            amount = TIME.digits(m.group(1), param, ctx) * _UNIT_SECONDS[m.group(2)]
+            return TIME.in_range(int(now) + amount, str(value).strip(), param, ctx)
         converted: int = TIME.convert(value, param, ctx)
         return converted
 
@@ -65,8 +76,9 @@ def escrow_options(f: F) -> F:
     """Add ``--offer FILE`` and ``--escrow HEX`` (passed as ``offer``, ``escrow``)."""
     f = click.option(
         "--escrow", metavar="HEX",
-        help="Refuse to sign unless this is the escrow (its id: the hash `transfer open` "
-             "printed).")(f)
+        help="The escrow id (64 hex digits, as `transfer open` and `transfer status` print "
+             "it): refuse to sign unless it is the item's current escrow. accept and "
+             "acknowledge need it or --offer.")(f)
     return click.option(
         "--offer", type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="The signed escrow.opened statement (as `transfer open -o` wrote it): names "
@@ -74,17 +86,33 @@ def escrow_options(f: F) -> F:
 
 
 def resolve_target(w: Writer, item: str, offer: Path | None, escrow: str | None, *,
-                   follows_offer: bool = False) -> Target:
+                   follows_offer: bool = False, reviewed: bool = False) -> Target:
     """The escrow a step is for: from ``--offer``, else the item's escrow in the ledger.
 
     With ``follows_offer`` (a reply to the offer itself) and -o without a
-    ledger, origin and prev default to the offer's log and hash.
+    ledger, origin and prev default to the offer's log and hash. With
+    ``reviewed`` (acceptance and acknowledgement, which bind the terms and
+    condition report) ``offer`` or ``escrow`` must name the escrow the buyer
+    reviewed: a seller may cancel and re-open with other terms at any time,
+    so "the current offer" is never signed unnamed. When the statement is
+    appended (no -o), the escrow named must be the item's current one.
 
     Raises:
-        click.UsageError: no way to tell the escrow, or not the expected one.
+        click.UsageError: no way to tell the escrow, or --escrow and --offer disagree.
+        click.exceptions.Exit: exit 3, the item's current escrow is not the one
+            named (the offer changed).
         provledger.DecodeError, provledger.SignatureError: a bad offer file.
         provledger.NotFoundError: no such item.
     """
+    named: bytes | None = None
+    if escrow is not None:
+        if not _HEX64.fullmatch(escrow):
+            raise click.BadParameter("expected 64 hex digits", param_hint="--escrow")
+        named = bytes.fromhex(escrow)
+    if reviewed and offer is None and named is None:
+        raise click.UsageError("give --escrow ID (as `transfer status` prints it) or "
+                               "--offer FILE: the offer you reviewed")
+    target: Target | None = None
     if offer is not None:
         stmt = provledger.verify_statement(offer.read_bytes())
         ev = stmt.event
@@ -98,17 +126,29 @@ def resolve_target(w: Writer, item: str, offer: Path | None, escrow: str | None,
             w.opts = dataclasses.replace(
                 opts, origin=opts.origin or stmt.payload.log,
                 prev=opts.prev or (Prev(stmt.hash) if follows_offer else None))
-    else:
-        current = w.need_ledger("--offer").item(item).escrow
-        if current is None:
-            raise click.UsageError(f"{item} has no escrow")
-        target = Target(current.id, current.terms_hash, current.condition_hash)
-    if escrow is not None:
-        if not _HEX64.fullmatch(escrow):
-            raise click.BadParameter("expected 64 hex digits", param_hint="--escrow")
-        if bytes.fromhex(escrow) != target.escrow:
-            raise click.UsageError(f"the escrow is {target.escrow.hex()}, not {escrow.lower()}")
-    return target
+        if named is not None and named != target.escrow:
+            raise click.UsageError(f"--escrow {named.hex()} is not the escrow of --offer "
+                                   f"({target.escrow.hex()})")
+        if w.offline or w.ledger is None:
+            return target  # signed for later: the offer may not be submitted yet
+        named = target.escrow
+    current = w.need_ledger("--offer").item(item).escrow
+    if named is None and current is None:
+        raise click.UsageError(f"{item} has no escrow")
+    if named is not None and (current is None or current.id != named):
+        _offer_changed(item, named, current)
+    assert current is not None
+    return target or Target(current.id, current.terms_hash, current.condition_hash)
+
+
+def _offer_changed(item: str, named: bytes, current: provledger.EscrowState | None) -> NoReturn:
+    """Refuse, with exit code 3, a step naming an escrow that is not the item's current one."""
+    if current is None:
+        fail(f"{item} has no escrow, not {named.hex()} [escrow rule: current-escrow]",
+             EXIT_POLICY)
+    fail(f"{item}: the offer changed: its current escrow is {current.id.hex()} "
+         f"({current.state}), not {named.hex()}, the one named; review it with `provledger "
+         "transfer status` before signing [escrow rule: current-escrow]", EXIT_POLICY)
 
 
 @click.group()
@@ -129,9 +169,9 @@ def transfer() -> None:
         --price-minor 250000 --currency EUR --arbiter arbiter.pub \\
         --on-timeout dispute --grade "very good" --photo ring.jpg \\
         --offer-expires +3d --inspection-ends +10d
-      provledger transfer accept ITEM --key buyer.key
-      provledger transfer acknowledge ITEM --key buyer.key
       provledger transfer status ITEM
+      provledger transfer accept ITEM --key buyer.key --escrow ESCROW_ID
+      provledger transfer acknowledge ITEM --key buyer.key --escrow ESCROW_ID
     """
 
 
@@ -198,8 +238,12 @@ def accept(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | N
            escrow: str | None) -> None:
     """Accept the offer on ITEM, as its buyer, binding its terms and condition report.
 
-    With -o and no ledger, --offer gives the escrow, the log's origin and
-    the head to sign on.
+    Name the offer you reviewed with --escrow (its id, as `transfer status`
+    prints it) or --offer (its file): the seller may cancel and re-open with
+    other terms at any time. If the item's current escrow is another one,
+    nothing is signed and the exit code is 3 ("the offer changed"). With -o
+    and no ledger, --offer gives the escrow, the log's origin and the head
+    to sign on.
 
     \b
     Example:
@@ -208,7 +252,7 @@ def accept(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | N
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        t = resolve_target(w, item, offer, escrow, follows_offer=True)
+        t = resolve_target(w, item, offer, escrow, follows_offer=True, reviewed=True)
         w.publish(provledger.EscrowAccepted(escrow=t.escrow, terms_hash=t.terms_hash,
                                             condition_hash=t.condition_hash),
                   key=w.unlock(), subject=item)
@@ -268,14 +312,18 @@ def acknowledge(settings: Settings, *, opts: WriteOptions, item: str, offer: Pat
                 escrow: str | None, notes: str) -> None:
     """Confirm ITEM's condition after inspection, as its buyer: ownership moves to you.
 
+    Name the escrow you accepted with --escrow or --offer, as for `transfer
+    accept`; exit code 3 ("the offer changed") if it is not the item's
+    current escrow.
+
     \b
     Example:
       provledger transfer acknowledge urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
-        --key buyer.key
+        --key buyer.key --offer offer.cose
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        t = resolve_target(w, item, offer, escrow)
+        t = resolve_target(w, item, offer, escrow, reviewed=True)
         w.publish(provledger.EscrowAcknowledged(
             escrow=t.escrow, terms_hash=t.terms_hash, condition_hash=t.condition_hash,
             notes=notes), key=w.unlock(), subject=item)
@@ -378,7 +426,8 @@ def status(settings: Settings, *, item: str, as_json: bool) -> None:
         report = provledger.item_report(ledger, item, now=int(time.time()))
     doc = {"item": item, "owner": fmt_key(report.state.owner), "status": report.state.status,
            "escrows": [e.to_json() for e in report.escrows]}
-    lines = [f"item    {item}", f"owner   {doc['owner']}", f"status  {report.state.status}"]
+    lines = [f"item    {provledger.safe_text(item)}", f"owner   {doc['owner']}",
+             f"status  {report.state.status}"]
     if not report.escrows:
         lines.append("no escrow")
     for e in report.escrows:
@@ -392,7 +441,7 @@ def status(settings: Settings, *, item: str, as_json: bool) -> None:
             f"  buyer   {fmt_key(esc.buyer)}",
             *([f"  arbiter {fmt_key(esc.arbiter)}"] if esc.arbiter else []),
             f"  price   {terms.price_minor} {terms.currency} (minor units)",
-            f"  grade   {e.offer.condition.grade}",
+            f"  grade   {provledger.safe_text(e.offer.condition.grade)}",
             f"  offer expires    {rfc3339(esc.offer_expires)}",
             *([] if esc.direct else [
                 f"  inspection ends  {rfc3339(esc.inspection_ends)} "

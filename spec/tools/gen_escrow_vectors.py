@@ -325,18 +325,15 @@ def tell(s: Story) -> None:
     s.add("vote-g-buyer", "carol", RING, pl.EscrowResolution(
         escrow=s.escrows["g"], outcome="buyer"))
 
-    # H: a theft freezes the pendant's escrow until it is recovered.
+    # H: the buyer rejects the pendant; its seller may not report it lost meanwhile.
     s.add("open-h", "carol", PENDANT, s.offer("bob", terms(on_timeout="return")))
+    s.refuse("lost-while-offered", "the seller reports the piece lost while its offer "
+             "stands (cancel first)", pl.StateError, "no-loss-in-escrow",
+             s.sign("carol", PENDANT, pl.LostReported()))
     s.add("accept-h", "bob", PENDANT, s.accept("h"))
-    s.add("stolen-h", "insurer", PENDANT, pl.StolenReported(reference="CLAIM-2026-2001"))
-    s.refuse("acknowledge-while-stolen", "the buyer acknowledges a frozen escrow",
-             pl.StateError, "frozen", s.sign("bob", PENDANT, s.acknowledge("h")))
-    s.refuse("cancel-while-stolen-after-acceptance", "the seller cancels a frozen, accepted "
-             "escrow", pl.StateError, "phase", s.sign("carol", PENDANT, pl.EscrowCancelled(
-                 escrow=s.escrows["h"])))
-    s.refuse("open-while-stolen", "the owner of a stolen piece offers it",
-             pl.StateError, "frozen", s.sign("carol", PENDANT, s.offer("alice", terms())))
-    s.add("recovered-h", "insurer", PENDANT, pl.Recovered(notes="Found by police"))
+    s.refuse("lost-while-accepted", "the seller reports the piece lost after the buyer "
+             "accepted (a freeze would let the inspection lapse back to the seller)",
+             pl.StateError, "no-loss-in-escrow", s.sign("carol", PENDANT, pl.LostReported()))
     s.add("reject-h", "bob", PENDANT, pl.EscrowRejected(
         escrow=s.escrows["h"], reason="Clasp broken", photos=[photo("clasp")]))
 
@@ -347,6 +344,35 @@ def tell(s: Story) -> None:
     s.add("appraise-after-return", "carol", RING, pl.AppraisalRecorded(
         method="in_person", currency="EUR", appraiser="Bench & Co", value_minor=260_000),
         at=s.offers["i"].inspection_ends + 1)
+
+    # J: a theft after acceptance disputes the pendant's escrow at once; no deadline
+    # returns it to the seller, and the arbiter rules while it is stolen.
+    s.add("open-j", "carol", PENDANT, s.offer("bob", terms(on_timeout="return")))
+    s.add("accept-j", "bob", PENDANT, s.accept("j"))
+    s.add("stolen-j", "insurer", PENDANT, pl.StolenReported(reference="CLAIM-2026-2001"))
+    s.refuse("acknowledge-while-stolen", "the buyer acknowledges an escrow a theft disputed",
+             pl.StateError, "frozen", s.sign("bob", PENDANT, s.acknowledge("j")))
+    s.refuse("dispute-while-stolen", "the buyer adds evidence before the recovery",
+             pl.StateError, "frozen", s.sign("bob", PENDANT, pl.EscrowDisputed(
+                 escrow=s.escrows["j"], reason="Stolen in transit")))
+    s.refuse("cancel-while-stolen-after-acceptance", "the seller cancels an accepted "
+             "escrow of a stolen piece", pl.StateError, "frozen", s.sign(
+                 "carol", PENDANT, pl.EscrowCancelled(escrow=s.escrows["j"])))
+    s.refuse("open-while-stolen", "the owner of a stolen piece offers it",
+             pl.StateError, "frozen", s.sign("carol", PENDANT, s.offer("alice", terms())))
+    s.add("resolve-j-while-stolen", "arbiter", PENDANT, pl.EscrowResolution(
+        escrow=s.escrows["j"], outcome="buyer", notes="Stolen from the buyer; paid"),
+        at=s.offers["j"].inspection_ends + 1)
+    s.add("recovered-j", "insurer", PENDANT, pl.Recovered(notes="Found by police"))
+
+    # K: a theft cancels an offer for good, recovery or not.
+    s.add("open-k", "bob", PENDANT, s.offer("alice", terms(arbiter=False, direct=True,
+                                                             price=0)))
+    s.add("stolen-k", "jeweler", PENDANT, pl.StolenReported(reference="CLAIM-2026-2002"))
+    s.add("recovered-k", "jeweler", PENDANT, pl.Recovered())
+    s.refuse("accept-after-theft", "the buyer accepts an offer a theft report cancelled, "
+             "after the recovery", pl.StateError, "terminal",
+             s.sign("alice", PENDANT, s.accept("k")))
 
     # A revoked certificate closes the chain, escrows included.
     s.add("revoke-pendant", "jeweler", PENDANT, pl.CertificateRevoked(reason="Withdrawn"))

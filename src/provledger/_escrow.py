@@ -3,9 +3,10 @@
 :func:`apply` decides every ``escrow.*`` statement and :func:`at` lets the
 deadlines of an item's escrow take effect; _rules calls both for each item
 event, after the checks every statement passes, so appends and audits decide
-alike. Deadlines are judged by the log time of the entry being decided, never
-by a signer's clock. Every refusal names its rule in brackets, such as
-``[escrow rule: one-open-escrow]``, and changes nothing.
+alike; :func:`on_loss` and :func:`on_theft` are what loss and theft reports
+do to an open escrow. Deadlines are judged by the log time of the entry being
+decided, never by a signer's clock. Every refusal names its rule in brackets,
+such as ``[escrow rule: one-open-escrow]``, and changes nothing.
 """
 
 from __future__ import annotations
@@ -89,12 +90,24 @@ def is_open(escrow: EscrowState | None) -> bool:
     return escrow is not None and escrow.state in OPEN
 
 
+def status(item: ItemState) -> str:
+    """The item's status as reports show it: "in escrow" while an active item
+    is held by an open escrow, else its own status."""
+    return "in escrow" if item.status == "active" and is_open(item.escrow) else item.status
+
+
 def lapse(escrow: EscrowState, log_time: int) -> EscrowState:
     """``escrow`` as an entry at ``log_time`` sees it, with passed deadlines applied.
 
     An offer not accepted by ``offer_expires`` expires; an inspection not
     acknowledged by ``inspection_ends`` goes to dispute or back to the seller,
     as the terms say. Neither ever moves ownership.
+
+    It never sees an offered or accepted escrow of a lost or stolen item, so
+    it never returns one to its seller: the owner may not report an item
+    lost while an escrow holds it, and a theft report cancels an offer and
+    disputes an accepted escrow in the same entry (:func:`on_loss`,
+    :func:`on_theft`).
     """
     if escrow.state == "offered" and log_time > escrow.offer_expires:
         return msgspec.structs.replace(escrow, state="expired")
@@ -122,6 +135,41 @@ def refuse_owner_action(item: ItemState, signer: bytes, where: str) -> None:
         raise StateError(f"{where}: the item is held by escrow {_short(item.escrow.id)} "
                          f"({item.escrow.state}); its owner may not act on it until the "
                          "escrow is settled [escrow rule: one-open-escrow]")
+
+
+def on_loss(item: ItemState, where: str) -> None:
+    """Refuse the owner's loss report while an escrow holds the item.
+
+    Before acceptance the seller cancels the offer first; after it the buyer
+    holds the piece, or it is on its way, and a party disputes instead. A
+    loss report would freeze the escrow while its deadline returns the piece
+    to the seller (issue 11).
+
+    Raises:
+        StateError: an escrow of ``item`` is open.
+    """
+    esc = item.escrow
+    if esc is not None and is_open(esc):
+        instead = ("cancel the offer first" if esc.state == "offered" else
+                   "the buyer holds it or it is in transit: dispute the escrow instead")
+        raise StateError(f"{where}: the item is held by escrow {_short(esc.id)} "
+                         f"({esc.state}); its owner may not report it lost: {instead} "
+                         "[escrow rule: no-loss-in-escrow]")
+
+
+def on_theft(item: ItemState, nxt: ItemState) -> ItemState:
+    """``nxt`` (the item reported stolen) with its escrow as the theft leaves it.
+
+    An offer is cancelled: it must never be accepted for a stolen piece, nor
+    after its recovery, when its condition report may no longer hold. An
+    accepted escrow is disputed, so that no inspection deadline returns the
+    piece to the seller while the escrow is frozen; the arbiter, or buyer and
+    seller together, settle it. A disputed escrow stays as it is.
+    """
+    esc = item.escrow
+    if esc is None or esc.state not in ("offered", "accepted"):
+        return nxt
+    return _to(nxt, esc, "cancelled" if esc.state == "offered" else "disputed")
 
 
 def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
@@ -157,9 +205,10 @@ def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
             f"{where}: only the escrow's {allowed} may sign this; "
             f"{format_public_key(stmt.signer)} is {f'its {party}' if party else 'no party'} "
             "[escrow rule: party]")
-    if item.status != "active" and kind is not EscrowCancelled:
+    if item.status != "active" and kind is not EscrowResolution:
         raise StateError(f"{where}: the item is reported {item.status}; escrow "
-                         f"{_short(esc.id)} is frozen until it is recovered "
+                         f"{_short(esc.id)} is frozen until it is recovered, but for a "
+                         "resolution by its arbiter, or by buyer and seller "
                          "[escrow rule: frozen]")
     if esc.state not in _FROM[kind]:
         raise StateError(f"{where}: escrow {_short(esc.id)} is {esc.state}{_why(esc)}; this "
