@@ -6,7 +6,6 @@ top-level help documents are the codes the commands return.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -75,10 +74,14 @@ def exit_code(exc: provledger.ProvLedgerError) -> int:
 def fail(message: str, code: int) -> NoReturn:
     """Print ``provledger: error: <message>`` as one line on stderr and exit with ``code``.
 
+    The message is escaped with :func:`provledger.safe_text`: errors about a
+    bundle or statement may quote text its author chose.
+
     Raises:
         click.exceptions.Exit: always; click turns it into the exit status.
     """
-    click.echo(f"provledger: error: {' '.join(message.splitlines())}", err=True)
+    one_line = " ".join(message.splitlines())
+    click.echo(f"provledger: error: {provledger.safe_text(one_line)}", err=True)
     raise click.exceptions.Exit(code)
 
 
@@ -114,8 +117,9 @@ def emit(as_json: bool, document: Mapping[str, Any], lines: Sequence[str]) -> No
 
 
 def rfc3339(t: int) -> str:
-    """Unix seconds as an RFC 3339 UTC timestamp such as ``2026-11-20T10:00:00Z``."""
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Unix seconds as an RFC 3339 UTC timestamp such as ``2026-11-20T10:00:00Z``
+    (after year 9999, as provledger.format_time writes it)."""
+    return provledger.format_time(t)
 
 
 def passphrase(what: str, *, confirm: bool = False) -> bytes:

@@ -29,16 +29,21 @@ else:
 
 
 class TimeType(_ParamType):
-    """RFC 3339 date or date-time (with a zone), or integer unix seconds."""
+    """RFC 3339 date or date-time (with a zone), or integer unix seconds.
+
+    Every time is checked against the protocol's range, 0 to
+    provledger.MAX_TIME (2**40), here, so that no command passes an
+    out-of-range time on to fail later with less to say.
+    """
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return self.in_range(value, str(value), param, ctx)
         text = str(value).strip()
         if text.isascii() and text.isdigit():
-            return int(text)
+            return self.in_range(self.digits(text, param, ctx), text, param, ctx)
         try:
             if _DATE.fullmatch(text):
                 day = datetime.date.fromisoformat(text)
@@ -47,15 +52,42 @@ class TimeType(_ParamType):
                 moment = datetime.datetime.fromisoformat(text)
         except ValueError:
             self.fail(
-                f"{text!r} is not a time: use 2026-11-20, 2026-11-20T10:00:00Z or unix seconds",
-                param, ctx,
+                f"{_shown(text)} is not a time: use 2026-11-20, 2026-11-20T10:00:00Z or "
+                "unix seconds", param, ctx,
             )
         if moment.tzinfo is None:
-            self.fail(f"{text!r} has no time zone: add Z or an offset such as +01:00", param, ctx)
-        seconds = int(moment.timestamp())
-        if seconds < 0:
-            self.fail(f"{text!r} is before 1970", param, ctx)
+            self.fail(f"{_shown(text)} has no time zone: add Z or an offset such as +01:00",
+                      param, ctx)
+        try:
+            seconds = int(moment.timestamp())
+        except (OverflowError, ValueError):  # the offset moves it past year 9999 or before 1
+            self.fail(f"{_shown(text)} is out of range: {_TIME_RANGE}", param, ctx)
+        return self.in_range(seconds, text, param, ctx)
+
+    def digits(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """ASCII digits as an int, refusing more digits than any time has before
+        converting (int() of thousands of digits raises ValueError, and is slow)."""
+        if len(text.lstrip("0")) > len(str(provledger.MAX_TIME)):
+            self.fail(f"{_shown(text)} is out of range: {_TIME_RANGE}", param, ctx)
+        return int(text)
+
+    def in_range(self, seconds: int, text: str, param: click.Parameter | None,
+                 ctx: click.Context | None) -> int:
+        """``seconds`` if it is a protocol time, else a usage error naming ``text``."""
+        if not 0 <= seconds <= provledger.MAX_TIME:
+            self.fail(f"{_shown(text)} is out of range: {_TIME_RANGE}", param, ctx)
         return seconds
+
+
+_TIME_RANGE: Final = (f"times run from 0 (1970-01-01T00:00:00Z) to {provledger.MAX_TIME} "
+                      f"({provledger.format_time(provledger.MAX_TIME)}) unix seconds")
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short if long, control characters escaped."""
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return repr(text)
 
 
 class DigestType(_ParamType):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Final
@@ -10,6 +9,7 @@ from typing import Any, Final
 import click
 
 import provledger
+from provledger import safe_text
 
 from ._common import Settings, emit, fmt_key, json_option, pass_settings, rfc3339
 
@@ -42,20 +42,22 @@ def history(settings: Settings, *, item: str, as_json: bool) -> None:
         emit(True, report.to_json(), [])
         return
     state = report.state
-    attested = [f"{e.signed_as or fmt_key(e.signer)} as {e.fields.get('capacity', '?')}"
+    # Names and fields are their signers' text: everything shown goes through safe_text.
+    attested = [f"{safe_text(e.signed_as) or fmt_key(e.signer)} as "
+                f"{safe_text(str(e.fields.get('capacity', '?')))}"
                 + (" (INVALIDATED)" if e.invalidated else "")
                 for e in report.events if e.type == "cert.attested"]
     lines = [
-        f"item         {report.item}",
+        f"item         {safe_text(report.item)}",
         f"status       {state.status}",
         f"owner        {fmt_key(state.owner)}",
-        f"issuer       {report.issuer_name or '?'} ({state.issuer})",
+        f"issuer       {safe_text(report.issuer_name) or '?'} ({safe_text(state.issuer)})",
         f"attested by  {', '.join(attested) or '-'}",
         f"certificate  {state.certificate.hex()}",
         "",
     ]
     for e in report.events:
-        signer = e.signed_as or fmt_key(e.signer)
+        signer = safe_text(e.signed_as) or fmt_key(e.signer)
         line = f"{e.index:>6}  {rfc3339(e.time)}  {e.type:<18}  by {signer}"
         summary = _summary(e.fields)
         if summary:
@@ -75,8 +77,10 @@ def _summary(fields: dict[str, Any]) -> str:
         text = str(value)
         if len(text) > _MAX_VALUE_CHARS:
             text = text[: _MAX_VALUE_CHARS - 1] + "…"
+        text = safe_text(text)
         if isinstance(value, str) and (" " in text or not text):
-            text = json.dumps(text, ensure_ascii=False)
+            # safe_text doubled every backslash, so \" cannot be mistaken for one.
+            text = '"' + text.replace('"', '\\"') + '"'
         parts.append(f"{name}={text}")
     return " ".join(parts)
 
@@ -108,7 +112,7 @@ def audit(settings: Settings, *, workers: int | None, as_json: bool) -> None:
         "subjects": result.subjects,
         "invalidated": [
             {"index": i.index, "subject": i.subject, "signer": fmt_key(i.signer),
-             "revoked_at": i.revoked_at}
+             "cutoff": rfc3339(i.cutoff)}
             for i in result.invalidated
         ],
     }, [f"audit ok: {result.size} entries, {result.subjects} subjects, "

@@ -12,11 +12,15 @@ import cbor2
 import msgspec
 
 from ._errors import DecodeError
+from ._types import TEXT_RULES
 
 T = TypeVar("T")
 
 #: No single signed statement or log entry may exceed this many bytes.
 MAX_STATEMENT_BYTES = 64 * 1024
+
+# A text field's regex, as msgspec quotes it, and what it means to a person.
+_TEXT_RULES = tuple((f"`str` matching regex {p!r}", m) for p, m in TEXT_RULES.items())
 
 
 def dumps(obj: Any) -> bytes:
@@ -100,4 +104,7 @@ def convert(raw: Any, cls: type[T], *, what: str) -> T:
     try:
         return msgspec.convert(raw, cls, strict=True)
     except msgspec.ValidationError as exc:
-        raise DecodeError(f"{what}: {exc}") from None
+        message = str(exc)
+        for quoted, meaning in _TEXT_RULES:
+            message = message.replace(quoted, meaning)
+        raise DecodeError(f"{what}: {message}") from None

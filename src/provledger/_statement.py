@@ -32,7 +32,7 @@ Subject = Annotated[
     Meta(
         min_length=8,
         max_length=256,
-        pattern=r"^(https://[\x21-\x7e]+|urn:[\x21-\x7e]+|provledger:authority:[0-9a-f]{64})$",
+        pattern=r"^(https://[\x21-\x7e]+|urn:[\x21-\x7e]+|provledger:authority:[0-9a-f]{64})\Z",
     ),
 ]
 
