@@ -28,6 +28,11 @@ PASSPHRASE = os.environ.get("PROVLEDGER_PASSPHRASE", "demo passphrase").encode()
 DAY = 86_400
 
 
+#: The jeweler's GS1 Digital Link domain and GS1 company prefix.
+DOMAIN = "id.maison-exemple.example"
+GS1_PREFIX = "9506000"
+
+
 def new_key(keys: Path, name: str) -> pl.SigningKey:
     """A fresh key, saved encrypted (NAME.key, mode 0600) with its NAME.pub."""
     key = pl.SigningKey.generate()
@@ -68,20 +73,25 @@ def main(out: Path) -> int:
     verify_offline(out, bundle)
     print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
           "ring.bundle, policy.txt, checkpoint.txt, ring.report.json")
-    print(f"try: .venv/bin/provledger verify {out}/ring.bundle --policy {out}/policy.txt")
+    print(f"try: .venv/bin/provledger verify {out}/ring.bundle --policy {out}/policy.txt "
+          f"--item {ring}")
     return 0
 
 
 def authorize(ledger: pl.Ledger, root: pl.SigningKey, jeweler: pl.SigningKey,
               workshop: pl.SigningKey, gemologist: pl.SigningKey) -> None:
     step("The registry authorizes the jeweler; the jeweler its workshop and gemologist")
+    # The issuer's grant names its scope: the GS1 company prefix and the domain it
+    # may certify GS1 Digital Link ids under (no other issuer can use them).
+    scope = {"gs1_prefixes": [GS1_PREFIX], "domains": [DOMAIN]}
     for signer, grantee, role, name in (
         (root, jeweler, "issuer", "Maison Exemple Joaillier"),
         (jeweler, workshop, "service", "Atelier Exemple"),
         (jeweler, gemologist, "attester", "Laboratoire Gemmologique Exemple"),
     ):
         rec = ledger.append(ledger.sign(
-            pl.RoleGranted(key=grantee.public_key, name=name, role=role),  # type: ignore[arg-type]
+            pl.RoleGranted(key=grantee.public_key, name=name, role=role,  # type: ignore[arg-type]
+                           **(scope if role == "issuer" else {})),
             key=signer, subject=pl.authority_subject(grantee.public_key)))
         print(f"  #{rec.index} {name}: {role}")
 
@@ -90,7 +100,7 @@ def authorize(ledger: pl.Ledger, root: pl.SigningKey, jeweler: pl.SigningKey,
 def certify_and_service(ledger: pl.Ledger, photos: Path, *keys: pl.SigningKey) -> str:
     jeweler, workshop, gemologist, alice = keys
     step("The jeweler certifies a ring sold to Alice (GS1 Digital Link id)")
-    ring = pl.gs1_item_id("id.maison-exemple.example", "09506000134352", "RING-0001")
+    ring = pl.gs1_item_id(DOMAIN, "09506000134352", "RING-0001")
     ledger.append(ledger.sign(pl.CertificateIssued(
         kind="ring", serial="RING-0001", gtin="09506000134352", owner=alice.public_key,
         metal="platinum", fineness=950, mass_mg=5210, size="52",
@@ -175,8 +185,11 @@ def publish(ledger: pl.Ledger, out: Path, ring: str, log: pl.SigningKey) -> byte
 def verify_offline(out: Path, bundle: bytes) -> None:
     step("A marketplace verifies the bundle offline: no database, no network")
     policy = pl.read_policy(out / "policy.txt")
+    # item= is the id on the piece in front of the buyer: a genuine bundle of
+    # another piece would verify too without it.
+    ring = pl.gs1_item_id(DOMAIN, "09506000134352", "RING-0001")
     verified = pl.verify_bundle((out / "ring.bundle").read_bytes(), policy=policy,
-                                now=int(time.time()))
+                                now=int(time.time()), item=ring)
     print_report(verified)
     (out / "ring.report.json").write_text(json.dumps(verified.to_json(), indent=2) + "\n")
     tampered = bytearray(bundle)

@@ -62,9 +62,11 @@ class World:
         return item
 
 
-def grant(w: World, signer: pl.SigningKey, grantee: pl.SigningKey, role: str, name: str) -> None:
+def grant(w: World, signer: pl.SigningKey, grantee: pl.SigningKey, role: str, name: str,
+          *, gs1_prefixes: tuple[str, ...] = (), domains: tuple[str, ...] = ()) -> None:
     w.add(signer, pl.authority_subject(grantee.public_key),
-          pl.RoleGranted(key=grantee.public_key, name=name, role=role))  # type: ignore[arg-type]
+          pl.RoleGranted(key=grantee.public_key, name=name, role=role,  # type: ignore[arg-type]
+                         gs1_prefixes=list(gs1_prefixes), domains=list(domains)))
 
 
 def make_world(path: Path) -> World:

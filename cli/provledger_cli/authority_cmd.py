@@ -26,26 +26,48 @@ ROLES: Final[tuple[Role, ...]] = ("issuer", "service", "reporter", "attester")
 @click.option("--subject",
               help="The grantee's authority chain id [default: its existing chain in the "
                    "ledger, or a new one for a new key].")
+@click.option("--gs1-prefix", "gs1_prefixes", multiple=True, metavar="DIGITS",
+              help="With --role issuer: a GS1 company prefix (6-12 digits) the issuer's "
+                   "GTINs may lie under. Repeatable.")
+@click.option("--domain", "domains", multiple=True, metavar="DNS-NAME",
+              help="With --role issuer: a domain its GS1 Digital Link ids may use "
+                   "(shop.example). Repeatable.")
 @pass_settings
 @write_options
 def authorize(settings: Settings, *, opts: WriteOptions, grantee: bytes, role: str, name: str,
-              subject: str | None) -> None:
+              subject: str | None, gs1_prefixes: tuple[str, ...],
+              domains: tuple[str, ...]) -> None:
     """Grant GRANTEE (ed25519:... or a .pub file) a role.
 
     The root grants "issuer"; an issuer grants "service" (repairs and
     appraisals), "reporter" (theft reports) and "attester" (countersigned
     certificates) for the items it issues.
 
+    An issuer's grant names its scope: the GS1 company prefixes and domains
+    it may certify GS1 Digital Link ids under (repeat --gs1-prefix and
+    --domain for several). An issuer granted none may certify only
+    urn:provledger:item ids. Granting issuer again replaces the scope.
+
+    Only the authority that created a chain grants it more roles. After its
+    key was revoked, the same command with --subject CHAIN-ID and a new key
+    re-keys it.
+
     \b
     Example:
       provledger authorize --key keys/root.key --role issuer \\
-        --name "Maison Rose" maison-rose.pub
+        --name "Maison Rose" --gs1-prefix 9506000 --domain maison-rose.example \\
+        maison-rose.pub
     """
+    if (gs1_prefixes or domains) and role != "issuer":
+        raise click.UsageError("--gs1-prefix and --domain apply only with --role issuer")
     with open_writer(settings, opts) as w:
         if subject is None:
             subject = _authority_or_new(w.ledger, grantee)
         signer = w.unlock()
-        w.publish(provledger.RoleGranted(key=grantee, name=name, role=cast(Role, role)),
+        # A trailing dot or capitals are the same DNS name; anything else the ledger refuses.
+        names = [d.lower().removesuffix(".") for d in domains]
+        w.publish(provledger.RoleGranted(key=grantee, name=name, role=cast(Role, role),
+                                         gs1_prefixes=list(gs1_prefixes), domains=names),
                   key=signer, subject=subject)
 
 
