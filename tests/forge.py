@@ -230,12 +230,19 @@ class ForgedLog:
             carried.remove(item)
             carried.insert(0, item)
         heads = []
+        root = pl.authority_subject(self.root.public_key if root_key is None else root_key)
         for s in carried if head_subjects is None else head_subjects:
             try:
                 proof = _smt.prove(checkpoint.map, _smt.map_key(s), 0)[1]
             except pl.ProofError:
-                proof = []
+                # Not in the map: prove that, as an honest exporter would.
+                terminal, proof = _smt.prove_absent(checkpoint.map, _smt.map_key(s), 0)
+                heads.append(HeadProof(subject=s, proof=proof, absent=terminal))
+                continue
             heads.append(HeadProof(subject=s, proof=proof))
+        if head_subjects is None and root not in carried:
+            terminal, proof = _smt.prove_absent(checkpoint.map, _smt.map_key(root), 0)
+            heads.append(HeadProof(subject=root, proof=proof, absent=terminal))
         consistency = [ConsistencyProof(
             proof=_merkle.consistency_proof(old.size, n, self.tree), checkpoint=old.note)
             for old in since]

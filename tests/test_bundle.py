@@ -160,8 +160,11 @@ def test_sample_verifies_with_the_expected_report(sample: Sample) -> None:
     assert report.warnings == ()
     assert report.to_json()["checkpoint"]["size"] == 9
     bundle = decode_bundle(sample.data)
-    subjects = {h.subject for h in bundle.heads}
+    subjects = {h.subject for h in bundle.heads if h.absent is None}
     assert len(subjects) == 4  # the item, the jeweler, the workshop, the gemologist
+    # ... and the proof that the root's chain has no entries.
+    assert [h.subject for h in bundle.heads if h.absent is not None] == [
+        pl.authority_subject(bundle.root_key)]
     assert len(bundle.consistency) == 1
     assert len(parse_note(bundle.checkpoint).signatures) == 2
 
@@ -449,7 +452,8 @@ def test_a_signer_no_authority_holds_is_unknown() -> None:
 
 def test_a_revoked_key_after_its_cut_off(tmp_path: Path) -> None:
     """Honest ledger: a repair signed at t, the key later revoked as compromised
-    since before t. The ledger keeps the entry; every bundle is refused."""
+    since before t. The bundle still verifies; the repair is shown invalidated
+    and the rest of the history stands (protocol.md 6.4)."""
     w = make_world(tmp_path / "l.db")
     item = w.issue("R-1")
     w.add(w.workshop, item, repair())
@@ -458,9 +462,41 @@ def test_a_revoked_key_after_its_cut_off(tmp_path: Path) -> None:
           pl.KeyRevoked(key=w.workshop.public_key, compromised_since=cutoff, notes="stolen"))
     w.clock.t += 5
     w.ledger.sign_checkpoint(LOG)
-    data = w.ledger.export(item)
-    rejects(pl.RevokedKeyError, lambda: pl.verify_bundle(data, policy=policy_of(w),
-                                                          now=w.clock.t), "compromise cut-off")
+    report = pl.verify_bundle(w.ledger.export(item), policy=policy_of(w), now=w.clock.t)
+    assert [e.invalidated for e in report.events] == [False, True]
+    assert "compromise cut-off" in report.events[1].invalid_reason
+    assert report.status == "active"
+    assert any("invalidated" in warning for warning in report.warnings)
+    w.ledger.close()
+
+
+def test_a_certificate_signed_after_the_cut_off_fails_until_reaffirmed(tmp_path: Path) -> None:
+    """The issuer's key leaked: the root revokes it from before a certificate it
+    signed. That bundle fails, naming the entry, until the issuer, re-keyed by
+    the root, reaffirms the certificate with its new key."""
+    w = make_world(tmp_path / "l.db")
+    before = w.issue("R-0")
+    w.clock.t += 10
+    cutoff = w.clock.t
+    item = w.issue("R-1")
+    jeweler = pl.authority_subject(w.jeweler.public_key)
+    w.add(w.root, jeweler, pl.KeyRevoked(key=w.jeweler.public_key, compromised_since=cutoff))
+    w.clock.t += 5
+    w.ledger.sign_checkpoint(LOG)
+    rejects(pl.RevokedKeyError, lambda: pl.verify_bundle(
+        w.ledger.export(item), policy=policy_of(w), now=w.clock.t), "reaffirmed")
+    # A certificate signed before the cut-off stays valid.
+    assert pl.verify_bundle(w.ledger.export(before), policy=policy_of(w),
+                            now=w.clock.t).status == "active"
+    new_key = key("jeweler-new")
+    w.add(w.root, jeweler, pl.RoleGranted(key=new_key.public_key, name="Jeweler",
+                                          role="issuer"))
+    w.add(new_key, item, pl.CertificateReaffirmed(certificate=w.ledger.item(item).certificate))
+    w.clock.t += 5
+    w.ledger.sign_checkpoint(LOG)
+    report = pl.verify_bundle(w.ledger.export(item), policy=policy_of(w), now=w.clock.t)
+    assert report.status == "active"
+    assert [e.invalidated for e in report.events] == [True, False]
     w.ledger.close()
 
 
@@ -471,7 +507,7 @@ def test_a_revoked_key_used_after_the_revocation() -> None:
     log.add(key("jeweler"), workshop, pl.KeyRevoked(key=key("workshop").public_key,
                                                     compromised_since=log.t))
     log.add(key("workshop"), item, repair())
-    rejects(pl.RevokedKeyError, lambda: _verify(log, item), "revoked or rotated out")
+    rejects(pl.RevokedKeyError, lambda: _verify(log, item), "cut off")
 
 
 def test_a_rotated_out_key_is_refused_but_the_new_one_verifies() -> None:

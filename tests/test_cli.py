@@ -95,7 +95,8 @@ def base_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         assert provledger.read_public_key(shop / f"{name}.pub") == provledger.parse_public_key(out)
         assert (shop / f"{name}.key").stat().st_mode & 0o777 == 0o600
     shop.ok("authorize", "--key", shop / "rings-keys/root.key", "--role", "issuer",
-            "--name", "Maison Rose", shop / "maison.pub")
+            "--name", "Maison Rose", "--gs1-prefix", "9506000", "--domain", "Maison-Rose.example.",
+            shop / "maison.pub")
     shop.ok("authorize", "--key", shop / "maison.key", "--role", "service",
             "--name", "Atelier Dupont", shop / "atelier.pub")
     photo = shop / "ring.jpg"
@@ -161,8 +162,8 @@ def test_the_commands_are_the_documented_ones() -> None:
     names = {" ".join(c) for c in COMMANDS}
     assert names == {
         "init", "key", "key new", "key show", "key rotate", "key revoke", "authorize",
-        "deauthorize", "issue", "attest", "repair", "appraise", "report", "renew", "revoke",
-        "sign", "submit", "history", "audit", "transfer",
+        "deauthorize", "issue", "attest", "repair", "appraise", "report", "renew", "reaffirm",
+        "revoke", "sign", "submit", "history", "audit", "transfer",
         *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",
                                     "reject", "dispute", "resolve", "status")),
         "export", "policy", "verify", "checkpoint", "proof", "proof inclusion",
@@ -244,10 +245,17 @@ def test_gs1_item_and_second_role_then_attest(shop: Shop) -> None:
     assert report["attested_by"] == [provledger.authority_subject(atelier)]
     assert "attested by  Atelier Dupont as gemologist" in shop.ok("history", item).stdout
 
-    named = shop.json("issue", "--key", shop / "maison.key", "--item", "urn:example:ring:R-3003",
+    # --item takes any spelling of an item id and certifies the canonical one.
+    urn = provledger.serial_item_id(provledger.read_public_key(shop / "maison.pub"), "R-3003")
+    sloppy = urn.upper().replace("R-3003", "R%2D3003")
+    named = shop.json("issue", "--key", shop / "maison.key", "--item", sloppy,
                       "--kind", "ring", "--owner", shop / "client.pub")
-    assert named["item"] == "urn:example:ring:R-3003"
+    assert named["item"] == urn
     assert shop.json("history", named["item"])["events"][0]["fields"]["serial"] == "R-3003"
+    usage = shop.run("issue", "--key", shop / "maison.key", "--item", "urn:example:ring:R-3004",
+                     "--kind", "ring", "--owner", shop / "client.pub")
+    assert usage.exit_code == 2
+    assert "urn:provledger:item:<tag>:<serial>" in usage.stderr
 
 
 def test_item_lifecycle_and_deauthorize(shop: Shop) -> None:

@@ -116,7 +116,7 @@ def test_role_grants_follow_the_hierarchy(world: World) -> None:
 def test_role_revocation_stops_the_role(world: World) -> None:
     item = world.issue("R1")
     ws = pl.authority_subject(world.workshop.public_key)
-    refused(world, pl.StateError, world.root, ws, pl.RoleRevoked(role="service"))
+    refused(world, pl.UnauthorizedError, world.root, ws, pl.RoleRevoked(role="service"))
     world.add(world.jeweler, ws, pl.RoleRevoked(role="service"))
     refused(world, pl.UnauthorizedError, world.workshop, item, repair())
 
@@ -187,12 +187,15 @@ def test_wrong_log_chain_clock_and_subject_kind(world: World) -> None:
 
 
 def test_gs1_ids_must_match_the_certificate(world: World) -> None:
+    shop = key("gs1-jeweler")
+    grant(world, world.root, shop, "issuer", "GS1 Jeweler", gs1_prefixes=("9506000",),
+          domains=("id.example.com",))
     item = pl.gs1_item_id("id.example.com", "09506000134352", "S/1")
-    world.add(world.jeweler, item, pl.CertificateIssued(
+    world.add(shop, item, pl.CertificateIssued(
         kind="ring", serial="S/1", gtin="9506000134352", owner=world.owner.public_key))
     assert world.ledger.item(item).status == "active"
     other = pl.gs1_item_id("id.example.com", "09506000134376", "S2")
-    refused(world, pl.PolicyError, world.jeweler, other, pl.CertificateIssued(
+    refused(world, pl.PolicyError, shop, other, pl.CertificateIssued(
         kind="ring", serial="S3", gtin="09506000134376", owner=world.owner.public_key))
 
 

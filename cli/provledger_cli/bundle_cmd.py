@@ -16,6 +16,7 @@ from typing import Any, Final
 import click
 
 import provledger
+from provledger import safe_text
 
 from ._common import (
     EXIT_VERIFICATION,
@@ -35,7 +36,6 @@ _SEEN_SUFFIX: Final = ".checkpoint"
 #: Fields of cert.issued shown first, in this order; the rest follow as stored.
 _CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
                       "dimensions", "stones", "inscription", "owner")
-_OPEN_ESCROW: Final = frozenset({"offered", "accepted", "disputed"})
 
 
 def _write_new(path: Path, data: bytes, option: str) -> None:
@@ -147,19 +147,31 @@ def policy(settings: Settings, *, out: Path | None, max_age: int, witnesses: tup
 @click.option("--seen", "seen_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the newest checkpoint seen per log: the bundle must not "
                    "be older and must prove it consistent; a newer one is stored there.")
+@click.option("--item", "item_id", metavar="ID",
+              help="The id of the piece in front of you (its QR code or tag; any spelling "
+                   "of it): fail unless the bundle is about exactly that item. A "
+                   "marketplace should always give it.")
 @json_option
 def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None,
-           seen_dir: Path | None, as_json: bool) -> None:
+           seen_dir: Path | None, item_id: str | None, as_json: bool) -> None:
     """Verify a bundle offline: checkpoint, proofs, signatures, complete history
     and the ledger's rules. Exits 0 with a report, or 1 naming the first failure.
 
-    Needs no ledger and never uses the network.
+    Needs no ledger and never uses the network. Without --item it proves
+    only that the bundle is about some genuine item, not the one you hold:
+    a genuine bundle of another piece verifies too (a warning says so).
 
     \b
     Example:
-      provledger verify R-1001.bundle --policy rings.policy --seen ~/.provledger-seen
+      provledger verify R-1001.bundle --policy rings.policy --seen ~/.provledger-seen \\
+        --item https://maison-rose.example/01/09506000134352/21/R-1001
     """
     now = int(time.time()) if at is None else at
+    if item_id is not None:
+        try:
+            item_id = provledger.canonical_item_id(item_id)
+        except provledger.ItemIdError as exc:
+            raise click.BadParameter(str(exc), param_hint="--item") from None
     trust = provledger.read_policy(policy_file)
     with file.open("rb") as f:
         data = f.read(_MAX_BUNDLE_READ)
@@ -167,7 +179,7 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
     seen = () if seen_path is None or not seen_path.exists() else (seen_path.read_text(),)
     try:
         report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
-                                          seen=seen)
+                                          seen=seen, item=item_id)
     except provledger.ProvLedgerError as exc:
         fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
     if seen_dir is not None:
@@ -177,6 +189,9 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
     document["escrow"] = _escrow_json(report.escrow)
     document["checkpoint"]["age"] = now - report.checkpoint.time
     emit(as_json, document, _report_lines(report, now))
+    if item_id is None:
+        click.echo(f"warning: no --item given: nothing checked that "
+                   f"{safe_text(report.item)} is the piece in front of you", err=True)
 
 
 def _origin(trust: provledger.Policy, data: bytes) -> str:
@@ -229,15 +244,17 @@ def _escrow_json(escrow: Any) -> dict[str, Any] | None:
 
 
 def _report_lines(report: provledger.Report, now: int) -> list[str]:
+    # Every name and field is text its signer chose: it is shown through safe_text,
+    # so that it cannot drive the terminal or forge the lines around it.
     cp = report.checkpoint
     cert = next((e for e in report.events if e.type == "cert.issued"), None)
     lines = [
         "VERIFIED",
-        f"item         {report.item}",
+        f"item         {safe_text(report.item)}",
         f"status       {report.status}",
         f"owner        {fmt_key(report.owner)}",
-        f"issuer       {report.issuer_name or '?'} ({report.issuer})",
-        f"attested by  {', '.join(report.attested_by) or '-'}",
+        f"issuer       {safe_text(report.issuer_name) or '?'} ({safe_text(report.issuer)})",
+        f"attested by  {', '.join(safe_text(a) for a in report.attested_by) or '-'}",
         f"certificate  {report.certificate.hex()}",
     ]
     if cert is not None:
@@ -250,22 +267,22 @@ def _report_lines(report: provledger.Report, now: int) -> list[str]:
     if report.escrow is not None:
         esc = report.escrow
         lines.append(f"escrow       {esc.id.hex()[:16]} {esc.state}"
-                     + (" (holds the item)" if esc.state in _OPEN_ESCROW else "")
+                     + (" (holds the item)" if provledger.escrow_is_open(esc) else "")
                      + f", seller {fmt_key(esc.seller)}, buyer {fmt_key(esc.buyer)}")
     lines += [
-        f"checkpoint   {cp.origin} size {cp.size}, signed {rfc3339(cp.time)} "
+        f"checkpoint   {safe_text(cp.origin)} size {cp.size}, signed {rfc3339(cp.time)} "
         f"({now - cp.time} s before {rfc3339(now)})",
         f"             root {cp.root.hex()}",
         "",
         f"history ({len(report.events)} events):",
     ]
     for e in report.events:
-        signer = f"{e.signed_as} " if e.signed_as else ""
+        signer = f"{safe_text(e.signed_as)} " if e.signed_as else ""
         lines.append(f"{e.index:>8}  {rfc3339(e.time)}  {e.type:<19} by {signer}"
                      f"{fmt_key(e.signer)}")
         if e.type != "cert.issued":
             lines += [f"{'':>10}{name}: {_value(name, value)}" for name, value in e.fields.items()]
-    lines += [f"warning: {w}" for w in report.warnings]
+    lines += [f"warning: {safe_text(w)}" for w in report.warnings]
     return lines
 
 
@@ -280,5 +297,5 @@ def _value(name: str, value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(_value(name, v) for v in value) or "-"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(k, v)}" for k, v in value.items())
-    return str(value)
+        return ", ".join(f"{safe_text(str(k))}={_value(k, v)}" for k, v in value.items())
+    return safe_text(str(value))

@@ -214,9 +214,13 @@ def key_revoke(settings: Settings, *, opts: WriteOptions, target: bytes, since: 
                subject: str | None, notes: str) -> None:
     """Revoke TARGET (ed25519:... or a .pub file) as compromised.
 
-    Signed by the key's own authority, an authority that granted it a role,
-    or the root. Entries TARGET signed at or after --since are marked
-    invalidated in histories and audits.
+    Signed by the authority that created TARGET's authority (the root for an
+    issuer, the issuer for its workshops, reporters and attesters); only the
+    root revokes its own former keys. Entries TARGET signed at or after
+    --since are invalidated in histories, audits and verification; if TARGET
+    was rotated away at or after --since, its successors are void too and
+    the authority needs a new key (`provledger authorize NEW.pub --subject
+    CHAIN-ID`).
 
     \b
     Example:

@@ -70,6 +70,7 @@ _COMMANDS: Final = {
     "appraise": "write_cmd:appraise",
     "report": "write_cmd:report",
     "renew": "write_cmd:renew",
+    "reaffirm": "write_cmd:reaffirm",
     "revoke": "write_cmd:revoke",
     "sign": "statement_cmd:sign",
     "submit": "statement_cmd:submit",

@@ -11,7 +11,7 @@ import provledger
 
 from ._common import Settings, notes_option, pass_settings
 from ._params import DIGEST, DIMENSIONS, PART, PUBLIC_KEY, STONE, TIME
-from ._write import WriteOptions, open_writer, write_options
+from ._write import WriteOptions, Writer, open_writer, write_options
 
 Capacity = Literal["gemologist", "appraiser"]
 Category = Literal["repair", "service", "resize", "cleaning", "restoration"]
@@ -96,12 +96,18 @@ def issue(
         raise click.UsageError("give --serial (or --item)")
     if gtin and domain is None and item_id is None:
         raise click.UsageError("--gtin needs --domain to build the item id (or give --item)")
+    if item_id is not None:
+        try:
+            item_id = provledger.canonical_item_id(item_id)
+        except provledger.ItemIdError as exc:
+            raise click.BadParameter(str(exc), param_hint="--item") from None
     if serial is None:
         assert item_id is not None
-        serial = urllib.parse.unquote(item_id.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+        serial = urllib.parse.unquote(item_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1])
     with open_writer(settings, opts) as w:
         signer = w.unlock()
-        item = item_id or _item_id(signer.public_key, serial, gtin=gtin, domain=domain)
+        item = item_id or _item_id(_first_key(w, signer.public_key), serial, gtin=gtin,
+                                   domain=domain)
         event = provledger.CertificateIssued(
             kind=kind, serial=serial, owner=owner, gtin=gtin, metal=metal, fineness=fineness,
             mass_mg=mass_mg, size=size, inscription=inscription, stones=list(stones),
@@ -110,14 +116,27 @@ def issue(
         w.publish(event, key=signer, subject=item, extra={"item": item})
 
 
-def _item_id(issuer_key: bytes, serial: str, *, gtin: str, domain: str | None) -> str:
+def _item_id(first_key: bytes, serial: str, *, gtin: str, domain: str | None) -> str:
     try:
         if gtin:
             assert domain is not None
             return provledger.gs1_item_id(domain, gtin, serial)
-        return provledger.serial_item_id(issuer_key, serial)
+        return provledger.serial_item_id(first_key, serial)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _first_key(w: Writer, key: bytes) -> bytes:
+    """The signer's authority's first key, which its URN tag is built from:
+    read from the ledger, or ``key`` itself when signing offline without one
+    (right unless the issuer has rotated its key)."""
+    if w.ledger is None:
+        return key
+    try:
+        chain = w.ledger.authority(key).subject
+    except provledger.NotFoundError:
+        return key
+    return bytes.fromhex(chain.removeprefix("provledger:authority:"))
 
 
 @click.command()
@@ -143,13 +162,7 @@ def attest(settings: Settings, *, opts: WriteOptions, item: str, capacity: str,
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        if certificate is not None:
-            try:
-                cert = bytes.fromhex(certificate)
-            except ValueError:
-                raise click.BadParameter("expected hex", param_hint="--certificate") from None
-        else:
-            cert = w.need_ledger("--certificate").item(item).certificate
+        cert = _certificate(w, item, certificate)
         signer = w.unlock()
         w.publish(provledger.CertificateAttested(
             capacity=cast(Capacity, capacity), certificate=cert, photos=list(photos),
@@ -286,6 +299,45 @@ def renew(settings: Settings, *, opts: WriteOptions, item: str, reason: str,
         w.publish(provledger.CertificateRenewed(
             reason=reason, photos=list(photos), documents=list(documents), notes=notes,
         ), key=signer, subject=item)
+
+
+def _certificate(w: Writer, item: str, certificate: str | None) -> bytes:
+    """--certificate as bytes, or the item's certificate from the ledger."""
+    if certificate is None:
+        return w.need_ledger("--certificate").item(item).certificate
+    try:
+        return bytes.fromhex(certificate)
+    except ValueError:
+        raise click.BadParameter("expected hex", param_hint="--certificate") from None
+
+
+@click.command()
+@item_argument
+@click.option("--certificate",
+              help="With -o and no ledger: hash (hex) of the item's cert.issued statement.")
+@notes_option
+@pass_settings
+@write_options
+def reaffirm(settings: Settings, *, opts: WriteOptions, item: str, certificate: str | None,
+             notes: str) -> None:
+    """Vouch again, as ITEM's issuer, for a certificate a since-revoked key signed.
+
+    When a key is revoked as compromised from a time before it certified
+    ITEM, verifiers refuse ITEM's bundle until its issuer, holding a valid
+    key (re-keyed by its creator if need be), reaffirms the certificate
+    (spec/protocol.md 6.4). Check the piece before you do.
+
+    \b
+    Example:
+      provledger reaffirm urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
+        --key maison-rose-2027.key --notes "piece inspected at the counter"
+    """
+    with open_writer(settings, opts) as w:
+        w.check_item(item)
+        cert = _certificate(w, item, certificate)
+        signer = w.unlock()
+        w.publish(provledger.CertificateReaffirmed(certificate=cert, notes=notes),
+                  key=signer, subject=item)
 
 
 @click.command()

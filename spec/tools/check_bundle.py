@@ -138,8 +138,11 @@ def decode(data: bytes) -> dict[str, Any]:
         raise _fail("DecodeError", "bundle: root_key must be 32 bytes")
     _text(top["checkpoint"], "bundle checkpoint", MAX_NOTE)
     for n, raw in enumerate(_array(top["heads"], "heads", low=1, high=MAX_SUBJECTS)):
-        h = _map(raw, f"heads[{n}]", {"proof", "subject"})
+        h = _map(raw, f"heads[{n}]", {"proof", "subject"}, frozenset({"absent"}))
         _hashes(h["proof"], f"heads[{n}].proof", MAX_MAP_PROOF)
+        if "absent" in h and (not isinstance(h["absent"], bytes)
+                              or len(h["absent"]) not in (0, 64)):
+            raise _fail("DecodeError", f"heads[{n}]: absent must be 0 or 64 bytes")
         if not isinstance(h["subject"], str) or not 8 <= len(h["subject"]) <= 256 \
                 or not SUBJECT.fullmatch(h["subject"]):
             raise _fail("DecodeError", f"heads[{n}]: subject is not a subject id")
@@ -209,6 +212,31 @@ def map_root_from_proof(subject: str, value: bytes, siblings: Sequence[bytes]) -
     h = hashlib.sha256(b"\x10" + k + value).digest()
     for i, sib in enumerate(siblings):
         d = len(siblings) - 1 - i
+        bit = (k[d // 8] >> (7 - d % 8)) & 1
+        h = hashlib.sha256(b"\x11" + (sib + h if bit else h + sib)).digest()
+    return h
+
+
+def _bits(key: bytes, depth: int) -> list[int]:
+    return [(key[d // 8] >> (7 - d % 8)) & 1 for d in range(depth)]
+
+
+def map_root_without(subject: str, terminal: bytes, siblings: Sequence[bytes]) -> bytes:
+    """Fold an absence proof up to the root it implies (b"" if malformed).
+
+    The subject's path ends in an empty subtree (``terminal`` b"") or in the
+    leaf of one other key on the same path (``terminal`` = key || value)."""
+    k = hashlib.sha256(subject.encode()).digest()
+    depth = len(siblings)
+    if terminal == b"":
+        h = bytes(32)
+    else:
+        other = terminal[:32]
+        if other == k or _bits(other, depth) != _bits(k, depth):
+            return b""
+        h = hashlib.sha256(b"\x10" + terminal).digest()
+    for i, sib in enumerate(siblings):
+        d = depth - 1 - i
         bit = (k[d // 8] >> (7 - d % 8)) & 1
         h = hashlib.sha256(b"\x11" + (sib + h if bit else h + sib)).digest()
     return h
@@ -289,18 +317,27 @@ def check_bundle(data: bytes, *, log_vkeys: Sequence[str], roots: Sequence[bytes
         last[subject] = (hashlib.sha256(statement).digest(), entry)
         chains.setdefault(subject, []).append(hashlib.sha256(statement).hexdigest())
     proofs: dict[str, list[bytes]] = {}
+    absent: dict[str, bytes] = {}
     for h in top["heads"]:
         if h["subject"] in proofs:
             raise _fail("IncompleteHistoryError", f"two head proofs for {h['subject']}")
         proofs[h["subject"]] = h["proof"]
+        if "absent" in h:
+            absent[h["subject"]] = h["absent"]
     if top["item"] not in last:
         raise _fail("IncompleteHistoryError", "no entry for the bundle's item")
+    root_chain = "provledger:authority:" + top["root_key"].hex()
+    if root_chain not in proofs:
+        raise _fail("IncompleteHistoryError", "no head-map proof for the root's chain")
     for subject, (_, entry) in last.items():
-        if subject not in proofs or map_root_from_proof(
+        if subject not in proofs or subject in absent or map_root_from_proof(
                 subject, hash_leaf(entry), proofs[subject]) != heads_root:
             raise _fail("IncompleteHistoryError", f"{subject}: history stops before its head")
-    if set(proofs) - set(last):
-        raise _fail("IncompleteHistoryError", "a head proof for a subject without entries")
+    for subject in set(proofs) - set(last):
+        if subject not in absent:
+            raise _fail("IncompleteHistoryError", "a head proof for a subject without entries")
+        if map_root_without(subject, absent[subject], proofs[subject]) != heads_root:
+            raise _fail("IncompleteHistoryError", f"{subject}: has entries the bundle left out")
     for index, when, _, _, _ in records:
         if when < previous_time:
             raise _fail("VerificationError", f"log index {index}: log time goes back")

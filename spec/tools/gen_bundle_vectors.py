@@ -76,7 +76,11 @@ def auth(name: str) -> str:
 
 
 def grant(name: str, role: str, business: str) -> pl.RoleGranted:
-    return pl.RoleGranted(key=PK[name], name=business, role=role)  # type: ignore[arg-type]
+    # An issuer's grant names the GS1 scope ITEM lies in (protocol.md 4.3).
+    scope: dict[str, Any] = ({"gs1_prefixes": ["9506000"], "domains": ["id.example-jeweler.com"]}
+                             if role == "issuer" else {})
+    return pl.RoleGranted(key=PK[name], name=business, role=role,  # type: ignore[arg-type]
+                          **scope)
 
 
 def repair(work: str) -> pl.RepairRecorded:
@@ -225,7 +229,16 @@ class ForgedLog:
             entries=[BundleEntry(entry=e, proof=_merkle.inclusion_proof(i, n, self.tree))
                      for i, e in enumerate(self.entries)],
             heads=[HeadProof(subject=s, proof=_smt.prove(nodes, _smt.map_key(s), 0)[1])
-                   for s in subjects if s in heads]))
+                   for s in subjects if s in heads] + self._root_absent(nodes, heads)))
+
+    @staticmethod
+    def _root_absent(nodes: _Nodes, heads: dict[str, bytes]) -> list[HeadProof]:
+        """The proof that the root's chain has no entries, when it has none."""
+        root = pl.authority_subject(PK["root"])
+        if root in heads:
+            return []
+        terminal, siblings = _smt.prove_absent(nodes, _smt.map_key(root), 0)
+        return [HeadProof(subject=root, proof=siblings, absent=terminal)]
 
 
 class _Nodes:
@@ -289,10 +302,11 @@ def build_invalid(v: dict[str, Any]) -> list[dict[str, Any]]:
     bad_signature.append(good[:-1] + bytes([good[-1] ^ 1]), ITEM)
     time_back = _forge()
     time_back.append(time_back.sign("workshop", ITEM, repair("Resized")), ITEM, time=T0)
+    # The jeweler's key leaked before it certified the ring: the root cuts it
+    # off from the start, and no issuer has reaffirmed the certificate.
     revoked = _forge()
-    revoked.add("workshop", ITEM, repair("Resized"))
-    revoked.add("jeweler", auth("workshop"), pl.KeyRevoked(
-        key=PK["workshop"], compromised_since=revoked.t - 2 * STEP, notes="laptop stolen"))
+    revoked.add("root", auth("jeweler"), pl.KeyRevoked(
+        key=PK["jeweler"], compromised_since=T0 - 10, notes="laptop stolen"))
     resale = pl.EscrowOpened(buyer=PK["stranger"], terms=TERMS, condition=COND,
                              offer_expires=T0 + 100 * STEP)
     proof_changed = list(entries)
@@ -372,9 +386,13 @@ def build_invalid(v: dict[str, Any]) -> list[dict[str, Any]]:
          forged(("gemologist", ITEM, repair("Resized"))), {}),
         ("unknown-signer", "rules", "UnknownKeyError", "a repair by a key no authority holds",
          forged(("stranger", ITEM, repair("Resized"))), {}),
-        ("revoked-key-after-cut-off", "rules", "RevokedKeyError",
-         "a repair signed after the cut-off its key's later revocation names",
-         revoked.bundle(), {}),
+        ("certificate-after-cut-off", "rules", "RevokedKeyError",
+         "the certificate was signed after the cut-off its key's later revocation names, "
+         "and no issuer reaffirmed it", revoked.bundle(), {}),
+        ("root-chain-left-out", "proofs", "IncompleteHistoryError",
+         "the proof that the root's chain has no entries left out (a bundle could then hide "
+         "the root's rotations and revocations)",
+         _with(data, heads=[h for h in bundle.heads if h.subject != auth("root")]), {}),
         ("lost-by-non-owner", "rules", "UnauthorizedError",
          "the buyer, never sold the ring, reports it lost",
          forged(("buyer", ITEM, pl.LostReported())), {}),

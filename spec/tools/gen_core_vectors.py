@@ -53,7 +53,8 @@ def photo(label: str) -> bytes:
 def story() -> list[tuple[str, str, str, pl.Event]]:
     return [
         ("grant-issuer", "root", auth("jeweler"),
-         pl.RoleGranted(key=PK["jeweler"], name="Example Jeweler Ltd", role="issuer")),
+         pl.RoleGranted(key=PK["jeweler"], name="Example Jeweler Ltd", role="issuer",
+                        gs1_prefixes=["9506000"], domains=["id.example-jeweler.com"])),
         ("grant-service", "jeweler", auth("workshop"),
          pl.RoleGranted(key=PK["workshop"], name="Bench & Co Workshop", role="service")),
         ("grant-attester", "jeweler", auth("gemologist"),
@@ -86,6 +87,8 @@ def story() -> list[tuple[str, str, str, pl.Event]]:
         ("recovered", "jeweler", ITEM1, pl.Recovered(notes="Returned by police")),
         ("renew-ring", "jeweler", ITEM1, pl.CertificateRenewed(reason="Re-inspected after theft",
                                                                photos=[photo("ring-2")])),
+        ("reaffirm-ring", "jeweler", ITEM1, pl.CertificateReaffirmed(
+            certificate=b"", notes="Piece inspected at the counter")),
         ("issue-pendant", "jeweler", ITEM2, pl.CertificateIssued(
             kind="pendant", metal="silver", fineness=925, owner=PK["jeweler"], serial="P-0042")),
         ("rotate-workshop", "workshop", auth("workshop"), pl.KeyRotated(new_key=PK["workshop2"])),
@@ -123,6 +126,8 @@ def build_valid() -> tuple[list[dict[str, Any]], dict[str, bytes], dict[str, byt
             if isinstance(event, pl.CertificateAttested):
                 body = type(event)(capacity=event.capacity, photos=event.photos,
                                    certificate=certs[subject])
+            elif isinstance(event, pl.CertificateReaffirmed):
+                body = type(event)(notes=event.notes, certificate=certs[subject])
             head = ledger.head(subject)
             stmt = pl.sign_statement(body, key=KEYS[signer], origin=ORIGIN, subject=subject,
                                      prev=head, time=clock.t - 5)
@@ -134,7 +139,8 @@ def build_valid() -> tuple[list[dict[str, Any]], dict[str, bytes], dict[str, byt
                 "statement": stmt.hex(), "hash": rec.hash.hex(), "index": rec.index,
                 "time": rec.time, "entry": rec.entry.hex(),
             })
-        heads = {s: h for s in (ITEM1, ITEM2, auth("jeweler")) if (h := ledger.head(s))}
+        heads = {s: h for s in (ITEM1, ITEM2, auth("jeweler"), auth("workshop"))
+                 if (h := ledger.head(s))}
         ledger.close()
     return records, heads, certs
 
@@ -236,6 +242,20 @@ def build_invalid(valid: list[dict[str, Any]], heads: dict[str, bytes]) -> list[
          stmt("jeweler", ITEM1, pl.CertificateIssued(
              kind="ring", owner=PK["owner"], serial="R-0001", gtin="09506000134352"), None),
          "ChainError", n),
+        ("recertify-at-head", "cert.issued again, prev = the item's head, by its own issuer",
+         stmt("jeweler", ITEM1, pl.CertificateIssued(
+             kind="ring", owner=PK["jeweler"], serial="R-0001", gtin="09506000134352"),
+             item1_head), "StateError", n),
+        ("grant-on-root-chain", "an issuer grants the root's own chain a role",
+         stmt("jeweler", auth("root"), pl.RoleGranted(key=PK["root"], name="Root",
+                                                      role="service"), None),
+         "UnauthorizedError", n),
+        ("revoke-by-non-creator", "the root revokes a key of an authority the jeweler created",
+         stmt("root", auth("workshop"), pl.KeyRevoked(key=PK["workshop2"], compromised_since=0),
+              heads[auth("workshop")]), "UnauthorizedError", n),
+        ("self-revocation", "an issuer revokes its own key (only its creator, the root, may)",
+         stmt("jeweler", auth("jeweler"), pl.KeyRevoked(key=PK["jeweler"], compromised_since=0),
+              heads[auth("jeweler")]), "UnauthorizedError", n),
         ("unknown-issuer", "cert.issued by a key no authority holds",
          stmt("stranger", pl.serial_item_id(PK["stranger"], "X1"), pl.CertificateIssued(
              kind="ring", owner=PK["stranger"], serial="X1"), None), "UnknownKeyError", n),
@@ -272,6 +292,37 @@ def build_invalid(valid: list[dict[str, Any]], heads: dict[str, bytes]) -> list[
         ("item-event-on-authority", "a lost report on an authority chain",
          stmt("owner", auth("jeweler"), pl.LostReported(), heads[auth("jeweler")]),
          "PolicyError", n),
+        ("gs1-not-canonical", "GS1 Digital Link id with an upper-case host (protocol.md 4.3)",
+         stmt("jeweler", "https://ID.example-jeweler.com/01/09506000134376/21/R-9",
+              pl.CertificateIssued(kind="ring", owner=PK["owner"], serial="R-9",
+                                   gtin="09506000134376"), None),
+         "NonCanonicalItemIdError", n),
+        ("gs1-serial-not-canonical", "GS1 id whose serial escapes a character it need not",
+         stmt("jeweler", "https://id.example-jeweler.com/01/09506000134376/21/R%2D9",
+              pl.CertificateIssued(kind="ring", owner=PK["owner"], serial="R-9",
+                                   gtin="09506000134376"), None),
+         "NonCanonicalItemIdError", n),
+        ("urn-wrong-tag", "the jeweler certifies under another issuer's URN tag",
+         stmt("jeweler", pl.serial_item_id(PK["stranger"], "X4"), pl.CertificateIssued(
+             kind="ring", owner=PK["owner"], serial="X4"), None), "OutOfScopeError", n),
+        ("gtin-outside-scope", "GS1 id whose GTIN lies under none of the issuer's prefixes",
+         stmt("jeweler", pl.gs1_item_id("id.example-jeweler.com", "04012345000009", "R-10"),
+              pl.CertificateIssued(kind="ring", owner=PK["owner"], serial="R-10",
+                                   gtin="04012345000009"), None), "OutOfScopeError", n),
+        ("domain-outside-scope", "GS1 id under a domain the issuer's grant does not name",
+         stmt("jeweler", pl.gs1_item_id("id.other-jeweler.com", "09506000134376", "R-11"),
+              pl.CertificateIssued(kind="ring", owner=PK["owner"], serial="R-11",
+                                   gtin="09506000134376"), None), "OutOfScopeError", n),
+        # Forged with cbor2: sign_statement refuses both (protocol.md section 2).
+        ("text-escape-in-work", "a repair whose work holds ESC [2J (clear the screen)",
+         signed(payload("owner", ITEM1, "repair.recorded",
+                        {**repair, "work": "Polish\x1b[2J\x1b[3J"}, prev=item1_head), "owner"),
+         "DecodeError", n),
+        ("text-bidi-in-name", "an authority name holding U+202E (right-to-left override)",
+         signed(payload("jeweler", auth("stranger"), "role.granted",
+                        {"key": PK["stranger"], "name": "Atelier \u202eesoR nosiaM",
+                         "role": "service"}, prev=None), "jeweler"),
+         "DecodeError", n),
     ]
     schema = {"payload-explicit-default", "payload-unknown-field", "payload-unknown-type",
               "bad-gtin"}
@@ -328,9 +379,13 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         "- `invalid.json`: statements that must be refused, each after the first",
         "  `context` valid statements were appended, with the error class it must raise",
         "  (provledger's names; section 6 of protocol.md) and the ledger left unchanged.",
-        "  `level` says who can catch it: `format` (any COSE / CBOR / Ed25519 tool;",
+        "  `level` says who can catch it: `format` (any COSE / CBOR / Ed25519 tool, or",
+        "  the text-character rule of protocol.md section 2;",
         "  spec/tools/check_core_vectors.py, which does not import provledger, rejects",
         "  each of them), `schema` (events.cddl) or `rules` (protocol.md section 6).",
+        "  The checker also applies the item-id rules of protocol.md 4.3 (canonical",
+        "  form, issuer scope) to every `cert.issued`, and rejects each `rules` vector",
+        "  that fails with `NonCanonicalItemIdError` or `OutOfScopeError`.",
         "",
         "## Valid story",
         "",

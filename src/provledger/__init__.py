@@ -7,6 +7,7 @@ are internal and may change without notice.
 from __future__ import annotations
 
 from ._audit import AuditReport, Invalidated
+from ._display import safe_text
 from ._errors import (
     AuditError,
     ChainError,
@@ -16,9 +17,12 @@ from ._errors import (
     DuplicateStatementError,
     ForkError,
     IncompleteHistoryError,
+    ItemIdError,
     KeyFileError,
     LedgerBusyError,
+    NonCanonicalItemIdError,
     NotFoundError,
+    OutOfScopeError,
     PolicyError,
     ProofError,
     ProvLedgerError,
@@ -27,16 +31,20 @@ from ._errors import (
     StaleCheckpointError,
     StateError,
     StorageError,
+    TimeRangeError,
     UnauthorizedError,
     UnknownKeyError,
     VerificationError,
+    WrongItemError,
     WrongLogError,
 )
 from ._escrow import condition_hash, terms_hash
+from ._escrow import is_open as escrow_is_open
 from ._events import (
     AppraisalRecorded,
     CertificateAttested,
     CertificateIssued,
+    CertificateReaffirmed,
     CertificateRenewed,
     CertificateRevoked,
     ConditionReport,
@@ -62,7 +70,7 @@ from ._events import (
     StolenReported,
     Stone,
 )
-from ._itemid import gs1_item_id, gtin_is_valid, serial_item_id
+from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid, serial_item_id
 from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
 from ._ledger import Ledger, Record
@@ -70,19 +78,23 @@ from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
 from ._report import EscrowView, EventView, ItemReport, item_report
 from ._state import AuthorityState, EscrowState, ItemState
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
+from ._time import rfc3339 as format_time
 from ._tlog import SignedCheckpoint
+from ._types import MAX_TIME
 from ._verify import CheckpointInfo, Report, verify_bundle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_AGE",
+    "MAX_TIME",
     "AppraisalRecorded",
     "AuditError",
     "AuditReport",
     "AuthorityState",
     "CertificateAttested",
     "CertificateIssued",
+    "CertificateReaffirmed",
     "CertificateRenewed",
     "CertificateRevoked",
     "ChainError",
@@ -109,6 +121,7 @@ __all__ = [
     "ForkError",
     "IncompleteHistoryError",
     "Invalidated",
+    "ItemIdError",
     "ItemReport",
     "ItemState",
     "KeyFileError",
@@ -117,7 +130,9 @@ __all__ = [
     "Ledger",
     "LedgerBusyError",
     "LostReported",
+    "NonCanonicalItemIdError",
     "NotFoundError",
+    "OutOfScopeError",
     "Part",
     "Policy",
     "PolicyError",
@@ -139,14 +154,19 @@ __all__ = [
     "StolenReported",
     "Stone",
     "StorageError",
+    "TimeRangeError",
     "UnauthorizedError",
     "UnknownKeyError",
     "VerificationError",
+    "WrongItemError",
     "WrongLogError",
     "__version__",
     "authority_subject",
+    "canonical_item_id",
     "condition_hash",
+    "escrow_is_open",
     "format_public_key",
+    "format_time",
     "gs1_item_id",
     "gtin_is_valid",
     "item_report",
@@ -155,6 +175,7 @@ __all__ = [
     "read_policy",
     "read_public_key",
     "read_signing_key",
+    "safe_text",
     "serial_item_id",
     "sign_statement",
     "terms_hash",

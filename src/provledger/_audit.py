@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from . import _rules
 from ._entry import LogEntry, decode_entry
 from ._errors import AuditError, DecodeError, ProvLedgerError, VerificationError
-from ._events import KeyRevoked
+from ._history import Cutoffs
 from ._keys import format_public_key
 from ._parallel import SignatureChecks
 from ._state import encode_state
-from ._statement import authority_subject, decode_statement, verify_statement
+from ._statement import authority_subject, decode_statement
 from ._store import Row, Store
 from ._treecheck import check_tree
 from ._view import StateView
@@ -29,17 +29,19 @@ from ._view import StateView
 
 @dataclass(frozen=True, slots=True)
 class Invalidated:
-    """An entry signed by a key at or after that key's compromise cut-off."""
+    """An entry signed by a key at or after that key's compromise cut-off
+    (protocol.md 6.4); entries that only rest on one are not listed here."""
 
     index: int
     subject: str
     signer: bytes
-    revoked_at: int
+    #: The log time from which the signer is cut off.
+    cutoff: int
 
     def __str__(self) -> str:
         return (f"entry {self.index} ({self.subject}) was signed by "
-                f"{format_public_key(self.signer)} after its compromise cut-off "
-                f"(revoked at entry {self.revoked_at})")
+                f"{format_public_key(self.signer)} at or after its compromise cut-off "
+                f"(log time {self.cutoff})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +70,14 @@ WINDOW = 1024
 
 
 def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop: int,
-                revocations: dict[bytes, tuple[int, int]], processes: int = 0) -> RangeResult:
+                cutoffs: Cutoffs, processes: int = 0) -> RangeResult:
     """Check entries ``start``..``stop`` against the stored state before ``start``.
 
     Genesis entries are not looked up: the caller must check that each
     subject has one (_check_genesis_count), as audit_log does.
 
-    ``revocations`` maps a key to (cut-off log time, index of the revocation);
-    ``processes`` > 0 checks signatures in that many worker processes.
+    ``cutoffs`` is the log's final cut-off set (entries it invalidates are
+    listed); ``processes`` > 0 checks signatures in that many worker processes.
 
     Raises:
         AuditError: naming the first entry that does not check out.
@@ -97,10 +99,9 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
                 except AuditError:
                     window.require(k + 1)  # a bad signature before or here comes first
                     raise
-                cut = revocations.get(row.signer)
-                if cut is not None and row.time >= cut[0] and row.index < cut[1]:
-                    result.invalidated.append(
-                        Invalidated(row.index, row.subject, row.signer, cut[1]))
+                if cutoffs.invalidates(row.signer, row.time):
+                    result.invalidated.append(Invalidated(
+                        row.index, row.subject, row.signer, cutoffs.cutoff(row.signer) or 0))
                 previous_time = row.time
                 expected += 1
             window.require(len(window.rows))
@@ -206,16 +207,6 @@ def _check_genesis_count(store: Store, genesis_entries: int) -> None:
                          "subjects: some subject was started twice")
 
 
-def revocation_map(store: Store) -> dict[bytes, tuple[int, int]]:
-    """Every revoked key with (cut-off log time, index of its revocation)."""
-    result: dict[bytes, tuple[int, int]] = {}
-    for row in store.revocations():
-        ev = verify_statement(decode_entry(row.entry).statement).event
-        assert isinstance(ev, KeyRevoked)
-        result.setdefault(ev.key, (min(ev.compromised_since, row.time), row.index))
-    return result
-
-
 def audit_log(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
               workers: int = 1) -> AuditReport:
     """Audit entries 0..size-1 of ``store``, its Merkle tree and checkpoints,
@@ -232,12 +223,9 @@ def audit_log(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
 def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
                     workers: int) -> AuditReport:
     size = store.size()
-    try:
-        revocations = revocation_map(store)
-    except ProvLedgerError as exc:
-        raise AuditError(f"a key.revoked entry does not verify: {exc}") from None
+    cutoffs = StateView(store, origin=origin, root_key=root_key, at=size).cutoffs
     results = [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
-                           revocations=revocations, processes=workers if workers > 1 else 0)]
+                           cutoffs=cutoffs, processes=workers if workers > 1 else 0)]
     introduced = {(k, s, i) for r in results for k, s, i in r.keys}
     introduced.add((root_key, authority_subject(root_key), -1))
     stored = {row for row in store.all_keys() if row[2] < size}

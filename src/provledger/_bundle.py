@@ -39,9 +39,13 @@ class BundleEntry(_Wire, frozen=True, kw_only=True):
 
 
 class HeadProof(_Wire, frozen=True, kw_only=True):
-    """Head-map proof that ``subject``'s last entry in the bundle is its head."""
+    """Head-map proof that ``subject``'s last entry in the bundle is its head,
+    or, with ``absent``, that ``subject`` has no entry in the log at all."""
 
     proof: Annotated[list[Digest], Meta(max_length=256)]
+    #: Absence proofs only: where the subject's path ends, b"" for an empty
+    #: subtree or the 64 bytes key || value of the one other key there.
+    absent: Annotated[bytes, Meta(max_length=64)] | None = None
     subject: Subject
 
 
@@ -101,8 +105,14 @@ def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
                   key=lambda r: r.index)
     entries = [BundleEntry(entry=r.entry, proof=inclusion_proof(store, r.index, size))
                for r in rows]
+    carried = {r.subject for r in rows}
     heads = [HeadProof(subject=s, proof=_smt.prove(store, _smt.map_key(s), checkpoint.seq)[1])
-             for s in subjects if any(r.subject == s for r in rows)]
+             for s in subjects if s in carried]
+    root = authority_subject(root_key)
+    if root not in carried:
+        # The verifier relies on the root having no entries: prove it.
+        terminal, siblings = _smt.prove_absent(store, _smt.map_key(root), checkpoint.seq)
+        heads.append(HeadProof(subject=root, proof=siblings, absent=terminal))
     consistency = []
     for old in since:
         if not 0 < old.size < size:

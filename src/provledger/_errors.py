@@ -87,6 +87,11 @@ class CheckpointError(VerificationError):
     inconsistent with one seen before."""
 
 
+class WrongItemError(VerificationError):
+    """A bundle verifies but is about another item than the one the caller
+    is looking at (compared in canonical form)."""
+
+
 # -- policy -----------------------------------------------------------------
 
 
@@ -100,6 +105,17 @@ class UnauthorizedError(PolicyError):
 
 class StateError(PolicyError):
     """The subject's current state forbids the event (stolen, revoked, ...)."""
+
+
+class NonCanonicalItemIdError(PolicyError):
+    """A new certificate's item id is not one of the two kinds of protocol.md
+    4.3, or not spelled canonically; the message gives the canonical spelling
+    when there is one."""
+
+
+class OutOfScopeError(UnauthorizedError):
+    """The issuer may not certify under this item id or GTIN: another
+    issuer's URN tag, or a GS1 company prefix or domain its grant lacks."""
 
 
 class DuplicateStatementError(PolicyError):
@@ -135,5 +151,15 @@ class KeyFileError(ProvLedgerError):
     """A key file is unreadable, malformed, or the passphrase is wrong."""
 
 
+class ItemIdError(ProvLedgerError, ValueError):
+    """Text is not an item id of either kind, and no canonical spelling of it
+    exists (a wrong GTIN check digit, a serial outside its character set)."""
+
+
 class NotFoundError(ProvLedgerError):
     """No item, authority or entry by that name exists in the ledger."""
+
+
+class TimeRangeError(ProvLedgerError, ValueError):
+    """A time given to the library (``now=``) is not an int of Unix seconds
+    from 0 to 2**40, the range the protocol can carry."""

@@ -16,6 +16,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta
 
+from ._itemid import DOMAIN_PATTERN, GS1_PREFIX_PATTERN
 from ._types import (
     Count,
     Currency,
@@ -25,7 +26,9 @@ from ._types import (
     Positive,
     PublicKey,
     ShortText,
+    Text,
     Timestamp,
+    Work,
 )
 
 
@@ -46,13 +49,13 @@ class Event(_Wire, frozen=True, kw_only=True):
 class Stone(_Wire, frozen=True, kw_only=True):
     """One kind of stone set in the piece (``count`` alike)."""
 
-    cut: str = ""
+    cut: Text = ""
     kind: ShortText
-    color: str = ""
+    color: Text = ""
     count: Positive = 1
     #: A grading lab's report number, if any.
-    report: str = ""
-    clarity: str = ""
+    report: Text = ""
+    clarity: Text = ""
     #: Total weight in hundredths of a carat (1 ct = 200 mg).
     weight_ct100: Count = 0
 
@@ -71,7 +74,7 @@ class Part(_Wire, frozen=True, kw_only=True):
     name: ShortText
     count: Positive = 1
     mass_mg: Count = 0
-    material: str = ""
+    material: Text = ""
 
 
 # -- item events ------------------------------------------------------------
@@ -81,11 +84,11 @@ class CertificateIssued(Event, frozen=True, kw_only=True):
     """The genesis of an item: an authorized issuer certifies the piece."""
 
     TYPE = "cert.issued"
-    gtin: Annotated[str, Meta(pattern=r"^([0-9]{8}|[0-9]{12,14})$")] = ""
+    gtin: Annotated[str, Meta(pattern=r"^([0-9]{8}|[0-9]{12,14})\Z")] = ""
     #: What the piece is: ring, pendant, watch, ...
     kind: ShortText
-    size: str = ""
-    metal: str = ""
+    size: Text = ""
+    metal: Text = ""
     notes: Notes = ""
     #: The first owner: the buyer at the counter, or the issuer while in stock.
     owner: PublicKey
@@ -97,7 +100,7 @@ class CertificateIssued(Event, frozen=True, kw_only=True):
     fineness: Annotated[int, Meta(ge=0, le=1000)] = 0
     documents: Digests = []
     dimensions: Dimensions | None = None
-    inscription: str = ""
+    inscription: Text = ""
 
 
 class CertificateAttested(Event, frozen=True, kw_only=True):
@@ -130,11 +133,21 @@ class CertificateRevoked(Event, frozen=True, kw_only=True):
     reason: ShortText
 
 
+class CertificateReaffirmed(Event, frozen=True, kw_only=True):
+    """The issuer, with a valid key, vouches again for a certificate whose
+    statement a since-revoked key signed after its cut-off (protocol.md 6.4)."""
+
+    TYPE = "cert.reaffirmed"
+    notes: Notes = ""
+    #: Hash of the certificate statement being reaffirmed (the item's genesis).
+    certificate: Digest
+
+
 class RepairRecorded(Event, frozen=True, kw_only=True):
     """Work done on the piece by a service provider (or logged by its owner)."""
 
     TYPE = "repair.recorded"
-    work: Annotated[str, Meta(min_length=1, max_length=4000)]
+    work: Work
     notes: Notes = ""
     parts: Annotated[list[Part], Meta(max_length=256)] = []
     started: Timestamp
@@ -172,7 +185,7 @@ class StolenReported(Event, frozen=True, kw_only=True):
     TYPE = "stolen.reported"
     notes: Notes = ""
     #: A police or insurer reference; never a person's name.
-    reference: str = ""
+    reference: Text = ""
 
 
 class Recovered(Event, frozen=True, kw_only=True):
@@ -299,6 +312,9 @@ class EscrowResolution(Event, frozen=True, kw_only=True):
 # -- authority events -------------------------------------------------------
 
 Role = Literal["issuer", "service", "reporter", "attester"]
+#: An issuer's scope (protocol.md 4.3): a canonical domain, a GS1 company prefix.
+Domain = Annotated[str, Meta(max_length=253, pattern=DOMAIN_PATTERN)]
+GS1Prefix = Annotated[str, Meta(pattern=GS1_PREFIX_PATTERN)]
 
 
 class RoleGranted(Event, frozen=True, kw_only=True):
@@ -313,6 +329,10 @@ class RoleGranted(Event, frozen=True, kw_only=True):
     #: The business name shown in reports (an organisation, not a person).
     name: ShortText
     role: Role
+    #: Role issuer only: the canonical DNS names its GS1 Digital Link ids may use.
+    domains: Annotated[list[Domain], Meta(max_length=64)] = []
+    #: Role issuer only: the GS1 company prefixes its GTINs may lie under.
+    gs1_prefixes: Annotated[list[GS1Prefix], Meta(max_length=64)] = []
 
 
 class RoleRevoked(Event, frozen=True, kw_only=True):
@@ -353,6 +373,7 @@ ITEM_EVENTS: tuple[type[Event], ...] = (
     LostReported,
     StolenReported,
     Recovered,
+    CertificateReaffirmed,
     EscrowOpened,
     EscrowAccepted,
     EscrowDeclined,
@@ -375,6 +396,7 @@ EventType = Literal[
     "lost.reported",
     "stolen.reported",
     "recovered",
+    "cert.reaffirmed",
     "escrow.opened",
     "escrow.accepted",
     "escrow.declined",

@@ -220,7 +220,8 @@ class Ledger:
                 index = size + i
                 entry = encode_entry(index, log_time, st.raw)
                 tree.append(index, entry)
-                view.update(st.subject, st.hash, out.state, out.new_keys)
+                view.update(st.subject, st.hash, out.state, out.new_keys,
+                            entry=(index, log_time, st))
                 seen.add(st.hash)
                 rows.append(Row(index, log_time, entry, st.hash, st.subject, st.type,
                                 st.signer, encode_state(out.state)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +10,12 @@ import msgspec
 from ._errors import NotFoundError
 from ._escrow import lapse
 from ._events import EscrowOpened
+from ._history import replay_item
 from ._keys import format_public_key
 from ._ledger import Ledger, Record
 from ._state import EscrowState, ItemState, decode_state
+from ._time import check_now, rfc3339
+from ._view import StateView
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +29,11 @@ class EventView:
     #: The signer's authority name; "seller", "buyer" or "arbiter" on an escrow's
     #: own events; "owner" for an owner's key; or "".
     signed_as: str
-    #: The signer's key was revoked as compromised before this entry.
+    #: The entry is invalidated (protocol.md 6.4) and left out of the state.
     invalidated: bool
     fields: dict[str, Any]
+    #: Why it is invalidated ("" when it is not).
+    invalid_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ class ItemReport:
     events: tuple[EventView, ...]
     #: Every escrow the item has had, oldest first; the last may still be open.
     escrows: tuple[EscrowView, ...] = ()
+    #: The certificate's statement is invalidated and no issuer reaffirmed it.
+    unconfirmed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: keys as ``ed25519:...``, digests as hex, times as RFC 3339."""
@@ -96,6 +102,7 @@ class ItemReport:
             "owner": format_public_key(self.state.owner),
             "status": self.state.status,
             "certificate": self.state.certificate.hex(),
+            "certificate_confirmed": not self.unconfirmed,
             "attested_by": list(self.state.attested_by),
             "events": [
                 {
@@ -105,6 +112,7 @@ class ItemReport:
                     "signer": format_public_key(e.signer),
                     "signed_as": e.signed_as,
                     "invalidated": e.invalidated,
+                    "invalid_reason": e.invalid_reason,
                     "fields": _jsonable(e.fields),
                 }
                 for e in self.events
@@ -123,13 +131,17 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Item
     Raises:
         NotFoundError: no certificate for ``item_id``.
         VerificationError, DecodeError: a stored entry does not verify.
+        TimeRangeError: ``now`` is not an int in 0..2**40.
     """
-    from ._audit import revocation_map
+    if now is not None:
+        now = check_now(now)
 
     state = ledger.item(item_id)
-    revoked = revocation_map(ledger.store)
     names: dict[bytes, str] = {}
     records = ledger.history(item_id)
+    view = StateView(ledger.store, origin=ledger.origin, root_key=ledger.root_key)
+    read = replay_item([(r.index, r.time, r.statement) for r in records],
+                       cutoffs=view.cutoffs, context_at=view.context_at)
     escrows = _escrows(ledger, item_id, records, now)
     owners = _owners(records) | {e.escrow.buyer for e in escrows
                                  if e.escrow.state == "completed"}
@@ -139,7 +151,6 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Item
     views = []
     for rec in records:
         signer = rec.statement.signer
-        cut = revoked.get(signer)
         escrow_id = rec.hash if isinstance(rec.event, EscrowOpened) else getattr(
             rec.event, "escrow", None)
         role = parties.get(escrow_id, {}).get(signer) if isinstance(escrow_id, bytes) else None
@@ -149,10 +160,12 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Item
             type=rec.statement.type,
             signer=signer,
             signed_as=role or _name(ledger, signer, names, owners),
-            invalidated=cut is not None and rec.time >= cut[0] and rec.index < cut[1],
+            invalidated=rec.index in read.invalidated,
             fields=msgspec.to_builtins(rec.event, builtin_types=(bytes,)),
+            invalid_reason=read.invalidated.get(rec.index, ""),
         ))
-    return ItemReport(item_id, state, views[0].signed_as, tuple(views), escrows)
+    return ItemReport(item_id, state, views[0].signed_as, tuple(views), escrows,
+                      unconfirmed=read.unconfirmed)
 
 
 def _escrows(ledger: Ledger, item_id: str, records: list[Record],
@@ -200,11 +213,6 @@ def _name(ledger: Ledger, key: bytes, cache: dict[bytes, str], owners: set[bytes
         except NotFoundError:
             cache[key] = "owner" if key in owners else ""
     return cache[key]
-
-
-def rfc3339(t: int) -> str:
-    """Unix seconds as an RFC 3339 UTC timestamp."""
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ again in every audit; spec/protocol.md ("Rules") is its normative text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import msgspec
 
@@ -16,6 +16,9 @@ from ._errors import (
     ChainError,
     ClockError,
     DecodeError,
+    ItemIdError,
+    NonCanonicalItemIdError,
+    OutOfScopeError,
     PolicyError,
     RevokedKeyError,
     StateError,
@@ -29,6 +32,7 @@ from ._events import (
     AppraisalRecorded,
     CertificateAttested,
     CertificateIssued,
+    CertificateReaffirmed,
     CertificateRenewed,
     CertificateRevoked,
     Event,
@@ -41,10 +45,13 @@ from ._events import (
     RoleRevoked,
     StolenReported,
 )
-from ._itemid import gtin_is_valid, parse_gs1_item_id
+from ._itemid import ItemId, gtin_in_scope, gtin_is_valid, item_tag, parse_item_id
 from ._keys import format_public_key
 from ._state import AuthorityState, Grant, ItemState, RevokedKey, SubjectState
 from ._statement import AUTHORITY_PREFIX, Statement, authority_subject
+
+if TYPE_CHECKING:
+    from ._history import Cutoffs
 
 #: How far a statement's own time may run ahead of the log's clock.
 MAX_CLOCK_SKEW = 300
@@ -55,6 +62,11 @@ class Context(Protocol):
 
     @property
     def origin(self) -> str: ...
+
+    @property
+    def cutoffs(self) -> Cutoffs:
+        """Keys cut off so far (protocol.md 6.4), including ones whose
+        introduction a revocation invalidated."""
 
     def authority_of(self, key: bytes) -> AuthorityState | None:
         """The authority ``key`` belongs to (current or retired), if any."""
@@ -104,6 +116,11 @@ def apply(
     if isinstance(p.event, AUTHORITY_EVENTS) != is_authority_chain:
         kind = "an authority chain" if is_authority_chain else "an item id"
         raise PolicyError(f"{where}: this event type may not target {kind}")
+    cut = ctx.cutoffs.cutoff(stmt.signer)
+    if cut is not None and log_time >= cut:
+        raise RevokedKeyError(f"{where}: signer {format_public_key(stmt.signer)} is cut off "
+                              f"from log time {cut} (its key, or the entry that introduced "
+                              "it, was revoked as compromised)")
     if is_authority_chain:
         assert state is None or isinstance(state, AuthorityState)
         return _authority_event(stmt, state, log_time, ctx, where)
@@ -172,6 +189,10 @@ def _item_event(
     ev: Event = stmt.event
     signer = stmt.signer
     if isinstance(ev, CertificateIssued):
+        if item is not None:
+            # Whatever prev says: re-issuing would reset issuer, owner and status.
+            raise StateError(f"{where}: the item is already certified (certificate "
+                             f"{item.certificate.hex()[:16]}); an item is certified once")
         return _issue(stmt, ev, ctx, where)
     if item is None:
         raise StateError(f"{where}: no certificate has been issued for this item")
@@ -194,6 +215,12 @@ def _item_event(
     if isinstance(ev, CertificateRenewed):
         _issuer_of(item, signer, ctx, where)
         return nxt
+    if isinstance(ev, CertificateReaffirmed):
+        _issuer_of(item, signer, ctx, where)
+        if ev.certificate != item.certificate:
+            raise PolicyError(f"{where}: reaffirms certificate {ev.certificate.hex()}, "
+                              f"but the item's certificate is {item.certificate.hex()}")
+        return nxt
     if isinstance(ev, CertificateRevoked):
         _issuer_of(item, signer, ctx, where)
         return msgspec.structs.replace(nxt, status="revoked")
@@ -211,6 +238,7 @@ def _item_event(
             raise UnauthorizedError(f"{where}: only the current owner may report it lost")
         if item.status != "active":
             raise StateError(f"{where}: the item is already {item.status}")
+        _escrow.on_loss(item, where)
         return msgspec.structs.replace(nxt, status="lost")
     if isinstance(ev, StolenReported):
         if not (_is_issuer(item, signer, ctx) or _holds("reporter", item, signer, ctx)):
@@ -218,7 +246,7 @@ def _item_event(
                     f"{where}: only the issuer or a reporter it authorized may report theft")
         if item.status == "stolen":
             raise StateError(f"{where}: the item is already reported stolen")
-        return msgspec.structs.replace(nxt, status="stolen")
+        return _escrow.on_theft(item, msgspec.structs.replace(nxt, status="stolen"))
     if isinstance(ev, Recovered):
         return _recover(item, nxt, signer, ctx, where=where)
     raise PolicyError(f"{where}: event type not allowed on an item")  # pragma: no cover
@@ -230,12 +258,16 @@ def _issue(stmt: Statement, ev: CertificateIssued, ctx: Context, where: str) -> 
         raise UnauthorizedError(f"{where}: signer is not an authorized issuer")
     if ev.gtin and not gtin_is_valid(ev.gtin):
         raise DecodeError(f"{where}: GTIN {ev.gtin} has a wrong check digit")
-    gs1 = parse_gs1_item_id(stmt.subject)
-    if gs1 is not None and (ev.gtin.zfill(14), ev.serial) != gs1:
+    item = _item_id_of(stmt.subject, where)
+    _in_scope(item, ev, auth, where)
+    if item.gtin and (ev.gtin.zfill(14), ev.serial) != (item.gtin, item.serial):
         raise PolicyError(
             f"{where}: a GS1 Digital Link item id must match the certificate's "
-            f"gtin and serial ({gs1[0]}, {gs1[1]!r})"
+            f"gtin and serial ({item.gtin}, {item.serial!r})"
         )
+    if item.tag and ev.serial != item.serial:
+        raise PolicyError(f"{where}: the certificate's serial must be the id's, "
+                          f"{item.serial!r}")
     return ItemState(
         subject=stmt.subject,
         issuer=auth.subject,
@@ -243,6 +275,36 @@ def _issue(stmt: Statement, ev: CertificateIssued, ctx: Context, where: str) -> 
         status="active",
         certificate=stmt.hash,
     )
+
+
+def _item_id_of(subject: str, where: str) -> ItemId:
+    """A new item's id, which must be canonical (protocol.md 4.3)."""
+    try:
+        item = parse_item_id(subject)
+    except ItemIdError as exc:
+        raise NonCanonicalItemIdError(f"{where}: {exc}") from None
+    if item.text != subject:
+        raise NonCanonicalItemIdError(f"{where}: item id {subject} is not canonical; "
+                                      f"use {item.text}")
+    return item
+
+
+def _in_scope(item: ItemId, ev: CertificateIssued, auth: AuthorityState, where: str) -> None:
+    """An issuer certifies only under its own URN tag, or its GS1 domains and
+    company prefixes (protocol.md 4.3); a GTIN in the certificate counts too."""
+    if item.tag:
+        tag = item_tag(bytes.fromhex(auth.subject.removeprefix(AUTHORITY_PREFIX)))
+        if item.tag != tag:
+            raise OutOfScopeError(f"{where}: the URN tag {item.tag} is another issuer's; "
+                                  f"{auth.subject} certifies under tag {tag}")
+    elif item.domain not in auth.domains:
+        raise OutOfScopeError(f"{where}: domain {item.domain} is not in the issuer's scope "
+                              f"({', '.join(auth.domains) or 'none: it may issue URN ids only'})")
+    gtin = item.gtin or ev.gtin
+    if gtin and not gtin_in_scope(gtin, auth.gs1_prefixes):
+        raise OutOfScopeError(
+            f"{where}: GTIN {gtin.zfill(14)} lies under none of the issuer's GS1 company "
+            f"prefixes ({', '.join(auth.gs1_prefixes) or 'none'})")
 
 
 def _recover(
@@ -259,6 +321,10 @@ def _recover(
 
 
 # -- authority events -------------------------------------------------------
+#
+# One rule governs every authority chain (protocol.md 6.3): it is controlled by
+# the authority that created it, and by its own current key only to rotate. The
+# root's chain has no creator, so only the root's own key touches it.
 
 
 def _authority_event(
@@ -267,16 +333,19 @@ def _authority_event(
     ev = stmt.event
     signer = _signer(stmt.signer, ctx, where)
     if isinstance(ev, RoleGranted):
-        return _grant(stmt, ev, auth, signer, ctx=ctx, where=where)
+        return _grant(stmt, ev, auth, signer, ctx=ctx, log_time=log_time, where=where)
     if auth is None:
         raise StateError(f"{where}: no authority has this chain yet (grant it a role first)")
     if isinstance(ev, RoleRevoked):
+        _require_creator(auth, signer, where, "revoke its roles")
         grant = Grant(ev.role, signer.subject)
         if grant not in auth.roles:
             raise StateError(f"{where}: the signer did not grant this authority the role "
                              f"{ev.role!r}")
+        roles = tuple(g for g in auth.roles if g != grant)
+        # With no grant left to name the creator, the state keeps it explicitly.
         return Outcome(msgspec.structs.replace(
-            auth, roles=tuple(g for g in auth.roles if g != grant)))
+            auth, roles=roles, created_by=auth.created_by or ("" if roles else auth.creator)))
     if isinstance(ev, KeyRotated):
         if signer.subject != auth.subject:
             raise UnauthorizedError(f"{where}: only the authority itself may rotate its key")
@@ -291,6 +360,18 @@ def _authority_event(
     raise PolicyError(f"{where}: event type not allowed on an authority")  # pragma: no cover
 
 
+def _require_creator(auth: AuthorityState, signer: AuthorityState, where: str,
+                     what: str) -> None:
+    """Refuse anyone but the authority that created ``auth``'s chain."""
+    creator = auth.creator
+    if not creator:
+        raise UnauthorizedError(f"{where}: no one may {what} on the root's chain; only the "
+                                "root's own key controls it")
+    if signer.subject != creator:
+        raise UnauthorizedError(f"{where}: only {creator}, which created this authority, "
+                                f"may {what}; {signer.subject} did not")
+
+
 def _grant(
     stmt: Statement,
     ev: RoleGranted,
@@ -298,6 +379,7 @@ def _grant(
     signer: AuthorityState,
     *,
     ctx: Context,
+    log_time: int,
     where: str,
 ) -> Outcome:
     needed = "root" if ev.role == "issuer" else "issuer"
@@ -306,6 +388,7 @@ def _grant(
                                 f"{needed} may grant the role {ev.role!r}")
     owner = ctx.authority_of(ev.key)
     new_keys: tuple[bytes, ...] = ()
+    rekeying = auth is not None and auth.key is None
     if auth is None:
         if stmt.subject != authority_subject(ev.key):
             raise PolicyError(f"{where}: a new authority's chain id must be "
@@ -315,38 +398,89 @@ def _grant(
                               f"{owner.subject}")
         auth = AuthorityState(subject=stmt.subject, key=ev.key, name=ev.name)
         new_keys = (ev.key,)
-    elif auth.key is None:
-        # Re-keying an authority whose key was revoked: the granter vouches for a new key.
-        if owner is not None:
-            raise PolicyError(f"{where}: key {format_public_key(ev.key)} is already in use")
-        auth = msgspec.structs.replace(auth, key=ev.key)
-        new_keys = (ev.key,)
-    elif ev.key != auth.key:
-        raise PolicyError(f"{where}: key must be the authority's current key "
-                          f"{format_public_key(auth.key)}")
+    else:
+        _require_creator(auth, signer, where, "grant it roles")
+        if auth.key is None:
+            # Re-keying an authority whose key was revoked: its creator vouches
+            # for the new key, which starts a new succession (see _revoke_key).
+            if owner is not None:
+                raise PolicyError(f"{where}: key {format_public_key(ev.key)} is already in use")
+            auth = msgspec.structs.replace(
+                auth, key=ev.key, rekeyed=(*auth.rekeyed, RevokedKey(ev.key, log_time)))
+            new_keys = (ev.key,)
+        elif ev.key != auth.key:
+            raise PolicyError(f"{where}: key must be the authority's current key "
+                              f"{format_public_key(auth.key)}")
     grant = Grant(ev.role, signer.subject)
-    if grant in auth.roles:
+    roles = auth.roles
+    if grant not in roles:
+        roles = (*roles, grant)
+    elif not rekeying:  # only a re-keying grant may repeat a role the authority holds
         raise StateError(f"{where}: the role {ev.role!r} was already granted by this signer")
-    return Outcome(msgspec.structs.replace(auth, name=ev.name, roles=(*auth.roles, grant)),
+    return Outcome(msgspec.structs.replace(auth, name=ev.name, roles=roles,
+                                           **_scope(ev, auth, where)),
                    new_keys=new_keys)
+
+
+def _scope(ev: RoleGranted, auth: AuthorityState, where: str) -> dict[str, tuple[str, ...]]:
+    """The issuer scope a grant leaves: an issuer grant replaces it (protocol.md
+    4.3); other roles carry none and keep the authority's."""
+    if ev.role == "issuer":
+        return {"gs1_prefixes": tuple(ev.gs1_prefixes), "domains": tuple(ev.domains)}
+    if ev.gs1_prefixes or ev.domains:
+        raise PolicyError(f"{where}: gs1_prefixes and domains belong to role issuer only, "
+                          f"not {ev.role!r}")
+    return {"gs1_prefixes": auth.gs1_prefixes, "domains": auth.domains}
 
 
 def _revoke_key(
     ev: KeyRevoked, auth: AuthorityState, signer: AuthorityState, *, log_time: int, where: str
 ) -> Outcome:
-    granters = {g.granter for g in auth.roles}
-    if not (signer.subject == auth.subject or signer.subject in granters
-            or signer.has_role("root")):
-        raise UnauthorizedError(
-            f"{where}: only the authority itself, a granter of its roles or the root may "
-            "revoke its keys"
-        )
-    owned = ev.key == auth.key or any(r.key == ev.key for r in auth.retired)
-    if not owned:
+    creator = auth.creator
+    by_creator = bool(creator) and signer.subject == creator
+    by_root_itself = not creator and signer.subject == auth.subject
+    if not (by_creator or by_root_itself):
+        who = creator or "the root's own current key"
+        raise UnauthorizedError(f"{where}: only {who} may revoke this authority's keys; "
+                                f"{signer.subject} may not")
+    position = next((n for n, r in enumerate(auth.retired) if r.key == ev.key), None)
+    if ev.key != auth.key and position is None:
         raise PolicyError(f"{where}: key {format_public_key(ev.key)} is not this authority's")
     if any(r.key == ev.key for r in auth.revoked):
         raise StateError(f"{where}: key {format_public_key(ev.key)} is already revoked")
+    if by_root_itself and ev.key == auth.key:
+        raise StateError(f"{where}: the root may not revoke its current key (no one could "
+                         "replace it); rotate to a new key, then revoke this one")
     cutoff = min(ev.compromised_since, log_time)
-    revoked = (*auth.revoked, RevokedKey(ev.key, cutoff))
-    key = None if ev.key == auth.key else auth.key
-    return Outcome(msgspec.structs.replace(auth, key=key, revoked=revoked))
+    revoked = {r.key: r.cutoff for r in auth.revoked}
+    revoked[ev.key] = cutoff
+    retired, key = auth.retired, auth.key
+    if ev.key == auth.key:
+        retired, key = (*retired, RevokedKey(ev.key, log_time)), None
+    elif by_creator and position is not None and retired[position].cutoff >= cutoff:
+        # The rotation away from ev.key came at or after its compromise: the
+        # creator does not vouch for it, so every key of that succession is void
+        # from its introduction and the authority has no key until re-keyed.
+        for successor, introduced in _succession(auth, position):
+            revoked[successor] = min(revoked.get(successor, introduced), introduced)
+        if key is not None:
+            retired = (*retired, RevokedKey(key, log_time))
+        key = None
+    return Outcome(msgspec.structs.replace(
+        auth, key=key, retired=retired,
+        revoked=tuple(RevokedKey(k, c) for k, c in revoked.items())))
+
+
+def _succession(auth: AuthorityState, position: int) -> list[tuple[bytes, int]]:
+    """Keys that took over by rotation from ``auth.retired[position]``, each with
+    the log time it was introduced; a key the creator installed ends the run."""
+    installed = {r.key for r in auth.rekeyed}
+    former = [*auth.retired, *([RevokedKey(auth.key, 0)] if auth.key is not None else [])]
+    result = []
+    introduced = former[position].cutoff
+    for record in former[position + 1:]:
+        if record.key in installed:
+            break
+        result.append((record.key, introduced))
+        introduced = record.cutoff
+    return result

@@ -247,6 +247,66 @@ def prove(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes
     return node.value, siblings
 
 
+def prove_absent(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes]]:
+    """(terminal, siblings bottom-up) proving ``key`` is not in the map.
+
+    The terminal is where ``key``'s path ends: b"" for an empty subtree, or
+    the 64 bytes key || value of the one other key that subtree holds.
+
+    Raises:
+        ProofError: the key is in the map at that version.
+    """
+    siblings: list[bytes] = []
+    depth, position = 0, bytes(32)
+    node = store.map_node(0, position, version)
+    while node is not None and node.key is None:
+        side = bit(key, depth)
+        here = _set_bit(position, depth) if side else position
+        other = position if side else _set_bit(position, depth)
+        sib = store.map_node(depth + 1, other, version)
+        siblings.append(EMPTY if sib is None else sib.hash)
+        depth, position = depth + 1, here
+        node = store.map_node(depth, position, version)
+    if node is not None and node.key == key:
+        raise ProofError(f"map key {key.hex()} is in the head map at version {version}")
+    siblings.reverse()
+    if node is None:
+        return b"", siblings
+    assert node.key is not None
+    assert node.value is not None
+    return node.key + node.value, siblings
+
+
+def verify_absent(key: bytes, terminal: bytes, siblings: Sequence[bytes], root: bytes) -> None:
+    """Check that the map with ``root`` has no value for ``key``.
+
+    Raises:
+        ProofError: malformed proof, the terminal is ``key`` itself or off its
+            path, or the proof does not lead to ``root``.
+    """
+    if len(key) != 32 or len(root) != 32:
+        raise ProofError("head map proof: key and root must be 32 bytes")
+    if len(siblings) > MAX_PROOF or any(len(s) != 32 for s in siblings):
+        raise ProofError("head map proof: at most 256 siblings of 32 bytes each")
+    depth = len(siblings)
+    if terminal == b"":
+        h = EMPTY
+    elif len(terminal) == 64:
+        other, value = terminal[:32], terminal[32:]
+        if other == key or prefix(other, depth) != prefix(key, depth):
+            raise ProofError(f"head map absence proof for key {key.hex()[:16]}...: its "
+                             "terminal leaf is the key itself or lies off the key's path")
+        h = leaf_hash(other, value)
+    else:
+        raise ProofError("head map absence proof: the terminal must be empty or 64 bytes")
+    for i, sib in enumerate(siblings):
+        d = depth - 1 - i
+        h = node_hash(sib, h) if bit(key, d) else node_hash(h, sib)
+    if h != root:
+        raise ProofError(f"head map absence proof for key {key.hex()[:16]}... does not reach "
+                         "the checkpoint's head map root")
+
+
 def verify(key: bytes, value: bytes, siblings: Sequence[bytes], root: bytes) -> None:
     """Check that the map with ``root`` maps ``key`` to ``value``.
 

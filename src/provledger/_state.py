@@ -36,10 +36,31 @@ class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
     key: bytes | None
     name: str = ""
     roles: tuple[Grant, ...] = ()
-    #: Keys retired by rotation, each refused from its rotation time.
+    #: Former keys in the order they stopped being current (rotated out, or
+    #: revoked while current), each with that log time.
     retired: tuple[RevokedKey, ...] = ()
     #: Keys revoked as compromised, each refused from its cut-off.
     revoked: tuple[RevokedKey, ...] = ()
+    #: Keys the creator installed on a keyless authority (re-keying), with the
+    #: log time; a key succession that reaches one of them stops there.
+    rekeyed: tuple[RevokedKey, ...] = ()
+    #: The authority that created the chain, stored only once no grant is left
+    #: to name it (see :meth:`creator`); "" otherwise, so that states stored
+    #: before this field existed still encode byte for byte.
+    created_by: str = ""
+    #: An issuer's scope, from its latest issuer grant (protocol.md 4.3): the
+    #: GS1 company prefixes and domains it may certify under; empty states
+    #: are stored without them (see encode_state).
+    gs1_prefixes: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    @property
+    def creator(self) -> str:
+        """The authority that created this chain and alone may change its roles
+        and revoke its keys ("" for the root: no one but itself)."""
+        if self.created_by:
+            return self.created_by
+        return self.roles[0].granter if self.roles else ""
 
     def has_role(self, role: str, granter: str | None = None) -> bool:
         """Whether the authority holds ``role`` (granted by ``granter`` if given)."""
@@ -117,6 +138,18 @@ class _ItemStateV1(msgspec.Struct, frozen=True, tag="item"):
     events: int = 1
 
 
+class _AuthorityStateV1(msgspec.Struct, frozen=True, tag="authority"):
+    """AuthorityState as stored before ``created_by`` existed; every state
+    whose creator a grant still names is stored so."""
+
+    subject: str
+    key: bytes | None
+    name: str = ""
+    roles: tuple[Grant, ...] = ()
+    retired: tuple[RevokedKey, ...] = ()
+    revoked: tuple[RevokedKey, ...] = ()
+
+
 SubjectState = ItemState | AuthorityState
 
 _encoder = msgspec.msgpack.Encoder()
@@ -129,6 +162,10 @@ def encode_state(state: SubjectState) -> bytes:
         return _encoder.encode(_ItemStateV1(
             state.subject, state.issuer, state.owner, state.status, state.certificate,
             state.attested_by, state.events))
+    if (type(state) is AuthorityState and not state.created_by and not state.gs1_prefixes
+            and not state.domains and not state.rekeyed):
+        return _encoder.encode(_AuthorityStateV1(
+            state.subject, state.key, state.name, state.roles, state.retired, state.revoked))
     return _encoder.encode(state)
 
 

@@ -27,16 +27,19 @@ from ._errors import (
     StaleCheckpointError,
     UnknownKeyError,
     VerificationError,
+    WrongItemError,
 )
-from ._events import KeyRevoked
+from ._history import ItemHistory
+from ._itemid import canonical_item_id
 from ._keys import format_public_key
 from ._note import verify_checkpoint
 from ._policy import Policy
-from ._report import EventView, rfc3339
-from ._state import AuthorityState, ItemState, SubjectState
-from ._statement import Statement, verify_statement
+from ._replay import Replayed, replay
+from ._report import EventView
+from ._state import ItemState, SubjectState
+from ._statement import Statement, authority_subject, verify_statement
+from ._time import check_now, rfc3339
 from ._tlog import extension_heads, extension_time
-from ._view import root_state
 
 
 @dataclass(frozen=True)
@@ -89,22 +92,28 @@ class Report:
                            "root": self.checkpoint.root.hex()},
             "events": [{"index": e.index, "time": rfc3339(e.time), "type": e.type,
                         "signer": format_public_key(e.signer), "signed_as": e.signed_as,
+                        "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,
                         "fields": _jsonable(e.fields)} for e in self.events],
             "warnings": list(self.warnings),
         }
 
 
 def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None = None,
-                  seen: Sequence[str] = ()) -> Report:
+                  seen: Sequence[str] = (), item: str | None = None) -> Report:
     """Verify a bundle offline and describe the item.
 
     ``now`` is the reference time (Unix seconds), taken once by the caller.
     ``max_age`` overrides the policy's freshness limit. ``seen`` holds
     checkpoint notes of the same log the caller verified before; the bundle
     must then be as new as the newest and prove consistency with it.
+    ``item`` is the id of the piece the caller is looking at (any spelling
+    canonical_item_id accepts); a marketplace should always pass it, or a
+    genuine bundle about another piece verifies.
 
     Raises:
         DecodeError: the bundle is malformed or over a limit.
+        ItemIdError: ``item`` is not an item id.
+        WrongItemError: the bundle is about another item than ``item``.
         StaleCheckpointError: the checkpoint is too old, or older than one seen.
         ForkError: the checkpoint is inconsistent with one seen.
         CheckpointError: the checkpoint is not signed by a trusted log (or
@@ -114,32 +123,54 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
         SignatureError, UnknownKeyError, RevokedKeyError: a statement's
             signer is forged, unknown, or used after its compromise cut-off.
         VerificationError: the rules reject an entry (the message names it).
+        TimeRangeError: ``now`` is not an int in 0..2**40 (a ValueError too).
     """
+    now = check_now(now)
     bundle = decode_bundle(data)
+    if item is not None and bundle.item != (wanted := canonical_item_id(item)):
+        raise WrongItemError(f"bundle is about item {bundle.item}, not {wanted}")
     cp = _checkpoint(bundle, policy)
     _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
     _consistency(bundle, cp, policy, seen)
     records = _entries(bundle, cp)
     _complete(bundle, cp, records)
-    states, views = _replay(bundle, records)
-    item = states.get(bundle.item)
-    if not isinstance(item, ItemState):
+    replayed = replay(bundle.item, origin=bundle.origin, root_key=bundle.root_key,
+                      records=records)
+    history = replayed.item
+    piece = history.state
+    if piece is None:
         raise IncompleteHistoryError(f"bundle: no certificate for {bundle.item}")
+    if history.unconfirmed:
+        raise RevokedKeyError(
+            f"bundle: the certificate of {bundle.item} (log index {history.certificate_index}) "
+            f"is invalidated: {history.invalidated.get(history.certificate_index or 0, '')}; "
+            "no issuer has reaffirmed it (cert.reaffirmed)")
+    views = _views(replayed)
+    states = replayed.authorities
     # Deadlines are judged by log time; the latest log time known is the checkpoint's.
-    item = _escrow.at(item, cp.time)
-    issuer = states.get(item.issuer)
-    names = {s.subject: s.name for s in states.values() if isinstance(s, AuthorityState)}
-    escrow = getattr(item, "escrow", None)
-    status: str = item.status
-    if status == "active" and escrow is not None and getattr(escrow, "state", "") in (
-            "offered", "accepted", "disputed"):
-        status = "in escrow"
+    piece = _escrow.at(piece, cp.time)
+    issuer = states.get(piece.issuer)
+    names = {s.subject: s.name for s in states.values()}
+    escrow = piece.escrow
+    status = _escrow.status(piece)
     return Report(
-        item=bundle.item, status=status, owner=item.owner, issuer=item.issuer,
-        issuer_name=issuer.name if isinstance(issuer, AuthorityState) else "",
-        attested_by=tuple(names.get(a, a) for a in item.attested_by),
-        certificate=item.certificate, events=tuple(views), checkpoint=cp, escrow=escrow,
-        warnings=() if item.attested_by else ("certificate not attested by a second party",))
+        item=bundle.item, status=status, owner=piece.owner, issuer=piece.issuer,
+        issuer_name=issuer.name if issuer is not None else "",
+        attested_by=tuple(names.get(a, a) for a in piece.attested_by),
+        certificate=piece.certificate, events=tuple(views), checkpoint=cp, escrow=escrow,
+        warnings=_warnings(piece, history))
+
+
+def _warnings(piece: ItemState, history: ItemHistory) -> tuple[str, ...]:
+    warnings = []
+    if not piece.attested_by:
+        warnings.append("certificate not attested by a second party")
+    if history.invalidated:
+        warnings.append(f"{len(history.invalidated)} entr"
+                        f"{'y is' if len(history.invalidated) == 1 else 'ies are'} invalidated "
+                        "(signed with a key after its compromise cut-off, or resting on such "
+                        "an entry) and left out of the item's state")
+    return tuple(warnings)
 
 
 def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
@@ -244,77 +275,53 @@ def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, 
                 f"bundle: {stmt.type} at log index {index} for {stmt.subject} does not follow "
                 "the previous entry of its chain in the bundle (a gap, or a missing genesis)")
         last[stmt.subject] = (stmt.hash, item.entry)
-    proved = {h.subject: h.proof for h in bundle.heads}
+    proved = {h.subject: h for h in bundle.heads}
     if len(proved) != len(bundle.heads):
         raise IncompleteHistoryError("bundle: more than one head proof for a subject")
     if bundle.item not in last:
         raise IncompleteHistoryError(f"bundle: no entry for its item {bundle.item}")
+    root = authority_subject(bundle.root_key)
+    if root not in proved:
+        raise IncompleteHistoryError(
+            f"bundle: no head-map proof for the root's chain {root}: without it the root's "
+            "key rotations and revocations could have been left out")
     for subject, (_, entry) in last.items():
-        if subject not in proved:
+        head = proved.get(subject)
+        if head is None or head.absent is not None:
             raise IncompleteHistoryError(f"bundle: no head proof for {subject}")
         try:
-            _smt.verify(_smt.map_key(subject), _merkle.leaf_hash(entry), proved[subject],
+            _smt.verify(_smt.map_key(subject), _merkle.leaf_hash(entry), head.proof,
                         heads_root)
         except ProofError:
             raise IncompleteHistoryError(
                 f"bundle: the history of {subject} stops before its latest entry in the log "
                 f"at size {cp.size} (entries were left off the end)") from None
-    if set(proved) - set(last):
-        raise IncompleteHistoryError("bundle: head proofs for subjects it carries no entry of")
-
-
-class _BundleContext:
-    """The rules' view of authorities, built only from the bundle's entries."""
-
-    def __init__(self, origin: str, root_key: bytes) -> None:
-        self.origin = origin
-        root = root_state(root_key)
-        self.states: dict[str, SubjectState] = {root.subject: root}
-        self.heads: dict[str, bytes] = {}
-        self.keys: dict[bytes, str] = {root_key: root.subject}
-
-    def authority_of(self, key: bytes) -> AuthorityState | None:
-        subject = self.keys.get(key)
-        state = self.states.get(subject) if subject else None
-        return state if isinstance(state, AuthorityState) else None
-
-
-def _replay(bundle: Bundle, records: list[tuple[int, int, Statement]]
-            ) -> tuple[dict[str, SubjectState], list[EventView]]:
-    ctx = _BundleContext(bundle.origin, bundle.root_key)
-    revoked: dict[bytes, tuple[int, int]] = {}
-    for index, time, stmt in records:
-        if isinstance(stmt.event, KeyRevoked):
-            revoked.setdefault(stmt.event.key, (min(stmt.event.compromised_since, time), index))
-    views = []
-    previous_time = 0
-    for index, time, stmt in records:
-        if time < previous_time:
-            raise VerificationError(f"bundle: log time goes back at log index {index}")
-        previous_time = time
-        cut = revoked.get(stmt.signer)
-        if cut is not None and time >= cut[0] and index < cut[1]:
-            raise RevokedKeyError(
-                f"bundle: {stmt.type} at log index {index} was signed by "
-                f"{format_public_key(stmt.signer)} after its compromise cut-off; "
-                f"{stmt.subject} has a compromised history")
-        prior = ctx.states.get(stmt.subject)
-        signer_auth = ctx.authority_of(stmt.signer)
+    for subject, head in proved.items():
+        if subject in last:
+            continue
+        if head.absent is None:
+            raise IncompleteHistoryError(
+                f"bundle: a head proof for {subject}, of which it carries no entry")
         try:
-            out = _rules.apply(stmt, state=prior, head=ctx.heads.get(stmt.subject),
-                               log_time=time, ctx=ctx)
-        except ProvLedgerError as exc:
-            raise _with_context(exc, f"bundle entry at log index {index}") from None
-        ctx.states[stmt.subject] = out.state
-        ctx.heads[stmt.subject] = stmt.hash
-        for key in out.new_keys:
-            ctx.keys[key] = stmt.subject
-        if stmt.subject == bundle.item:
-            views.append(EventView(
-                index=index, time=time, type=stmt.type, signer=stmt.signer,
-                signed_as=signer_auth.name if signer_auth else _party(prior, stmt.signer),
-                invalidated=False, fields=_fields(stmt)))
-    return ctx.states, views
+            _smt.verify_absent(_smt.map_key(subject), head.absent, head.proof, heads_root)
+        except ProofError:
+            raise IncompleteHistoryError(
+                f"bundle: {subject} has entries in the log at size {cp.size}, but the bundle "
+                "carries none of them (its chain was left out)") from None
+
+
+def _views(replayed: Replayed) -> list[EventView]:
+    """The item's entries as a report shows them, invalidated ones marked."""
+    views = []
+    marks = replayed.item.invalidated
+    for index, time, stmt in replayed.entries:
+        auth = replayed.context_at(index).authority_of(stmt.signer)
+        views.append(EventView(
+            index=index, time=time, type=stmt.type, signer=stmt.signer,
+            signed_as=auth.name if auth else _party(replayed.before.get(index), stmt.signer),
+            invalidated=index in marks, fields=_fields(stmt),
+            invalid_reason=marks.get(index, "")))
+    return views
 
 
 def _party(item: SubjectState | None, key: bytes) -> str:

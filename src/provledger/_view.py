@@ -2,13 +2,19 @@
 
 During a batch it overlays the statements already decided on top of the
 store; during an audit it stands at one log index and answers "as of then".
+Item states are as protocol.md 6.4 defines them: an item whose chain holds
+entries a since-revoked key signed after its cut-off is replayed without
+them (_history), so appends and audits decide against the same state that
+``history`` and the bundle verifier show.
 """
 
 from __future__ import annotations
 
+from ._entry import decode_entry
 from ._errors import AuditError
-from ._state import AuthorityState, Grant, SubjectState, decode_state
-from ._statement import authority_subject
+from ._history import Cutoffs, Entry, KeyIntroduction, replay_item, tainted
+from ._state import AuthorityState, Grant, ItemState, SubjectState, decode_state
+from ._statement import Statement, authority_subject, decode_statement
 from ._store import Row, Store
 
 
@@ -30,13 +36,29 @@ class StateView:
     ) -> None:
         self._store = store
         self._origin = origin
+        self._root_key = root_key
         self._root = root_state(root_key)
-        self.at = at
+        self._at = at
         self._heads: dict[str, tuple[bytes | None, SubjectState | None]] = {}
         self._keys: dict[bytes, str] = {}
+        self._cutoffs: Cutoffs | None = None
+        #: Entries decided through this view but not yet in the store, by
+        #: subject, and the (hash, state) the last of them left.
+        self._pending: dict[str, list[Entry]] = {}
+        self._decided: dict[str, tuple[bytes, SubjectState]] = {}
+        #: Authorities whose revocations this view decided (not in the store yet).
+        self._revoking: set[str] = set()
         #: Keys introduced by entries decided through this view (audits compare
         #: them with the store's key table).
         self.introduced: list[tuple[bytes, str, int]] = []
+
+    @property
+    def at(self) -> int | None:
+        return self._at
+
+    @at.setter
+    def at(self, index: int | None) -> None:
+        self._at = index
 
     @property
     def root_subject(self) -> str:
@@ -46,53 +68,126 @@ class StateView:
     def origin(self) -> str:
         return self._origin
 
+    @property
+    def cutoffs(self) -> Cutoffs:
+        """The cut-off set as of this view (protocol.md 6.4)."""
+        if self._cutoffs is None:
+            self._cutoffs = self._read_cutoffs()
+        return self._cutoffs
+
     def head(self, subject: str) -> tuple[bytes | None, SubjectState | None]:
         """(hash of the head statement, state after it) for ``subject``."""
         cached = self._heads.get(subject)
         if cached is not None:
             return cached
-        row = (self._store.head(subject) if self.at is None
-               else self._store.head_before(subject, self.at))
-        if row is None:
-            return None, (self._root if subject == self._root.subject else None)
-        state = _decode(row)
-        self._heads[subject] = (row.hash, state)
-        return row.hash, state
+        decided = self._decided.get(subject)
+        if decided is not None:
+            statement_hash, state = decided
+        else:
+            row = (self._store.head(subject) if self._at is None
+                   else self._store.head_before(subject, self._at))
+            if row is None:
+                return None, (self._root if subject == self._root.subject else None)
+            statement_hash, state = row.hash, _decode(row)
+        if isinstance(state, ItemState) and self.cutoffs:
+            state = self._effective(subject, state)
+        self._heads[subject] = (statement_hash, state)
+        return statement_hash, state
 
     def prefetch(self, subjects: list[str]) -> None:
         """Read the heads of many subjects at once (the view must stand at the end)."""
-        assert self.at is None
+        assert self._at is None
         rows = self._store.heads([s for s in subjects if s not in self._heads])
         for subject in subjects:
             if subject in self._heads:
                 continue
             row = rows.get(subject)
             if row is not None:
-                self._heads[subject] = (row.hash, _decode(row))
+                state = _decode(row)
+                if isinstance(state, ItemState) and self.cutoffs:
+                    state = self._effective(subject, state)
+                self._heads[subject] = (row.hash, state)
             elif subject == self._root.subject:
                 self._heads[subject] = (None, self._root)
             else:
                 self._heads[subject] = (None, None)
 
     def update(self, subject: str, statement_hash: bytes, state: SubjectState,
-               new_keys: tuple[bytes, ...]) -> None:
-        """Record the outcome of a decided statement."""
+               new_keys: tuple[bytes, ...], entry: Entry | None = None) -> None:
+        """Record the outcome of a decided statement; ``entry`` is given for one
+        that is not in the store yet (a batch being appended)."""
         if len(self._heads) >= _MAX_CACHED:
-            self._heads.clear()  # bounded memory; evicted heads are re-read from the store
+            self._heads.clear()  # bounded memory; evicted heads are re-read
+        before = self.head(subject)[1] if isinstance(state, AuthorityState) else None
         self._heads[subject] = (statement_hash, state)
         for key in new_keys:
             self._keys[key] = subject
+        if entry is not None:
+            self._pending.setdefault(subject, []).append(entry)
+            self._decided[subject] = (statement_hash, state)
+        if isinstance(state, AuthorityState) and state.revoked != (
+                before.revoked if isinstance(before, AuthorityState) else ()):
+            self._revoked_changed(subject)
 
     def authority_of(self, key: bytes) -> AuthorityState | None:
         subject = self._keys.get(key)
         if subject is None:
             found = self._store.key_subject(key)
-            if found is None or (self.at is not None and found[1] >= self.at):
+            if found is None or (self._at is not None and found[1] >= self._at):
                 return None
             subject = found[0]
             self._keys[key] = subject
         state = self.head(subject)[1]
         return state if isinstance(state, AuthorityState) else None
+
+    # -- revocations (protocol.md 6.4) ----------------------------------------
+
+    def _revoked_changed(self, subject: str) -> None:
+        """A revocation was decided: recompute the cut-off set, and forget the
+        item states it may change (they are replayed again when next read)."""
+        self._cutoffs = None
+        self._revoking.add(subject)
+        self._heads = {s: v for s, v in self._heads.items()
+                       if not isinstance(v[1], ItemState)}
+
+    def _read_cutoffs(self) -> Cutoffs:
+        limit = self._at
+        subjects = {r.subject for r in self._store.revocations()
+                    if limit is None or r.index < limit}
+        subjects |= self._revoking
+        if not subjects:
+            return Cutoffs()
+        states = [s for s in (self.head(x)[1] for x in sorted(subjects))
+                  if isinstance(s, AuthorityState)]
+        intros = []
+        for key, _, index in self._store.all_keys():
+            if index < 0 or (limit is not None and index >= limit):
+                continue
+            row = next(iter(self._store.rows(index, index + 1)))
+            intros.append(KeyIntroduction(key, row.signer, row.time))
+        return Cutoffs.of(states, intros)
+
+    def _effective(self, subject: str, stored: ItemState) -> ItemState:
+        """The item's state with invalidated entries left out (6.4)."""
+        cut = self.cutoffs
+        limit = self._at
+        rows = [r for r in self._store.history(subject) if limit is None or r.index < limit]
+        pending = self._pending.get(subject, [])
+        if not tainted([(r.signer, r.time) for r in rows]
+                       + [(st.signer, t) for _, t, st in pending], cut):
+            return stored
+        entries: list[Entry] = [(r.index, r.time, _statement(r)) for r in rows]
+        history = replay_item(entries + pending, cutoffs=cut, context_at=self.context_at)
+        return history.state if history.state is not None else stored
+
+    def context_at(self, index: int) -> StateView:
+        """A view of the same store standing at log ``index``."""
+        return StateView(self._store, origin=self._origin, root_key=self._root_key, at=index)
+
+
+def _statement(row: Row) -> Statement:
+    # Stored entries were verified on append, and audits verify them again.
+    return decode_statement(decode_entry(row.entry).statement)
 
 
 def _decode(row: Row) -> SubjectState:

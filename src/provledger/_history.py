@@ -1,0 +1,147 @@
+"""What a history means once keys are revoked (protocol.md 6.4).
+
+One home for the rules that append, audit, ``history`` and the bundle verifier
+all need: which keys are cut off and from when (:class:`Cutoffs`), which
+entries that invalidates, and an item's state without them
+(:func:`replay_item`). Nothing here reads storage: callers pass the authority
+states, the key introductions and the item's entries they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import _rules
+from ._errors import ProvLedgerError
+from ._events import CertificateIssued, CertificateReaffirmed
+from ._keys import format_public_key
+from ._state import AuthorityState, ItemState
+from ._statement import Statement
+
+#: An entry as the replay needs it: (log index, log time, verified statement).
+Entry = tuple[int, int, Statement]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIntroduction:
+    """The entry that made ``key`` an authority's key: who signed it, when."""
+
+    key: bytes
+    signer: bytes
+    time: int
+
+
+class Cutoffs:
+    """The cut-off set: every key refused from a log time on.
+
+    A key is in it when an authority's chain revoked it (a creator's
+    revocation that voids a rotation revokes the rotated-to keys from their
+    introduction, see _rules._revoke_key), or when the entry that introduced
+    it is itself invalidated.
+    """
+
+    __slots__ = ("_cut",)
+
+    def __init__(self, cut: dict[bytes, int] | None = None) -> None:
+        self._cut = dict(cut or {})
+
+    @classmethod
+    def of(cls, authorities: Iterable[AuthorityState],
+           introductions: Iterable[KeyIntroduction] = ()) -> Cutoffs:
+        """The cut-off set the ``authorities``' states leave, closed over
+        ``introductions``: a key whose introducing entry is invalidated is cut
+        off from the start, and so on until nothing changes."""
+        cut: dict[bytes, int] = {}
+        for auth in authorities:
+            for r in auth.revoked:
+                cut[r.key] = min(cut.get(r.key, r.cutoff), r.cutoff)
+        result = cls(cut)
+        pending = [i for i in introductions if i.key not in cut]
+        changed = bool(cut)
+        while changed:
+            changed = False
+            for intro in pending:
+                if intro.key not in result._cut and result.invalidates(intro.signer, intro.time):
+                    result._cut[intro.key] = 0
+                    changed = True
+        return result
+
+    def __bool__(self) -> bool:
+        return bool(self._cut)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cutoffs) and self._cut == other._cut
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def cutoff(self, key: bytes) -> int | None:
+        """The log time from which ``key`` is cut off, or None."""
+        return self._cut.get(key)
+
+    def invalidates(self, signer: bytes, time: int) -> bool:
+        """Whether an entry by ``signer`` at log ``time`` is invalidated."""
+        cut = self._cut.get(signer)
+        return cut is not None and time >= cut
+
+    def reason(self, signer: bytes) -> str:
+        """Why an entry by ``signer`` is invalidated (for reports)."""
+        return (f"signed by {format_public_key(signer)} at or after its compromise cut-off "
+                f"(log time {self._cut.get(signer)})")
+
+
+@dataclass(slots=True)
+class ItemHistory:
+    """An item's chain read with revocations applied."""
+
+    #: The state its valid entries leave (None: no certificate at all).
+    state: ItemState | None
+    #: Invalidated entries: log index -> why.
+    invalidated: dict[int, str] = field(default_factory=dict)
+    #: The item's cert.issued is invalidated and no valid cert.reaffirmed followed.
+    unconfirmed: bool = False
+    #: Log index of the cert.issued (None: none yet).
+    certificate_index: int | None = None
+
+
+def replay_item(entries: Sequence[Entry], *, cutoffs: Cutoffs,
+                context_at: Callable[[int], _rules.Context]) -> ItemHistory:
+    """Replay an item's chain (already proven linked and accepted in order)
+    leaving out invalidated entries.
+
+    An entry is left out when ``cutoffs`` invalidates its signer at its time,
+    or when the rules refuse it against the state the valid entries before
+    it leave ("rests on an invalidated entry"). An invalidated cert.issued
+    still starts the replay but leaves the certificate unconfirmed until a
+    valid cert.reaffirmed. ``context_at(index)`` is the authorities as of
+    that log index. Never raises for a rule: refusals become marks.
+    """
+    result = ItemHistory(state=None)
+    for index, time, stmt in entries:
+        direct = cutoffs.invalidates(stmt.signer, time)
+        is_genesis = isinstance(stmt.event, CertificateIssued) and result.state is None
+        if direct and not is_genesis:
+            result.invalidated[index] = cutoffs.reason(stmt.signer)
+            continue
+        try:
+            out = _rules.apply(stmt, state=result.state, head=stmt.payload.prev, log_time=time,
+                               ctx=context_at(index))
+        except ProvLedgerError as exc:
+            result.invalidated[index] = f"rests on an invalidated entry: {exc}"
+            continue
+        assert isinstance(out.state, ItemState)
+        result.state = out.state
+        if is_genesis:
+            result.certificate_index = index
+            if direct:
+                result.invalidated[index] = cutoffs.reason(stmt.signer)
+                result.unconfirmed = True
+        elif isinstance(stmt.event, CertificateReaffirmed):
+            result.unconfirmed = False
+    return result
+
+
+def tainted(entries: Iterable[tuple[bytes, int]], cutoffs: Cutoffs) -> bool:
+    """Whether any (signer, log time) of a chain is invalidated: only then
+    does its state differ from the one stored beside its entries."""
+    return bool(cutoffs) and any(cutoffs.invalidates(s, t) for s, t in entries)

@@ -1,0 +1,140 @@
+"""The bundle verifier's replay of the ledger's rules, offline (spec/bundle.md).
+
+Entries are decided in log order exactly as the log decided them on append:
+authorities as of each entry, cut-offs as far as the log had seen them, and
+item states with invalidated entries left out (protocol.md 6.4). Any refusal
+means the log appended what its rules forbid. The bundle's item is then read
+with the final cut-off set by the same function the ledger uses
+(_history.replay_item). Nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import _rules
+from ._errors import ProvLedgerError, VerificationError
+from ._history import Cutoffs, Entry, ItemHistory, KeyIntroduction, replay_item, tainted
+from ._state import AuthorityState, ItemState, SubjectState
+from ._view import root_state
+
+
+class _Timeline:
+    """Every authority's state after each of its entries, and the cut-off set
+    after each revocation, so that any log index can be stood at."""
+
+    def __init__(self, origin: str, root_key: bytes) -> None:
+        root = root_state(root_key)
+        self.origin = origin
+        self.root_subject = root.subject
+        self.states: dict[str, tuple[list[int], list[AuthorityState]]] = {
+            root.subject: ([-1], [root])}
+        self.keys: dict[bytes, tuple[str, int]] = {root_key: (root.subject, -1)}
+        self.cutoffs: tuple[list[int], list[Cutoffs]] = ([-1], [Cutoffs()])
+        self._intros: list[KeyIntroduction] = []
+
+    def record(self, index: int, time: int, signer: bytes, state: AuthorityState,
+               new_keys: tuple[bytes, ...]) -> None:
+        indices, states = self.states.setdefault(state.subject, ([], []))
+        before = states[-1].revoked if states else ()
+        indices.append(index)
+        states.append(state)
+        for key in new_keys:
+            self.keys[key] = (state.subject, index)
+            self._intros.append(KeyIntroduction(key, signer, time))
+        if state.revoked != before:
+            latest = [s[-1] for _, s in self.states.values()]
+            self.cutoffs[0].append(index)
+            self.cutoffs[1].append(Cutoffs.of(latest, self._intros))
+
+    def at(self, index: int) -> _At:
+        """The authorities as the entry at log ``index`` found them."""
+        return _At(self, index)
+
+    def final(self) -> dict[str, AuthorityState]:
+        return {subject: states[-1] for subject, (_, states) in self.states.items()}
+
+
+class _At:
+    """The rules' Context as of one log index."""
+
+    def __init__(self, timeline: _Timeline, index: int) -> None:
+        self._t = timeline
+        self._index = index
+        self.origin = timeline.origin
+        indices, values = timeline.cutoffs
+        self.cutoffs = values[bisect.bisect_left(indices, index) - 1]
+
+    def authority_of(self, key: bytes) -> AuthorityState | None:
+        found = self._t.keys.get(key)
+        if found is None or found[1] >= self._index:
+            return None
+        indices, states = self._t.states[found[0]]
+        return states[bisect.bisect_left(indices, self._index) - 1]
+
+
+@dataclass(slots=True)
+class Replayed:
+    """What the replay proved about the bundle."""
+
+    #: Each authority's state as of the checkpoint.
+    authorities: dict[str, AuthorityState]
+    #: The item read with the final cut-off set.
+    item: ItemHistory
+    cutoffs: Cutoffs
+    #: The item's entries, and the state before each (by log index).
+    entries: list[Entry] = field(default_factory=list)
+    before: dict[int, ItemState | None] = field(default_factory=dict)
+    timeline: _Timeline | None = None
+
+    def context_at(self, index: int) -> _rules.Context:
+        assert self.timeline is not None
+        return self.timeline.at(index)
+
+
+def replay(item: str, *, origin: str, root_key: bytes, records: Sequence[Entry]) -> Replayed:
+    """Decide every entry in log order; read ``item`` with revocations applied.
+
+    Raises:
+        VerificationError: log time goes back.
+        ProvLedgerError: the rules refuse an entry (its message names it).
+    """
+    timeline = _Timeline(origin, root_key)
+    states: dict[str, SubjectState] = {}
+    heads: dict[str, bytes] = {}
+    chains: dict[str, list[Entry]] = {}
+    before: dict[int, ItemState | None] = {}
+    previous_time = 0
+    for index, time, stmt in records:
+        if time < previous_time:
+            raise VerificationError(f"bundle: log time goes back at log index {index}")
+        previous_time = time
+        ctx = timeline.at(index)
+        chain = chains.setdefault(stmt.subject, [])
+        prior = states.get(stmt.subject)
+        if prior is None and stmt.subject == timeline.root_subject:
+            prior = timeline.states[stmt.subject][1][-1]
+        if isinstance(prior, ItemState) and tainted(((s.signer, t) for _, t, s in chain),
+                                                     ctx.cutoffs):
+            effective = replay_item(chain, cutoffs=ctx.cutoffs, context_at=timeline.at).state
+            prior = effective if effective is not None else prior
+        if stmt.subject == item:
+            before[index] = prior if isinstance(prior, ItemState) else None
+        try:
+            out = _rules.apply(stmt, state=prior, head=heads.get(stmt.subject), log_time=time,
+                               ctx=ctx)
+        except ProvLedgerError as exc:
+            exc.args = (f"bundle entry at log index {index}: {exc.args[0] if exc.args else exc}",
+                        *exc.args[1:])
+            raise
+        states[stmt.subject] = out.state
+        heads[stmt.subject] = stmt.hash
+        chain.append((index, time, stmt))
+        if isinstance(out.state, AuthorityState):
+            timeline.record(index, time, stmt.signer, out.state, out.new_keys)
+    final = timeline.cutoffs[1][-1]
+    entries = chains.get(item, [])
+    history = replay_item(entries, cutoffs=final, context_at=timeline.at)
+    return Replayed(timeline.final(), history, final, entries, before, timeline)
