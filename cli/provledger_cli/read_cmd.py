@@ -112,7 +112,7 @@ def audit(settings: Settings, *, workers: int | None, as_json: bool) -> None:
         "subjects": result.subjects,
         "invalidated": [
             {"index": i.index, "subject": i.subject, "signer": fmt_key(i.signer),
-             "cutoff": rfc3339(i.cutoff)}
+             "reason": i.reason}
             for i in result.invalidated
         ],
     }, [f"audit ok: {result.size} entries, {result.subjects} subjects, "

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from . import _rules
 from ._entry import LogEntry, decode_entry
 from ._errors import AuditError, DecodeError, ProvLedgerError, VerificationError
-from ._history import Cutoffs
+from ._history import Cutoffs, replay_item
 from ._keys import format_public_key
 from ._parallel import SignatureChecks
 from ._state import encode_state
-from ._statement import authority_subject, decode_statement
+from ._statement import AUTHORITY_PREFIX, authority_subject, decode_statement
 from ._store import Row, Store
 from ._treecheck import check_tree
 from ._view import StateView
@@ -29,19 +29,17 @@ from ._view import StateView
 
 @dataclass(frozen=True, slots=True)
 class Invalidated:
-    """An entry signed by a key at or after that key's compromise cut-off
-    (protocol.md 6.4); entries that only rest on one are not listed here."""
+    """An entry the final cut-off set invalidates (protocol.md 6.4): signed by
+    a key at or after its compromise cut-off, or resting on such an entry."""
 
     index: int
     subject: str
     signer: bytes
-    #: The log time from which the signer is cut off.
-    cutoff: int
+    #: Why, as _history words it.
+    reason: str
 
     def __str__(self) -> str:
-        return (f"entry {self.index} ({self.subject}) was signed by "
-                f"{format_public_key(self.signer)} at or after its compromise cut-off "
-                f"(log time {self.cutoff})")
+        return f"entry {self.index} ({self.subject}): {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +97,9 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
                 except AuditError:
                     window.require(k + 1)  # a bad signature before or here comes first
                     raise
-                if cutoffs.invalidates(row.signer, row.time):
+                if cutoffs.invalidates(row.signer, row.time, row.subject):
                     result.invalidated.append(Invalidated(
-                        row.index, row.subject, row.signer, cutoffs.cutoff(row.signer) or 0))
+                        row.index, row.subject, row.signer, cutoffs.reason(row.signer)))
                 previous_time = row.time
                 expected += 1
             window.require(len(window.rows))
@@ -241,6 +239,28 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
     return AuditReport(
         size=size,
         subjects=subjects,
-        invalidated=tuple(i for r in results for i in r.invalidated),
+        invalidated=_with_dependents(store, origin=origin, root_key=root_key, size=size,
+                                     cutoffs=cutoffs,
+                                     direct=[i for r in results for i in r.invalidated]),
         checkpoints=checked,
     )
+
+
+def _with_dependents(store: Store, *, origin: str, root_key: bytes, size: int,
+                     cutoffs: Cutoffs, direct: list[Invalidated]) -> tuple[Invalidated, ...]:
+    """``direct`` plus the item entries that rest on them, in log order: each
+    item with a directly invalidated entry is read as _history.replay_item
+    reads it (history and verifiers mark the same entries)."""
+    found = {i.index: i for i in direct}
+    view = StateView(store, origin=origin, root_key=root_key, at=size)
+    for subject in dict.fromkeys(i.subject for i in direct):
+        if subject.startswith(AUTHORITY_PREFIX):
+            continue
+        rows = [r for r in store.history(subject) if r.index < size]
+        entries = [(r.index, r.time, decode_statement(decode_entry(r.entry).statement))
+                   for r in rows]
+        read = replay_item(entries, cutoffs=cutoffs, context_at=view.context_at)
+        signers = {r.index: r.signer for r in rows}
+        for index, reason in read.invalidated.items():
+            found.setdefault(index, Invalidated(index, subject, signers[index], reason))
+    return tuple(found[i] for i in sorted(found))

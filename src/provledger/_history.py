@@ -25,11 +25,13 @@ Entry = tuple[int, int, Statement]
 
 @dataclass(frozen=True, slots=True)
 class KeyIntroduction:
-    """The entry that made ``key`` an authority's key: who signed it, when."""
+    """The entry that made ``key`` an authority's key: who signed it, when,
+    and on which authority's chain."""
 
     key: bytes
     signer: bytes
     time: int
+    chain: str
 
 
 class Cutoffs:
@@ -41,28 +43,34 @@ class Cutoffs:
     it is itself invalidated.
     """
 
-    __slots__ = ("_cut",)
+    __slots__ = ("_cut", "_root")
 
-    def __init__(self, cut: dict[bytes, int] | None = None) -> None:
+    def __init__(self, cut: dict[bytes, int] | None = None, *, root: str = "") -> None:
         self._cut = dict(cut or {})
+        self._root = root
 
     @classmethod
     def of(cls, authorities: Iterable[AuthorityState],
-           introductions: Iterable[KeyIntroduction] = ()) -> Cutoffs:
+           introductions: Iterable[KeyIntroduction] = (), *, root: str) -> Cutoffs:
         """The cut-off set the ``authorities``' states leave, closed over
         ``introductions``: a key whose introducing entry is invalidated is cut
-        off from the start, and so on until nothing changes."""
+        off from the start, and so on until nothing changes.
+
+        The root's own chain (chain id ``root``) is exempt: with no one above
+        it, its current key vouches for every rotation that led to it, so
+        revoking a former root key never voids the root's later keys."""
         cut: dict[bytes, int] = {}
         for auth in authorities:
             for r in auth.revoked:
                 cut[r.key] = min(cut.get(r.key, r.cutoff), r.cutoff)
-        result = cls(cut)
-        pending = [i for i in introductions if i.key not in cut]
+        result = cls(cut, root=root)
+        pending = [i for i in introductions if i.key not in cut and i.chain != root]
         changed = bool(cut)
         while changed:
             changed = False
             for intro in pending:
-                if intro.key not in result._cut and result.invalidates(intro.signer, intro.time):
+                if intro.key not in result._cut and result.invalidates(intro.signer, intro.time,
+                                                                       intro.chain):
                     result._cut[intro.key] = 0
                     changed = True
         return result
@@ -79,10 +87,11 @@ class Cutoffs:
         """The log time from which ``key`` is cut off, or None."""
         return self._cut.get(key)
 
-    def invalidates(self, signer: bytes, time: int) -> bool:
-        """Whether an entry by ``signer`` at log ``time`` is invalidated."""
+    def invalidates(self, signer: bytes, time: int, chain: str = "") -> bool:
+        """Whether an entry by ``signer`` at log ``time`` on ``chain`` is
+        invalidated (never one on the root's own chain, see :meth:`of`)."""
         cut = self._cut.get(signer)
-        return cut is not None and time >= cut
+        return cut is not None and time >= cut and (not chain or chain != self._root)
 
     def reason(self, signer: bytes) -> str:
         """Why an entry by ``signer`` is invalidated (for reports)."""

@@ -32,7 +32,7 @@ class _Timeline:
         self.states: dict[str, tuple[list[int], list[AuthorityState]]] = {
             root.subject: ([-1], [root])}
         self.keys: dict[bytes, tuple[str, int]] = {root_key: (root.subject, -1)}
-        self.cutoffs: tuple[list[int], list[Cutoffs]] = ([-1], [Cutoffs()])
+        self.cutoffs: tuple[list[int], list[Cutoffs]] = ([-1], [Cutoffs(root=root.subject)])
         self._intros: list[KeyIntroduction] = []
 
     def record(self, index: int, time: int, signer: bytes, state: AuthorityState,
@@ -43,11 +43,11 @@ class _Timeline:
         states.append(state)
         for key in new_keys:
             self.keys[key] = (state.subject, index)
-            self._intros.append(KeyIntroduction(key, signer, time))
+            self._intros.append(KeyIntroduction(key, signer, time, state.subject))
         if state.revoked != before:
             latest = [s[-1] for _, s in self.states.values()]
             self.cutoffs[0].append(index)
-            self.cutoffs[1].append(Cutoffs.of(latest, self._intros))
+            self.cutoffs[1].append(Cutoffs.of(latest, self._intros, root=self.root_subject))
 
     def at(self, index: int) -> _At:
         """The authorities as the entry at log ``index`` found them."""

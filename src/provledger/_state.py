@@ -7,6 +7,7 @@ them from the signed entries and compares.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
@@ -151,6 +152,14 @@ class _AuthorityStateV1(msgspec.Struct, frozen=True, tag="authority"):
 
 
 SubjectState = ItemState | AuthorityState
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A subject's state after a decided statement, and the keys it introduces."""
+
+    state: SubjectState
+    new_keys: tuple[bytes, ...] = ()
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(SubjectState)

@@ -156,16 +156,16 @@ class StateView:
                     if limit is None or r.index < limit}
         subjects |= self._revoking
         if not subjects:
-            return Cutoffs()
+            return Cutoffs(root=self._root.subject)
         states = [s for s in (self.head(x)[1] for x in sorted(subjects))
                   if isinstance(s, AuthorityState)]
         intros = []
-        for key, _, index in self._store.all_keys():
+        for key, chain, index in self._store.all_keys():
             if index < 0 or (limit is not None and index >= limit):
                 continue
             row = next(iter(self._store.rows(index, index + 1)))
-            intros.append(KeyIntroduction(key, row.signer, row.time))
-        return Cutoffs.of(states, intros)
+            intros.append(KeyIntroduction(key, row.signer, row.time, chain))
+        return Cutoffs.of(states, intros, root=self._root.subject)
 
     def _effective(self, subject: str, stored: ItemState) -> ItemState:
         """The item's state with invalidated entries left out (6.4)."""
