@@ -167,3 +167,30 @@ def test_an_invalidated_recovery_leaves_the_piece_stolen(tmp_path: Path) -> None
     assert [e.invalidated for e in verified.events] == [False, False, True]
     w.ledger.audit()
     w.ledger.close()
+
+
+def test_a_revocation_signed_with_a_stolen_key_does_not_stand(tmp_path: Path) -> None:
+    """The thief steals a ring and the jeweler's key, then uses the key to
+    revoke the insurer's key from before its theft report, so the ring would
+    read as active. Once the root cuts the jeweler's key off from the theft,
+    the thief's revocation no longer stands and the ring is stolen again, for
+    the ledger, history, audit and verifiers."""
+    w = make_world(tmp_path / "l.db")
+    item = w.issue("T-1")
+    w.add(w.insurer, item, pl.StolenReported(reference="CLAIM-9"))
+    w.clock.t += 100
+    theft = w.clock.t
+    w.add(w.jeweler, pl.authority_subject(w.insurer.public_key),
+          pl.KeyRevoked(key=w.insurer.public_key, compromised_since=0))
+    assert w.ledger.item(item).status == "active"  # what the thief wanted
+    w.add(w.root, pl.authority_subject(w.jeweler.public_key),
+          pl.KeyRevoked(key=w.jeweler.public_key, compromised_since=theft))
+    assert w.ledger.item(item).status == "stolen"
+    assert not any(e.invalidated for e in pl.item_report(w.ledger, item).events)
+    revocation = w.ledger.history(pl.authority_subject(w.insurer.public_key))[-1].index
+    assert revocation in {i.index for i in w.ledger.audit().invalidated}
+    w.clock.t += 5
+    w.ledger.sign_checkpoint(LOG)
+    report = pl.verify_bundle(w.ledger.export(item), policy=policy_of(w), now=w.clock.t)
+    assert report.status == "stolen"
+    w.ledger.close()

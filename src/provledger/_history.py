@@ -34,13 +34,35 @@ class KeyIntroduction:
     chain: str
 
 
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A key a ``key.revoked`` entry cut off (with its cut-off), and that entry:
+    who signed it, when, on which chain, at which log index."""
+
+    key: bytes
+    cutoff: int
+    signer: bytes
+    time: int
+    chain: str
+    index: int
+
+
+def revocations_between(before: AuthorityState | None, after: AuthorityState, *,
+                        signer: bytes, time: int, index: int) -> list[Revocation]:
+    """The cut-offs one entry added to (or lowered on) an authority's chain."""
+    old = {(r.key, r.cutoff) for r in before.revoked} if before is not None else set()
+    return [Revocation(r.key, r.cutoff, signer, time, after.subject, index)
+            for r in after.revoked if (r.key, r.cutoff) not in old]
+
+
 class Cutoffs:
     """The cut-off set: every key refused from a log time on.
 
-    A key is in it when an authority's chain revoked it (a creator's
-    revocation that voids a rotation revokes the rotated-to keys from their
-    introduction, see _rules._revoke_key), or when the entry that introduced
-    it is itself invalidated.
+    A key is in it when a revocation that stands cut it off (a creator's
+    revocation that voids a rotation cuts off the rotated-to keys from their
+    introduction, see _authority_rules), or when the entry that introduced it
+    is itself invalidated. A revocation stands unless a later one that stands
+    invalidates its own entry: revocations are weighed from the newest back.
     """
 
     __slots__ = ("_cut", "_root")
@@ -50,25 +72,33 @@ class Cutoffs:
         self._root = root
 
     @classmethod
-    def of(cls, authorities: Iterable[AuthorityState],
+    def of(cls, revocations: Iterable[Revocation],
            introductions: Iterable[KeyIntroduction] = (), *, root: str) -> Cutoffs:
-        """The cut-off set the ``authorities``' states leave, closed over
-        ``introductions``: a key whose introducing entry is invalidated is cut
-        off from the start, and so on until nothing changes.
+        """The cut-off set ``revocations`` leave, closed over ``introductions``.
 
-        The root's own chain (chain id ``root``) is exempt: with no one above
-        it, its current key vouches for every rotation that led to it, so
-        revoking a former root key never voids the root's later keys."""
+        The root's own chain (chain id ``root``) is exempt from invalidation:
+        with no one above it, its current key vouches for every rotation that
+        led to it, so revoking a former root key never voids its later keys."""
+        intros = [i for i in introductions if i.chain != root]
+        standing: list[Revocation] = []
+        result = cls(root=root)
+        for rev in sorted(revocations, key=lambda r: r.index, reverse=True):
+            if not result.invalidates(rev.signer, rev.time, rev.chain):
+                standing.append(rev)
+                result = cls._closed(standing, intros, root)
+        return result
+
+    @classmethod
+    def _closed(cls, revocations: Sequence[Revocation], intros: Sequence[KeyIntroduction],
+                root: str) -> Cutoffs:
         cut: dict[bytes, int] = {}
-        for auth in authorities:
-            for r in auth.revoked:
-                cut[r.key] = min(cut.get(r.key, r.cutoff), r.cutoff)
+        for r in revocations:
+            cut[r.key] = min(cut.get(r.key, r.cutoff), r.cutoff)
         result = cls(cut, root=root)
-        pending = [i for i in introductions if i.key not in cut and i.chain != root]
         changed = bool(cut)
         while changed:
             changed = False
-            for intro in pending:
+            for intro in intros:
                 if intro.key not in result._cut and result.invalidates(intro.signer, intro.time,
                                                                        intro.chain):
                     result._cut[intro.key] = 0

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 from . import _rules
 from ._errors import ProvLedgerError, VerificationError
-from ._history import Cutoffs, Entry, ItemHistory, KeyIntroduction, replay_item, tainted
+from ._history import (
+    Cutoffs,
+    Entry,
+    ItemHistory,
+    KeyIntroduction,
+    Revocation,
+    replay_item,
+    revocations_between,
+    tainted,
+)
 from ._state import AuthorityState, ItemState, SubjectState
 from ._view import root_state
 
@@ -34,20 +43,23 @@ class _Timeline:
         self.keys: dict[bytes, tuple[str, int]] = {root_key: (root.subject, -1)}
         self.cutoffs: tuple[list[int], list[Cutoffs]] = ([-1], [Cutoffs(root=root.subject)])
         self._intros: list[KeyIntroduction] = []
+        self._revocations: list[Revocation] = []
 
     def record(self, index: int, time: int, signer: bytes, state: AuthorityState,
                new_keys: tuple[bytes, ...]) -> None:
         indices, states = self.states.setdefault(state.subject, ([], []))
-        before = states[-1].revoked if states else ()
+        before = states[-1] if states else None
         indices.append(index)
         states.append(state)
         for key in new_keys:
             self.keys[key] = (state.subject, index)
             self._intros.append(KeyIntroduction(key, signer, time, state.subject))
-        if state.revoked != before:
-            latest = [s[-1] for _, s in self.states.values()]
+        if state.revoked != (before.revoked if before is not None else ()):
+            self._revocations += revocations_between(before, state, signer=signer, time=time,
+                                                     index=index)
             self.cutoffs[0].append(index)
-            self.cutoffs[1].append(Cutoffs.of(latest, self._intros, root=self.root_subject))
+            self.cutoffs[1].append(Cutoffs.of(self._revocations, self._intros,
+                                              root=self.root_subject))
 
     def at(self, index: int) -> _At:
         """The authorities as the entry at log ``index`` found them."""

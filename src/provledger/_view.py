@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from ._entry import decode_entry
 from ._errors import AuditError
-from ._history import Cutoffs, Entry, KeyIntroduction, replay_item, tainted
+from ._history import (
+    Cutoffs,
+    Entry,
+    KeyIntroduction,
+    Revocation,
+    replay_item,
+    revocations_between,
+    tainted,
+)
 from ._state import AuthorityState, Grant, ItemState, SubjectState, decode_state
 from ._statement import Statement, authority_subject, decode_statement
 from ._store import Row, Store
@@ -46,8 +54,8 @@ class StateView:
         #: subject, and the (hash, state) the last of them left.
         self._pending: dict[str, list[Entry]] = {}
         self._decided: dict[str, tuple[bytes, SubjectState]] = {}
-        #: Authorities whose revocations this view decided (not in the store yet).
-        self._revoking: set[str] = set()
+        #: Revocations decided through this view and not in the store yet.
+        self._revocations: list[Revocation] = []
         #: Keys introduced by entries decided through this view (audits compare
         #: them with the store's key table).
         self.introduced: list[tuple[bytes, str, int]] = []
@@ -127,7 +135,12 @@ class StateView:
             self._decided[subject] = (statement_hash, state)
         if isinstance(state, AuthorityState) and state.revoked != (
                 before.revoked if isinstance(before, AuthorityState) else ()):
-            self._revoked_changed(subject)
+            if entry is not None:
+                index, time, stmt = entry
+                self._revocations += revocations_between(
+                    before if isinstance(before, AuthorityState) else None, state,
+                    signer=stmt.signer, time=time, index=index)
+            self._revoked_changed()
 
     def authority_of(self, key: bytes) -> AuthorityState | None:
         subject = self._keys.get(key)
@@ -142,30 +155,36 @@ class StateView:
 
     # -- revocations (protocol.md 6.4) ----------------------------------------
 
-    def _revoked_changed(self, subject: str) -> None:
+    def _revoked_changed(self) -> None:
         """A revocation was decided: recompute the cut-off set, and forget the
-        item states it may change (they are replayed again when next read)."""
+        item states it may change (they are replayed again when next read).
+        An audit's view finds the revocation in the store once it moves on."""
         self._cutoffs = None
-        self._revoking.add(subject)
         self._heads = {s: v for s, v in self._heads.items()
                        if not isinstance(v[1], ItemState)}
 
     def _read_cutoffs(self) -> Cutoffs:
         limit = self._at
-        subjects = {r.subject for r in self._store.revocations()
-                    if limit is None or r.index < limit}
-        subjects |= self._revoking
-        if not subjects:
+        revocations = list(self._revocations)
+        for row in self._store.revocations():
+            if limit is not None and row.index >= limit:
+                continue
+            before = self._store.head_before(row.subject, row.index)
+            old = _decode(before) if before is not None else None
+            new = _decode(row)
+            if isinstance(new, AuthorityState):
+                revocations += revocations_between(
+                    old if isinstance(old, AuthorityState) else None, new,
+                    signer=row.signer, time=row.time, index=row.index)
+        if not revocations:
             return Cutoffs(root=self._root.subject)
-        states = [s for s in (self.head(x)[1] for x in sorted(subjects))
-                  if isinstance(s, AuthorityState)]
         intros = []
         for key, chain, index in self._store.all_keys():
             if index < 0 or (limit is not None and index >= limit):
                 continue
             row = next(iter(self._store.rows(index, index + 1)))
             intros.append(KeyIntroduction(key, row.signer, row.time, chain))
-        return Cutoffs.of(states, intros, root=self._root.subject)
+        return Cutoffs.of(revocations, intros, root=self._root.subject)
 
     def _effective(self, subject: str, stored: ItemState) -> ItemState:
         """The item's state with invalidated entries left out (6.4)."""
