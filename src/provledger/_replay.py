@@ -26,8 +26,7 @@ from ._history import (
     revocations_between,
     tainted,
 )
-from ._state import AuthorityState, ItemState, SubjectState
-from ._view import root_state
+from ._state import AuthorityState, ItemState, SubjectState, root_state
 
 
 class _Timeline:

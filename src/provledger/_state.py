@@ -12,6 +12,8 @@ from typing import Literal
 
 import msgspec
 
+from ._statement import authority_subject
+
 ItemStatus = Literal["active", "lost", "stolen", "revoked"]
 
 
@@ -187,3 +189,9 @@ def decode_state(data: bytes) -> SubjectState:
     """
     state: SubjectState = _decoder.decode(data)
     return state
+
+
+def root_state(root_key: bytes) -> AuthorityState:
+    """The root authority before its chain has any entry."""
+    return AuthorityState(subject=authority_subject(root_key), key=root_key, name="root",
+                          roles=(Grant("root", ""),))

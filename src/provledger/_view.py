@@ -21,17 +21,9 @@ from ._history import (
     revocations_between,
     tainted,
 )
-from ._state import AuthorityState, Grant, ItemState, SubjectState, decode_state
-from ._statement import Statement, authority_subject, decode_statement
+from ._state import AuthorityState, ItemState, SubjectState, decode_state, root_state
+from ._statement import Statement, decode_statement
 from ._store import Row, Store
-
-
-def root_state(root_key: bytes) -> AuthorityState:
-    """The root authority before its chain has any entry."""
-    return AuthorityState(
-        subject=authority_subject(root_key), key=root_key, name="root", roles=(Grant("root", ""),)
-    )
-
 
 _MAX_CACHED = 50_000
 
