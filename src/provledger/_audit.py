@@ -59,6 +59,8 @@ class RangeResult:
 
     subjects: int = 0
     invalidated: list[Invalidated] = field(default_factory=list)
+    #: Items with an entry some revocation touches (_history.Cutoffs.touches).
+    touched: set[str] = field(default_factory=set)
     keys: list[tuple[bytes, str, int]] = field(default_factory=list)
 
 
@@ -97,9 +99,11 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
                 except AuditError:
                     window.require(k + 1)  # a bad signature before or here comes first
                     raise
-                if cutoffs.invalidates(row.signer, row.time, row.subject):
-                    result.invalidated.append(Invalidated(
-                        row.index, row.subject, row.signer, cutoffs.reason(row.signer)))
+                if cutoffs and cutoffs.touches(row.signer, row.time):
+                    result.touched.add(row.subject)
+                    if cutoffs.invalidates(row.signer, row.time, row.subject):
+                        result.invalidated.append(Invalidated(
+                            row.index, row.subject, row.signer, cutoffs.reason(row.signer)))
                 previous_time = row.time
                 expected += 1
             window.require(len(window.rows))
@@ -241,19 +245,21 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
         subjects=subjects,
         invalidated=_with_dependents(store, origin=origin, root_key=root_key, size=size,
                                      cutoffs=cutoffs,
-                                     direct=[i for r in results for i in r.invalidated]),
+                                     direct=[i for r in results for i in r.invalidated],
+                                     touched={s for r in results for s in r.touched}),
         checkpoints=checked,
     )
 
 
 def _with_dependents(store: Store, *, origin: str, root_key: bytes, size: int,
-                     cutoffs: Cutoffs, direct: list[Invalidated]) -> tuple[Invalidated, ...]:
-    """``direct`` plus the item entries that rest on them, in log order: each
-    item with a directly invalidated entry is read as _history.replay_item
-    reads it (history and verifiers mark the same entries)."""
+                     cutoffs: Cutoffs, direct: list[Invalidated],
+                     touched: set[str]) -> tuple[Invalidated, ...]:
+    """``direct`` plus the item entries that rest on invalidated ones, in log
+    order: each ``touched`` item is read as _history.replay_item reads it
+    (history and verifiers mark the same entries)."""
     found = {i.index: i for i in direct}
     view = StateView(store, origin=origin, root_key=root_key, at=size)
-    for subject in dict.fromkeys(i.subject for i in direct):
+    for subject in sorted(touched):
         if subject.startswith(AUTHORITY_PREFIX):
             continue
         rows = [r for r in store.history(subject) if r.index < size]

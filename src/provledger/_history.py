@@ -65,11 +65,16 @@ class Cutoffs:
     invalidates its own entry: revocations are weighed from the newest back.
     """
 
-    __slots__ = ("_cut", "_root")
+    __slots__ = ("_cut", "_ever", "_root")
 
-    def __init__(self, cut: dict[bytes, int] | None = None, *, root: str = "") -> None:
+    def __init__(self, cut: dict[bytes, int] | None = None, *, root: str = "",
+                 ever: dict[bytes, int] | None = None) -> None:
         self._cut = dict(cut or {})
         self._root = root
+        #: The cut-offs every revocation would make if all stood: a superset
+        #: of every cut-off set the log has had, so an entry never touched by
+        #: it was never invalidated and its stored state is still right.
+        self._ever = dict(ever if ever is not None else self._cut)
 
     @classmethod
     def of(cls, revocations: Iterable[Revocation],
@@ -80,12 +85,14 @@ class Cutoffs:
         with no one above it, its current key vouches for every rotation that
         led to it, so revoking a former root key never voids its later keys."""
         intros = [i for i in introductions if i.chain != root]
+        revocations = sorted(revocations, key=lambda r: r.index, reverse=True)
         standing: list[Revocation] = []
         result = cls(root=root)
-        for rev in sorted(revocations, key=lambda r: r.index, reverse=True):
+        for rev in revocations:
             if not result.invalidates(rev.signer, rev.time, rev.chain):
                 standing.append(rev)
                 result = cls._closed(standing, intros, root)
+        result._ever = cls._closed(revocations, intros, root)._cut
         return result
 
     @classmethod
@@ -106,7 +113,16 @@ class Cutoffs:
         return result
 
     def __bool__(self) -> bool:
-        return bool(self._cut)
+        """Whether any revocation exists, standing or not (then item states
+        may need reading again, see :func:`tainted`)."""
+        return bool(self._ever)
+
+    def touches(self, signer: bytes, time: int) -> bool:
+        """Whether some revocation, standing or not, would invalidate an entry
+        by ``signer`` at ``time``: only then can its chain's state differ
+        from the one stored when it was appended."""
+        cut = self._ever.get(signer)
+        return cut is not None and time >= cut
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Cutoffs) and self._cut == other._cut
@@ -181,6 +197,6 @@ def replay_item(entries: Sequence[Entry], *, cutoffs: Cutoffs,
 
 
 def tainted(entries: Iterable[tuple[bytes, int]], cutoffs: Cutoffs) -> bool:
-    """Whether any (signer, log time) of a chain is invalidated: only then
-    does its state differ from the one stored beside its entries."""
-    return bool(cutoffs) and any(cutoffs.invalidates(s, t) for s, t in entries)
+    """Whether any (signer, log time) of a chain was ever invalidated: only
+    then may its state differ from the one stored beside its entries."""
+    return bool(cutoffs) and any(cutoffs.touches(s, t) for s, t in entries)
