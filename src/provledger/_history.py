@@ -106,8 +106,9 @@ class Cutoffs:
         while changed:
             changed = False
             for intro in intros:
-                if intro.key not in result._cut and result.invalidates(intro.signer, intro.time,
-                                                                       intro.chain):
+                # A key already cut off later is cut off from the start all the same.
+                if result._cut.get(intro.key) != 0 and result.invalidates(
+                        intro.signer, intro.time, intro.chain):
                     result._cut[intro.key] = 0
                     changed = True
         return result
