@@ -16,6 +16,8 @@ exercised where tests/test_cli.py's shop makes it cheap.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import provledger as pl
@@ -405,3 +407,30 @@ def test_a_later_revocation_never_narrows_an_earlier_cut_off(world: World) -> No
     assert world.ledger.item(item).status == "active"
     marks = [e.invalidated for e in pl.item_report(world.ledger, item).events]
     assert marks == [True, True]
+
+
+def test_cli_the_root_cuts_off_a_thief_who_rotated_a_stolen_issuer_key(
+        shop: Shop) -> None:  # noqa: F811
+    """Finding 4 through the CLI: the thief rotates the stolen maison key to
+    their own and certifies a fake; the root revokes the stolen key from the
+    rotation on. The thief's key is refused, the fake reads UNCONFIRMED, the
+    genuine ring is untouched."""
+    shop.ok("key", "new", "thief", "--dir", shop.dir)
+    time.sleep(1.1)  # the cut-off must fall after the genuine ring's second
+    since = str(int(time.time()))
+    shop.ok("key", "rotate", "--key", shop / "maison.key", "--new", shop / "thief.pub")
+    fake = shop.json("issue", "--key", shop / "thief.key", "--serial", "F-1", "--kind", "ring",
+                     "--owner", shop / "thief.pub")["item"]
+    shop.ok("key", "revoke", "--key", shop / "rings-keys/root.key", shop / "maison.pub",
+            "--since", since)
+    size = shop.ledger_size()
+    assert_error(shop.run("issue", "--key", shop / "thief.key", "--serial", "F-2", "--kind",
+                          "ring", "--owner", shop / "thief.pub"), 1)
+    assert shop.ledger_size() == size
+    report = shop.json("history", fake)
+    assert report["certificate_confirmed"] is False
+    assert report["events"][0]["invalidated"] is True
+    assert "UNCONFIRMED" in shop.ok("history", fake).stdout
+    genuine = shop.json("history", shop.item)
+    assert genuine["certificate_confirmed"] is True
+    assert not any(e["invalidated"] for e in genuine["events"])

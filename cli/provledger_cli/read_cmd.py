@@ -28,8 +28,10 @@ _MAX_VALUE_CHARS: Final = 60
 def history(settings: Settings, *, item: str, as_json: bool) -> None:
     """Show ITEM's certificate, status and every event, signatures verified.
 
-    Entries signed by a key after its compromise cut-off are marked
-    INVALIDATED. --json prints the full report, every field included.
+    Entries signed by a key after its compromise cut-off, or resting on such
+    an entry, are marked INVALIDATED with the reason and left out of the
+    status and owner shown. --json prints the full report, every field
+    included.
 
     \b
     Example:
@@ -53,7 +55,9 @@ def history(settings: Settings, *, item: str, as_json: bool) -> None:
         f"owner        {fmt_key(state.owner)}",
         f"issuer       {safe_text(report.issuer_name) or '?'} ({safe_text(state.issuer)})",
         f"attested by  {', '.join(attested) or '-'}",
-        f"certificate  {state.certificate.hex()}",
+        f"certificate  {state.certificate.hex()}"
+        + ("  UNCONFIRMED: signed after its key's compromise cut-off; the issuer has not "
+           "reaffirmed it" if report.unconfirmed else ""),
         "",
     ]
     for e in report.events:
@@ -63,7 +67,7 @@ def history(settings: Settings, *, item: str, as_json: bool) -> None:
         if summary:
             line += f"  {summary}"
         if e.invalidated:
-            line += "  INVALIDATED (signer's key was revoked as compromised)"
+            line += f"  INVALIDATED ({e.invalid_reason})"
         lines.append(line)
     emit(False, {}, lines)
 
@@ -95,8 +99,8 @@ def audit(settings: Settings, *, workers: int | None, as_json: bool) -> None:
     """Re-verify the whole ledger: every signature, chain link, rule and stored state.
 
     Exits 1 naming the first entry that does not check out. Entries signed
-    by keys after their compromise cut-off are listed; they do not fail the
-    audit.
+    by keys after their compromise cut-off, and item entries resting on
+    them, are listed with the reason; they do not fail the audit.
 
     \b
     Example:
