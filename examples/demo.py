@@ -73,8 +73,16 @@ def main(out: Path) -> int:
     verify_offline(out, bundle)
     print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
           "ring.bundle, policy.txt, checkpoint.txt, ring.report.json")
-    print(f"try: .venv/bin/provledger verify {out}/ring.bundle --policy {out}/policy.txt "
-          f"--item {ring}")
+    cli, fresh = ".venv/bin/provledger", f"{out}/ring-$(date +%F).bundle"
+    max_age = pl.read_policy(out / "policy.txt").max_age
+    # The bundle's checkpoint grows stale after max-age, so the hint also says
+    # how to sign a new one and export again, instead of failing a day later.
+    print(f"try: {cli} verify {out}/ring.bundle --policy {out}/policy.txt --item {ring}\n"
+          f"  (past the policy's max-age {max_age} s that fails with StaleCheckpointError;"
+          " refresh, then verify the new bundle:\n"
+          f"  {cli} --db {out}/ledger.db checkpoint --key {out}/keys/log.key >/dev/null\n"
+          f"  {cli} --db {out}/ledger.db export {ring} -o {fresh}\n"
+          f"  {cli} verify {fresh} --policy {out}/policy.txt --item {ring})")
     return 0
 
 

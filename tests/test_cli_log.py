@@ -20,7 +20,7 @@ import provledger as pl
 from provledger_cli import log_cmd
 from provledger_cli.main import cli
 
-from .conftest import ORIGIN, key, make_world, snapshot
+from .conftest import ORIGIN, StepClock, World, grant, key, make_world, snapshot
 from .test_tlog import tc
 
 PASS = "log key passphrase"
@@ -258,6 +258,43 @@ def test_wrong_key_exits_3_and_writes_nothing(log: Log) -> None:
     assert not tlog_file.exists()
     assert not receipt_file.exists()
     assert snapshot(log.db) == before
+
+
+def test_receipt_kid_is_sha256_of_the_log_key(log: Log) -> None:
+    """spec/log.md 6.2: the COSE kid (label 4) is SHA-256 of the log's public key."""
+    log.ok("checkpoint", "--key", log.log_key)
+    receipt_file = log.dir / "k.receipt"
+    log.ok("proof", "inclusion", "4", "--receipt", receipt_file, "--key", log.log_key)
+    body = tc.cbor_decode(receipt_file.read_bytes()).value
+    header = tc.cbor_decode(body[0])
+    assert header[4] == hashlib.sha256(key("log").public_key).digest()
+
+
+def test_receipt_of_a_one_entry_log_is_refused(tmp_path: Path) -> None:
+    """RFC 9942's inclusion path is ``[+ bstr]``; a tree of size 1 has none."""
+    db = tmp_path / "one.db"
+    clock = StepClock()
+    ledger = pl.Ledger.create(db, origin=ORIGIN, root_key=key("root").public_key,
+                              log_key=key("log").public_key, clock=clock)
+    w = World(ledger, db, clock, *(key(n) for n in
+                                   ("root", "jeweler", "workshop", "gemologist", "insurer",
+                                    "owner")))
+    grant(w, w.root, w.jeweler, "issuer", "Jeweler")
+    ledger.sign_checkpoint(key("log"))
+    with pytest.raises(pl.ReceiptUnavailableError, match="size 1"):
+        ledger.receipt(0, key=key("log"))
+    ledger.close()
+    log_key = tmp_path / "log.key"
+    pl.write_signing_key(log_key, key("log"), passphrase=PASS.encode(), _limits=CHEAP_KDF)
+    one = Log(tmp_path, db, log_key, log_key)
+    receipt_file, tlog_file = tmp_path / "r.receipt", tmp_path / "r.tlog-proof"
+    assert_error(one.run("proof", "inclusion", "0", "--receipt", receipt_file,
+                         "--tlog-proof", tlog_file, "--key", log_key), 6,
+                 contains="one-entry")
+    assert not receipt_file.exists()
+    assert not tlog_file.exists()
+    # The tlog-proof, whose path may be empty, is still offered.
+    one.ok("proof", "inclusion", "0", "--tlog-proof", tlog_file)
 
 
 def test_wrong_passphrase_exits_7(log: Log) -> None:

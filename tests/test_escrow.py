@@ -626,3 +626,98 @@ def test_hashes_are_sha256_of_canonical_cbor() -> None:
         msgspec.structs.replace(DIRECT, direct=False))
     with pytest.raises(TypeError):
         pl.terms_hash(COND)  # type: ignore[arg-type]
+
+
+# -- refusals say how a settled escrow ended (issue 20, item 4) ----------------------
+
+
+def refusal(w: World, signer: pl.SigningKey, item: str, event: pl.Event) -> str:
+    """The message of a StateError refusal; nothing is appended."""
+    before = snapshot(w.path)
+    with pytest.raises(pl.StateError) as info:
+        w.ledger.append(w.sign(signer, item, event))
+    assert snapshot(w.path) == before
+    return str(info.value)
+
+
+@pytest.mark.parametrize("terms", [TERMS, RETURN_TERMS], ids=["dispute", "return"])
+def test_a_rejection_is_named_not_mistaken_for_a_timeout(world: World,
+                                                          terms: pl.EscrowTerms) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=terms)
+    world.add(BUYER, item, accepted(escrow, terms))
+    world.add(BUYER, item, pl.EscrowRejected(escrow=escrow, reason="stone chipped"))
+    message = refusal(world, BUYER, item, acknowledged(escrow, terms))
+    assert "(rejected by the buyer)" in message
+    assert "inspection" not in message
+    assert "[escrow rule: terminal]" in message
+
+
+def test_a_return_after_the_deadline_names_both_paths(world: World) -> None:
+    item = world.issue("R1")
+    escrow, ev = open_escrow(world, item, terms=RETURN_TERMS)
+    world.add(BUYER, item, accepted(escrow, RETURN_TERMS))
+    world.clock.t = ev.inspection_ends + 1
+    message = refusal(world, BUYER, item, acknowledged(escrow, RETURN_TERMS))
+    assert (f"(rejected by the buyer, or its inspection deadline passed at log time "
+            f"{ev.inspection_ends} unacknowledged)") in message
+
+
+def test_declined_cancelled_expired_and_completed_are_named(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, pl.EscrowDeclined(escrow=escrow))
+    assert "(declined by the buyer)" in refusal(world, BUYER, item, accepted(escrow))
+    escrow, _ = open_escrow(world, item)
+    world.add(world.owner, item, pl.EscrowCancelled(escrow=escrow))
+    assert "(cancelled by the seller" in refusal(world, BUYER, item, accepted(escrow))
+    escrow, ev = open_escrow(world, item)
+    world.clock.t = ev.offer_expires + 1
+    assert (f"(its offer expired unaccepted at log time {ev.offer_expires})"
+            in refusal(world, BUYER, item, accepted(escrow)))
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(BUYER, item, acknowledged(escrow))
+    assert "(acknowledged by the buyer after inspection)" in refusal(
+        world, BUYER, item, pl.EscrowRejected(escrow=escrow, reason="late"))
+
+
+def test_a_direct_sale_is_named(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item, terms=DIRECT)
+    world.add(BUYER, item, accepted(escrow, DIRECT))
+    assert "(accepted by the buyer (a direct sale))" in refusal(
+        world, BUYER, item, pl.EscrowDeclined(escrow=escrow))
+
+
+@pytest.mark.parametrize(("arbiter", "expected"), [
+    (True, "(dispute resolved for the seller by the arbiter)"),
+    (False, "(dispute resolved for the seller by buyer and seller agreeing)"),
+])
+def test_a_resolution_is_named(world: World, arbiter: bool, expected: str) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(BUYER, item, pl.EscrowDisputed(escrow=escrow, reason="not as described"))
+    if arbiter:
+        world.add(ARBITER, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    else:
+        world.add(BUYER, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+        world.add(world.owner, item, pl.EscrowResolution(escrow=escrow, outcome="seller"))
+    assert expected in refusal(world, BUYER, item, acknowledged(escrow))
+
+
+def test_theft_report_cancellations_and_disputes_are_named(world: World) -> None:
+    item = world.issue("R1")
+    escrow, _ = open_escrow(world, item)
+    world.add(world.insurer, item, pl.StolenReported(reference="X-1"))
+    assert "(cancelled by the item's theft report" in refusal(
+        world, BUYER, item, accepted(escrow))
+    world.add(world.insurer, item, pl.Recovered())
+    escrow, _ = open_escrow(world, item)
+    world.add(BUYER, item, accepted(escrow))
+    world.add(world.insurer, item, pl.StolenReported(reference="X-2"))
+    world.add(world.insurer, item, pl.Recovered())
+    message = refusal(world, BUYER, item, pl.EscrowRejected(escrow=escrow, reason="x"))
+    assert "is disputed (disputed by a party, or by a theft report)" in message
+    assert "[escrow rule: phase]" in message

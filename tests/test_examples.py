@@ -107,6 +107,24 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
     with provledger.Ledger.open(out_dir / "ledger.db", readonly=True) as ledger:
         assert ledger.audit().size == 10
 
+    # The closing hint: its verify works today, and it says how to refresh the
+    # checkpoint for a later day, when the policy's max-age has passed.
+    hint = out[out.index("try: "):]
+    assert len(hint.splitlines()) <= 5, hint
+    assert f"max-age {policy.max_age} s" in hint
+    assert "StaleCheckpointError" in hint
+    assert f"checkpoint --key {out_dir}/keys/log.key" in hint
+    assert f"export {ring} -o {out_dir}/ring-" in hint
+    # The refresh commands work as printed.
+    script = "\n".join(line.strip().rstrip(")") for line in hint.splitlines()[2:])
+    cli = str(Path(sys.executable).with_name("provledger"))
+    refreshed = subprocess.run(
+        ["bash", "-euc", script.replace(".venv/bin/provledger", cli)],
+        env=_env(PROVLEDGER_PASSPHRASE="demo passphrase"), capture_output=True, text=True,
+        timeout=TIMEOUT, check=False)
+    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+    assert ring in refreshed.stdout
+
 
 def report_time(report: dict[str, object]) -> int:
     """The checkpoint's time in a report, as Unix seconds (fresh by construction)."""

@@ -14,7 +14,7 @@ from pycose.keys import OKPKey
 from pycose.keys.curves import Ed25519
 from pycose.messages import Sign1Message
 
-from provledger._errors import DecodeError, ProofError, SignatureError
+from provledger._errors import DecodeError, ProofError, SignatureError, UnknownKeyError
 from provledger._keys import SigningKey, key_id
 from provledger._merkle import MemoryTree, inclusion_proof
 from provledger._receipt import make_receipt, verify_receipt
@@ -44,12 +44,12 @@ def receipt_for(tree: MemoryTree, index: int, size: int) -> bytes:
 
 
 def test_roundtrip_every_leaf(tree: MemoryTree) -> None:
-    for size in range(1, 17):
+    for size in range(2, 17):
         for index in range(size):
             r = receipt_for(tree, index, size)
             leaf = tree.subtree(0, index)
             assert verify_receipt(r, leaf_hash=leaf, public_key=KEY.public_key) == tree.root(size)
-            with pytest.raises(SignatureError):
+            with pytest.raises(UnknownKeyError):  # the kid names KEY, not OTHER
                 verify_receipt(r, leaf_hash=leaf, public_key=OTHER.public_key)
             wrong = tree.subtree(0, (index + 1) % 16)
             with pytest.raises(SignatureError):
@@ -77,13 +77,31 @@ def test_exact_structure(tree: MemoryTree) -> None:
     assert cbor2.dumps(top, canonical=True) == r
 
 
-def test_single_leaf_tree_has_empty_path(tree: MemoryTree) -> None:
-    r = receipt_for(tree, 0, 1)
-    (inclusion,) = cbor2.loads(r).value[1][396][-1]
-    assert cbor2.loads(inclusion) == [1, 0, []]
-    assert verify_receipt(r, leaf_hash=tree.subtree(0, 0), public_key=KEY.public_key) == tree.root(
-        1
-    )
+def test_no_receipt_for_a_single_leaf_tree(tree: MemoryTree) -> None:
+    """RFC 9942's path is ``[+ bstr]``; the one leaf of a size-1 tree has none."""
+    with pytest.raises(ValueError, match="size 1"):
+        receipt_for(tree, 0, 1)
+    protected = cbor2.dumps({1: -8, 4: KID_, 395: 1}, canonical=True)
+    root = tree.root(1)
+    signature = KEY.sign(cbor2.dumps(["Signature1", protected, b"", root]))
+    unprotected = {396: {-1: [cbor2.dumps([1, 0, []])]}}
+    crafted = cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, None, signature]),
+                          canonical=True)
+    with pytest.raises(DecodeError, match="path is empty"):
+        verify_receipt(crafted, leaf_hash=tree.subtree(0, 0), public_key=KEY.public_key)
+
+
+def test_kid_must_name_the_key(tree: MemoryTree) -> None:
+    """The kid is SHA-256 of the public key; the raw key, though it signs, is refused."""
+    proof = inclusion_proof(3, 8, tree)
+    raw_kid = make_receipt(KEY, kid=KEY.public_key, leaf_index=3, tree_size=8, proof=proof,
+                           root=tree.root(8))
+    with pytest.raises(UnknownKeyError, match="not SHA-256 of the log key"):
+        verify_receipt(raw_kid, leaf_hash=tree.subtree(0, 3), public_key=KEY.public_key)
+    other_kid = make_receipt(KEY, kid=key_id(OTHER.public_key), leaf_index=3, tree_size=8,
+                             proof=proof, root=tree.root(8))
+    with pytest.raises(UnknownKeyError):
+        verify_receipt(other_kid, leaf_hash=tree.subtree(0, 3), public_key=KEY.public_key)
 
 
 def _thaw(value: Any) -> Any:
@@ -146,6 +164,7 @@ PATH = [bytes(32)] * 3
         (_with_protected({1: -8, 395: 2}), DecodeError, "vds must be 1"),
         (_with_protected({1: -8}), DecodeError, "vds must be 1"),
         (_with_protected({1: -8, 4: "kid", 395: 1}), DecodeError, "kid"),
+        (_with_protected({1: -8, 395: 1}), DecodeError, "kid"),
         (_with_protected({1: -8, 2: [999], 395: 1}), DecodeError, "critical"),
         (_with_unprotected([]), DecodeError, "not a map"),
         (_with_unprotected({}), DecodeError, "no inclusion proof"),

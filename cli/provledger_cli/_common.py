@@ -51,7 +51,8 @@ Exit codes:
   {EXIT_DECODE}  malformed input: a statement, JSON body or key that does not decode
   {EXIT_STORAGE}  storage: the ledger is missing, unreadable or busy, or another
      file cannot be read or written
-  {EXIT_NOT_FOUND}  not found: no such item, authority or entry in the ledger
+  {EXIT_NOT_FOUND}  not found: no such item, authority or entry in the ledger, or
+     no receipt for a checkpoint of a one-entry log
   {EXIT_OTHER}  key file error (wrong passphrase, unreadable key file) or any
      other provledger error
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C), or the passphrase prompt was closed

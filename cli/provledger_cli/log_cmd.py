@@ -110,7 +110,9 @@ def inclusion(settings: Settings, *, entry: int, size: int | None, tlog_file: Pa
     --tlog-proof and --receipt prove the entry against the latest checkpoint,
     so the printed proof then uses that checkpoint's size. Neither file is
     written when the entry, the checkpoint or the key is refused, and
-    existing files are never overwritten.
+    existing files are never overwritten. A checkpoint of a one-entry log
+    has no receipt (RFC 9942 needs a non-empty inclusion path): --receipt is
+    then refused with exit code 6.
 
     \b
     Example:

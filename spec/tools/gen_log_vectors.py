@@ -521,7 +521,7 @@ def receipt_vectors(tree: MemoryTree) -> dict[str, Any]:
         )
 
     valid = []
-    for index, size in ((3, 8), (0, 1), (6, 7), (4, 5)):
+    for index, size in ((3, 8), (6, 7), (4, 5)):
         valid.append(
             {
                 "id": f"leaf{index}-of-{size}",
@@ -562,6 +562,13 @@ def receipt_vectors(tree: MemoryTree) -> dict[str, Any]:
             "reason": reason,
         }
 
+    def signed(p: bytes, u: Any, root: bytes) -> str:
+        """A receipt well signed by the log key over ``root``: only its shape is at fault."""
+        sig = LOG_KEY.sign(cbor2.dumps(["Signature1", p, b"", root], canonical=True))
+        return rebuild(p=p, u=u, s=sig)
+
+    raw_kid = cbor2.dumps({1: -8, 4: LOG_KEY.public_key, 395: 1}, canonical=True)
+    no_kid = cbor2.dumps({1: -8, 395: 1}, canonical=True)
     es256 = cbor2.dumps({1: -7, 4: kid, 395: 1}, canonical=True)
     vds2 = cbor2.dumps({1: -8, 4: kid, 395: 2}, canonical=True)
     invalid = [
@@ -597,6 +604,21 @@ def receipt_vectors(tree: MemoryTree) -> dict[str, Any]:
             "DecodeError",
             "payload must be detached",
         ),
+        bad(
+            "kid-raw-public-key",
+            signed(raw_kid, unprotected, tree.root(8)),
+            "UnknownKeyError",
+            "kid is the raw public key, not its SHA-256",
+        ),
+        bad("no-kid", signed(no_kid, unprotected, tree.root(8)), "DecodeError", "no kid"),
+        {
+            "id": "leaf0-of-1",
+            "receipt": signed(protected, with_proof([1, 0, []]), tree.root(1)),
+            "leaf_hash": tree.subtree(0, 0).hex(),
+            "public_key": pk,
+            "error": "DecodeError",
+            "reason": "empty inclusion path: RFC 9942 needs [+ bstr]",
+        },
         bad("alg-es256", rebuild(p=es256), "DecodeError", "alg is not EdDSA"),
         bad("vds-2", rebuild(p=vds2), "DecodeError", "vds is not RFC9162_SHA256"),
         bad("no-vdp", rebuild(u={}), "DecodeError", "no inclusion proof"),

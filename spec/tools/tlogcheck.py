@@ -432,6 +432,9 @@ def verify_receipt(receipt: bytes, leaf_hash: bytes, public_key: bytes) -> bytes
         raise TlogCheckError("receipt must use alg EdDSA (-8) and vds RFC9162_SHA256 (1)")
     if 2 in header:
         raise TlogCheckError("unknown critical headers")
+    # spec/log.md 6.2: the kid is SHA-256 of the log's raw Ed25519 public key.
+    if header.get(4) != _sha(public_key):
+        raise TlogCheckError("receipt kid (label 4) is not SHA-256 of the log's public key")
     try:
         (encoded,) = unprotected[396][-1]
     except (KeyError, TypeError, ValueError, IndexError):
@@ -444,6 +447,8 @@ def verify_receipt(receipt: bytes, leaf_hash: bytes, public_key: bytes) -> bytes
     size, index, path = proof
     if not (isinstance(size, int) and isinstance(index, int) and isinstance(path, list)):
         raise TlogCheckError("inclusion proof has wrong types")
+    if not path:
+        raise TlogCheckError("inclusion path is empty; RFC 9942's CDDL is [+ bstr]")
     root = root_from_inclusion(leaf_hash, index, size, path)
     # Sig_structure = ["Signature1", protected, external_aad h'', payload = root]
     sig_structure = (

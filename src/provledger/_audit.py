@@ -232,11 +232,16 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
     introduced.add((root_key, authority_subject(root_key), -1))
     stored = {row for row in store.all_keys() if row[2] < size}
     if introduced != stored:
-        extra = sorted(stored - introduced, key=lambda r: r[2])
-        what = f"key {format_public_key(extra[0][0])} at entry {extra[0][2]}" if extra else "a key"
-        raise AuditError(f"the key table disagrees with the log: {what} was not introduced "
-                         "by any entry" if extra else "the key table is missing a key "
-                         "the log introduced")
+        extra = sorted(stored - introduced, key=lambda r: (r[2], r[0]))
+        if extra:
+            key, subject, index = extra[0]
+            raise AuditError(f"the key table disagrees with the log: its row for key "
+                             f"{_key_text(key)} ({subject}, entry {index}) was not "
+                             "introduced by any entry")
+        key, subject, index = sorted(introduced - stored, key=lambda r: (r[2], r[0]))[0]
+        raise AuditError(f"the key table is missing the row for key {_key_text(key)}, "
+                         f"which entry {index} introduced for {subject}",
+                         index=None if index < 0 else index)
     subjects = sum(r.subjects for r in results)
     _check_genesis_count(store, subjects)
     checked = check_tree(store, origin=origin, log_key=log_key, size=size)
@@ -249,6 +254,12 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
                                      touched={s for r in results for s in r.touched}),
         checkpoints=checked,
     )
+
+
+def _key_text(key: bytes) -> str:
+    """A stored key for a message: its usual spelling, or hex if a tampered row
+    holds something that is not 32 bytes."""
+    return format_public_key(key) if len(key) == 32 else f"{key[:40].hex()} (not 32 bytes)"
 
 
 def _with_dependents(store: Store, *, origin: str, root_key: bytes, size: int,

@@ -160,6 +160,12 @@ class NotFoundError(ProvLedgerError):
     """No item, authority or entry by that name exists in the ledger."""
 
 
+class ReceiptUnavailableError(NotFoundError):
+    """No COSE Receipt can be made at the latest checkpoint: its tree has one
+    entry, whose inclusion path is empty, and RFC 9942 requires at least one
+    path hash (spec/log.md 6.2). Sign a checkpoint over two or more entries."""
+
+
 class TimeRangeError(ProvLedgerError, ValueError):
     """A time given to the library (``now=``) is not an int of Unix seconds
     from 0 to 2**40, the range the protocol can carry."""

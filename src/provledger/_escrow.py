@@ -195,7 +195,8 @@ def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
         raise StateError(f"{where}: names escrow {_short(escrow_id)}, but {current} "
                          "[escrow rule: current-escrow]")
     if esc.state in TERMINAL:
-        raise StateError(f"{where}: escrow {_short(esc.id)} is {esc.state}{_why(esc)}; a "
+        raise StateError(f"{where}: escrow {_short(esc.id)} is {esc.state}"
+                         f"{_why(esc, item, log_time)}; a "
                          "settled escrow never changes [escrow rule: terminal]")
     kind = type(ev)
     party = _party(esc, stmt.signer)
@@ -211,7 +212,8 @@ def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
                          "resolution by its arbiter, or by buyer and seller "
                          "[escrow rule: frozen]")
     if esc.state not in _FROM[kind]:
-        raise StateError(f"{where}: escrow {_short(esc.id)} is {esc.state}{_why(esc)}; this "
+        raise StateError(f"{where}: escrow {_short(esc.id)} is {esc.state}"
+                         f"{_why(esc, item, log_time)}; this "
                          f"transition needs it {' or '.join(_FROM[kind])} "
                          "[escrow rule: phase]")
     if isinstance(ev, EscrowAccepted | EscrowAcknowledged):
@@ -314,13 +316,48 @@ def _to(nxt: ItemState, esc: EscrowState, state: EscrowPhase) -> ItemState:
     return msgspec.structs.replace(nxt, escrow=msgspec.structs.replace(esc, state=state))
 
 
-def _why(esc: EscrowState) -> str:
-    """The deadline behind a state it may have come from."""
-    if esc.state == "expired":
-        return f" (its offer expired at log time {esc.offer_expires})"
-    if esc.state in ("disputed", "returned") and not esc.direct and not esc.votes:
-        return f" (inspection ends at log time {esc.inspection_ends})"
-    return ""
+def _why(esc: EscrowState, item: ItemState, log_time: int) -> str:
+    """How ``esc`` came to its state, for a refusal: " (rejected by the buyer)".
+
+    The stored state records no history (adding it would change the stored
+    bytes of every settled escrow, which audits compare), so this derives what
+    the state proves. Where two paths end alike, both are named: a return
+    without votes is a rejection unless the inspection deadline, when the
+    terms return on timeout, has passed by ``log_time``; a cancellation is the
+    seller's or a theft report's (section 6a: it cancels an offer), stolen
+    now or recovered since; a dispute is a party's, the deadline's (terms
+    that dispute on timeout), or a theft report's.
+    """
+    deadline = (not esc.direct and log_time > esc.inspection_ends)
+    passed = f"its inspection deadline passed at log time {esc.inspection_ends}"
+    theft = item.status == "stolen"
+    how = ""
+    if esc.votes and esc.state in ("completed", "returned"):
+        by = ("the arbiter" if any(v.party == "arbiter" for v in esc.votes)
+              else "buyer and seller agreeing")
+        to = "the buyer" if esc.state == "completed" else "the seller"
+        how = f"dispute resolved for {to} by {by}"
+    elif esc.state == "completed":
+        how = ("accepted by the buyer (a direct sale)" if esc.direct
+               else "acknowledged by the buyer after inspection")
+    elif esc.state == "returned":
+        how = "rejected by the buyer"
+        if esc.on_timeout == "return" and deadline:
+            how += f", or {passed} unacknowledged"
+    elif esc.state == "declined":
+        how = "declined by the buyer"
+    elif esc.state == "cancelled":
+        how = ("cancelled by the item's theft report, or by the seller before it" if theft
+               else "cancelled by the seller, or by a theft report the item has since "
+               "been recovered from")
+    elif esc.state == "expired":
+        how = f"its offer expired unaccepted at log time {esc.offer_expires}"
+    elif esc.state == "disputed":
+        how = "disputed by a party"
+        if esc.on_timeout == "dispute" and deadline:
+            how += f", or when {passed}"
+        how += ", or by a theft report"
+    return f" ({how})" if how else ""
 
 
 def _short(escrow_id: bytes) -> str:

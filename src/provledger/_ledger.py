@@ -12,7 +12,14 @@ from typing import TypeVar
 from . import _rules, _tlog
 from ._audit import AuditReport
 from ._entry import encode_entry
-from ._errors import ChainError, DuplicateStatementError, NotFoundError, ProvLedgerError
+from ._errors import (
+    ChainError,
+    DecodeError,
+    DuplicateStatementError,
+    NotFoundError,
+    ProvLedgerError,
+    StorageError,
+)
 from ._events import Event
 from ._keys import SigningKey, format_public_key
 from ._merkle import leaf_hash, new_subtrees
@@ -63,10 +70,7 @@ class Ledger:
     def __init__(self, store: Store, *, clock: Clock = _time.time) -> None:
         self._store = store
         self._clock = clock
-        meta = store.meta()
-        self.origin: str = meta["origin"].decode()
-        self.root_key: bytes = meta["root_key"]
-        self.log_key: bytes = meta["log_key"]
+        self.origin, self.root_key, self.log_key = _read_meta(store)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -91,7 +95,6 @@ class Ledger:
             ValueError: a bad origin or key.
         """
         from ._codec import convert
-        from ._errors import DecodeError
         from ._types import Origin
 
         try:
@@ -128,9 +131,15 @@ class Ledger:
         raises LedgerBusyError.
 
         Raises:
-            StorageError: missing, unreadable or not a provledger ledger.
+            StorageError: missing, unreadable or not a provledger ledger, or
+                its ``meta`` table lacks or garbles the origin or a key.
         """
-        return cls(SQLiteStore.open(path, readonly=readonly, timeout=timeout), clock=clock)
+        store = SQLiteStore.open(path, readonly=readonly, timeout=timeout)
+        try:
+            return cls(store, clock=clock)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         """Close the database; the Ledger is unusable afterwards."""
@@ -409,6 +418,8 @@ class Ledger:
         Raises:
             UnauthorizedError: ``key`` is not the log key.
             NotFoundError: no checkpoint yet, or it does not cover ``index``.
+            ReceiptUnavailableError: the latest checkpoint is of a one-entry
+                log, which RFC 9942 gives no receipt (spec/log.md 6.2).
         """
         _tlog.check_log_key(key, self.log_key, "receipts")
         return _tlog.receipt(self._store, index, self.latest_checkpoint(), key, self.log_key)
@@ -514,3 +525,30 @@ def _at(i: int, fn: Callable[..., T], *args: object) -> T:
     except ProvLedgerError as exc:
         _tag(exc, i)
         raise
+
+
+def _read_meta(store: Store) -> tuple[str, bytes, bytes]:
+    """The origin, root key and log key from the ``meta`` table, checked.
+
+    Raises:
+        StorageError: a row is missing or does not hold what create() wrote
+            (only an edit behind the ledger's back does that).
+    """
+    from ._codec import convert
+    from ._types import Origin
+
+    meta = store.meta()
+    for name in ("origin", "root_key", "log_key"):
+        if name not in meta:
+            raise StorageError(f"the ledger's meta row {name!r} is missing")
+    try:
+        origin = meta["origin"].decode("utf-8")
+        convert(origin, Origin, what="origin")
+    except (UnicodeDecodeError, DecodeError):
+        raise StorageError(f"the ledger's meta row 'origin' is not a valid origin "
+                           f"({meta['origin'][:60]!r})") from None
+    for name in ("root_key", "log_key"):
+        if len(meta[name]) != 32:
+            raise StorageError(f"the ledger's meta row {name!r} is not a 32-byte Ed25519 "
+                               f"public key ({len(meta[name])} bytes)")
+    return origin, meta["root_key"], meta["log_key"]

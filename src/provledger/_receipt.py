@@ -13,9 +13,13 @@ The signature covers ``["Signature1", protected, h'', root]``: the payload is
 the Merkle root the inclusion proof leads to, so a verifier must recompute it
 from the leaf hash and cannot skip the proof.
 
-Deviation from the CDDL: RFC 9942 writes the path as ``[+ bstr]``, but the
-only leaf of a one-leaf tree has the empty path (RFC 9162 §2.1.3.1), so an
-empty path is made and accepted; any other size still needs its hashes.
+``kid`` is SHA-256 of the log's public key (:func:`provledger._keys.key_id`);
+a verifier given the log key checks it, so a receipt cannot name one key and
+be signed by another.
+
+RFC 9942 writes the path as ``[+ bstr]``, and the only leaf of a one-leaf
+tree has the empty path (RFC 9162 §2.1.3.1): no receipt exists for a tree of
+size 1, so none is made and an empty path is rejected.
 
 What the signature does not bind: ``tree-size`` and ``leaf-index`` only steer
 the proof walk, and some different pairs walk alike (leaf 5 of 8 and of 7),
@@ -31,8 +35,8 @@ from typing import Any
 import cbor2
 
 from ._codec import dumps, loads, reencode
-from ._errors import DecodeError, ProofError
-from ._keys import SigningKey, verify_signature
+from ._errors import DecodeError, ProofError, UnknownKeyError
+from ._keys import SigningKey, key_id, verify_signature
 from ._merkle import HASH_SIZE, MAX_TREE_SIZE, root_from_inclusion_proof
 
 COSE_SIGN1_TAG = 18
@@ -63,8 +67,9 @@ def make_receipt(
     leaf; nothing here can check it without the leaf hash.
 
     Raises:
-        ValueError: not ``0 <= leaf_index < tree_size``, or a hash or the root
-            is not 32 bytes.
+        ValueError: not ``0 <= leaf_index < tree_size``, a hash or the root
+            is not 32 bytes, or ``proof`` is empty (RFC 9942 has no receipt
+            for a tree of size 1).
     """
     if not isinstance(kid, bytes):
         raise TypeError("kid must be bytes")
@@ -75,6 +80,9 @@ def make_receipt(
         raise ValueError(f"leaf index {leaf_index} is not in a tree of size {tree_size}")
     if len(root) != HASH_SIZE or any(len(h) != HASH_SIZE for h in proof):
         raise ValueError("the root and every proof hash must be 32 bytes")
+    if not proof:
+        raise ValueError("RFC 9942 needs at least one inclusion path hash: "
+                         "a tree of size 1 has no receipt")
     protected = dumps({HEADER_ALG: ALG_EDDSA, HEADER_KID: kid, HEADER_VDS: VDS_RFC9162_SHA256})
     inclusion = dumps([tree_size, leaf_index, [bytes(h) for h in proof]])
     signature = key.sign(_sig_structure(protected, root))
@@ -91,7 +99,10 @@ def verify_receipt(receipt: bytes, *, leaf_hash: bytes, public_key: bytes) -> by
 
     Raises:
         DecodeError: not a canonical tagged COSE_Sign1 receipt with EdDSA,
-            ``vds`` 1, one inclusion proof and a detached payload.
+            ``vds`` 1, a byte-string ``kid``, one inclusion proof with a
+            non-empty path, and a detached payload.
+        UnknownKeyError: the ``kid`` is not SHA-256 of ``public_key``: the
+            receipt names another key.
         ProofError: the inclusion proof is malformed for its size and index.
         SignatureError: the signature does not verify under ``public_key``
             over the recomputed root.
@@ -110,7 +121,7 @@ def verify_receipt(receipt: bytes, *, leaf_hash: bytes, public_key: bytes) -> by
         raise DecodeError("receipt: protected header and signature must be byte strings")
     if payload is not None:
         raise DecodeError("receipt: the payload must be detached (nil)")
-    _check_protected(loads(protected, what="receipt protected header"))
+    _check_protected(loads(protected, what="receipt protected header"), public_key)
     size, index, path = _inclusion_proof(unprotected)
     root = root_from_inclusion_proof(leaf_hash, index=index, size=size, proof=path)
     verify_signature(public_key, _sig_structure(protected, root), signature, what="receipt")
@@ -121,7 +132,7 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return dumps(["Signature1", protected, b"", payload])
 
 
-def _check_protected(header: Any) -> None:
+def _check_protected(header: Any, public_key: bytes) -> None:
     if not isinstance(header, Mapping):
         raise DecodeError("receipt: protected header is not a map")
     if header.get(HEADER_ALG) != ALG_EDDSA:
@@ -130,12 +141,16 @@ def _check_protected(header: Any) -> None:
         raise DecodeError(
             f"receipt: vds must be 1 (RFC9162_SHA256), got {header.get(HEADER_VDS)!r}"
         )
-    if HEADER_KID in header and not isinstance(header[HEADER_KID], bytes):
-        raise DecodeError("receipt: kid must be a byte string")
     # RFC 9052 §3.1: a verifier must reject critical headers it does not know,
     # and this one knows none.
     if HEADER_CRIT in header:
         raise DecodeError("receipt: critical header parameters are not supported")
+    kid = header.get(HEADER_KID)
+    if not isinstance(kid, bytes):
+        raise DecodeError("receipt: kid (label 4) must be present and a byte string")
+    if kid != key_id(public_key):
+        raise UnknownKeyError(
+            f"receipt: kid {kid.hex()} is not SHA-256 of the log key ({key_id(public_key).hex()})")
 
 
 def _inclusion_proof(unprotected: Any) -> tuple[int, int, list[bytes]]:
@@ -164,4 +179,7 @@ def _inclusion_proof(unprotected: Any) -> tuple[int, int, list[bytes]]:
         raise DecodeError("receipt: inclusion path must be an array of byte strings")
     if size == 0 or index >= size:
         raise ProofError(f"receipt: leaf index {index} is not in a tree of size {size}")
+    if not path:
+        # RFC 9942's CDDL is [+ bstr]; only a tree of size 1 has an empty path.
+        raise DecodeError("receipt: inclusion path is empty (RFC 9942 needs [+ bstr])")
     return size, index, list(path)

@@ -143,6 +143,8 @@ _CACHE_BYTES = 64 << 20
 _RECENT_MAX = 256
 #: prefetch's queries, by node count.
 _POINTS: dict[int, str] = {}
+#: SQLite's largest integer: an entry there would make the log's size overflow.
+_MAX_INDEX = 2**63 - 1
 _TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes")
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
@@ -224,8 +226,14 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             store.close()
             raise StorageError(f"{p}: not a provledger ledger ({exc})") from None
+        except StorageError:
+            store.close()
+            raise
         tables = {r[0] for r in store._conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version is None:
+            store.close()
+            raise StorageError(f"{p}: meta row 'schema' is missing; not a provledger ledger")
         if version != str(SCHEMA_VERSION).encode() or not set(_TABLES) <= tables:
             store.close()
             raise StorageError(f"{p}: unsupported ledger schema {version!r} (tables "
@@ -236,14 +244,39 @@ class SQLiteStore:
     # -- reads ----------------------------------------------------------------
 
     def meta(self) -> dict[str, bytes]:
-        return {r[0]: bytes(r[1]) for r in self._conn.execute("SELECT name, value FROM meta")}
+        """The ``meta`` rows by name.
+
+        Raises:
+            StorageError: a row's name is not text or its value not a blob
+                (written behind the ledger's back).
+        """
+        found: dict[str, bytes] = {}
+        for name, value in self._conn.execute("SELECT name, value FROM meta"):
+            if not isinstance(name, str) or not isinstance(value, bytes):
+                raise StorageError(f"{self.path}: meta row {name!r} is malformed: "
+                                   f"expected a text name and a blob value, found "
+                                   f"{type(name).__name__} and {type(value).__name__}")
+            found[name] = value
+        return found
 
     def size(self) -> int:
-        (n,) = self._conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM entries").fetchone()
-        return int(n)
+        """The number of entries, taken as the largest index plus one.
+
+        Raises:
+            StorageError: the largest index is 2**63 - 1, so the size would not
+                fit SQLite's integers (only an edit behind the ledger's back
+                stores such a row).
+        """
+        (last,) = self._conn.execute("SELECT MAX(idx) FROM entries").fetchone()
+        if last is None:
+            return 0
+        if last >= _MAX_INDEX:
+            raise StorageError(f"{self.path}: entries row {last} is past any log index")
+        return int(last) + 1
 
     def last_time(self) -> int:
-        row = self._conn.execute("SELECT time FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
+        row = self._conn.execute(
+            "SELECT CAST(time AS INTEGER) FROM entries ORDER BY idx DESC LIMIT 1").fetchone()
         return int(row[0]) if row else 0
 
     def head(self, subject: str) -> Row | None:
@@ -282,7 +315,8 @@ class SQLiteStore:
         return int(row[0]) if row else None
 
     def key_subject(self, key: bytes) -> tuple[str, int] | None:
-        row = self._conn.execute("SELECT subject, idx FROM keys WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT CAST(subject AS TEXT), CAST(idx AS INTEGER) FROM keys "
+                                 "WHERE key = ?", (key,)).fetchone()
         return (str(row[0]), int(row[1])) if row else None
 
     def subject_count(self) -> int:
@@ -514,7 +548,8 @@ class SQLiteStore:
     def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
         """The head-map node at (depth, position) as of ``version``."""
         row = self._conn.execute(
-            "SELECT CAST(hash AS BLOB), key, value FROM map_nodes WHERE depth = ? AND "
+            "SELECT CAST(hash AS BLOB), CAST(key AS BLOB), CAST(value AS BLOB) FROM map_nodes "
+            "WHERE depth = ? AND "
             "position = ? AND version <= ? ORDER BY version DESC LIMIT 1",
             (depth, position, version)).fetchone()
         if row is None:
@@ -525,8 +560,9 @@ class SQLiteStore:
     def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
         """Every node written by ``version``, in key order."""
         cur = self._conn.execute(
-            "SELECT CAST(depth AS INTEGER), CAST(position AS BLOB), CAST(hash AS BLOB), key, "
-            "value FROM map_nodes WHERE version = ? ORDER BY depth, position", (version,))
+            "SELECT CAST(depth AS INTEGER), CAST(position AS BLOB), CAST(hash AS BLOB), "
+            "CAST(key AS BLOB), CAST(value AS BLOB) FROM map_nodes WHERE version = ? "
+            "ORDER BY depth, position", (version,))
         return [(int(d), bytes(p), Node(bytes(h), None if k is None else bytes(k),
                                         None if v is None else bytes(v)))
                 for d, p, h, k, v in cur]
@@ -640,11 +676,20 @@ class SQLiteStore:
         self._conn.close()
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def _connect(path: Path, *, create: bool, readonly: bool = False,
              timeout: float = 10.0) -> sqlite3.Connection:
     uri = f"file:{path}?mode={'ro' if readonly else ('rwc' if create else 'rw')}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+        # Text that is not UTF-8 can only have been written behind the ledger's
+        # back; read it with replacement characters so that it disagrees with
+        # the signed bytes (and the audit names the row) instead of raising
+        # sqlite3.OperationalError in whichever read meets it first.
+        conn.text_factory = _lenient_text
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         # 64 MiB of page cache: keeps the entry indexes hot as the log grows
         # (the 2 MiB default made appends slow down past ~100k entries).

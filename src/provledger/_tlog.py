@@ -14,8 +14,13 @@ import re
 from dataclasses import dataclass
 
 from . import _merkle, _smt
-from ._errors import CheckpointError, NotFoundError, UnauthorizedError
-from ._keys import SigningKey, format_public_key
+from ._errors import (
+    CheckpointError,
+    NotFoundError,
+    ReceiptUnavailableError,
+    UnauthorizedError,
+)
+from ._keys import SigningKey, format_public_key, key_id
 from ._note import (
     Checkpoint,
     NoteVerifier,
@@ -258,11 +263,20 @@ def receipt(store: Store, index: int, checkpoint: SignedCheckpoint, key: Signing
             log_key: bytes) -> bytes:
     """A COSE Receipt (RFC 9942, RFC9162_SHA256) of entry ``index``, signed by the log key.
 
+    Its ``kid`` is :func:`provledger._keys.key_id` of the log key (spec/log.md 6.2).
+
     Raises:
         UnauthorizedError: ``key`` is not the log key.
         NotFoundError: the checkpoint does not cover ``index``.
+        ReceiptUnavailableError: the checkpoint's tree has one entry, whose
+            empty inclusion path RFC 9942's CDDL does not allow.
     """
     check_log_key(key, log_key, "receipts")
     proof = inclusion_proof(store, index, checkpoint.size)
-    return make_receipt(key, kid=log_key, leaf_index=index, tree_size=checkpoint.size,
-                        proof=proof, root=checkpoint.root)
+    if checkpoint.size == 1:
+        raise ReceiptUnavailableError(
+            f"no COSE Receipt for entry {index}: the latest checkpoint ({checkpoint.seq}) is of "
+            "a one-entry log (tree size 1), whose empty inclusion path RFC 9942 does not "
+            "allow; sign a checkpoint over two or more entries, or use a tlog-proof")
+    return make_receipt(key, kid=key_id(log_key), leaf_index=index,
+                        tree_size=checkpoint.size, proof=proof, root=checkpoint.root)
