@@ -3,8 +3,8 @@
 One home for the rules that append, audit, ``history`` and the bundle verifier
 all need: which keys are cut off and from when (:class:`Cutoffs`), which
 entries that invalidates, and an item's state without them
-(:func:`replay_item`). Nothing here reads storage: callers pass the authority
-states, the key introductions and the item's entries they hold.
+(:func:`replay_item`). Nothing here reads storage: callers pass the
+revocations, key introductions and item entries they hold.
 """
 
 from __future__ import annotations
@@ -124,11 +124,6 @@ class Cutoffs:
         from the one stored when it was appended."""
         cut = self._ever.get(signer)
         return cut is not None and time >= cut
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Cutoffs) and self._cut == other._cut
-
-    __hash__ = None  # type: ignore[assignment]
 
     def cutoff(self, key: bytes) -> int | None:
         """The log time from which ``key`` is cut off, or None."""
