@@ -70,6 +70,16 @@ def run(*, quick: bool) -> list[Row]:
         x, r, ratio = interleaved(lambda: audit(1), raw.seconds_per_verify, rounds=rounds)
         rows.append(Row(f"audit {size:,} entries, 1 process", rate(x), f"raw verify {rate(r)}",
                         ratio))
+
+        def audit_reporting() -> float:
+            t = time.perf_counter()
+            ledger.audit(workers=1, progress=lambda _stage, _done, _total: None)
+            return (time.perf_counter() - t) / size
+
+        # The progress callback's cost: the same audit without one is the reference.
+        x, r, ratio = interleaved(audit_reporting, lambda: audit(1), rounds=rounds)
+        rows.append(Row(f"audit {size:,} entries, 1 process, no-op progress callback",
+                        rate(x), f"no callback {rate(r)}", ratio, 0.9))
         x, r, ratio = interleaved(lambda: audit(cores), raw.seconds_per_verify, rounds=rounds)
         rows.append(Row(f"audit {size:,} entries, {cores} workers", rate(x),
                         f"raw verify x {cores} cores {rate(r / cores)}", ratio / cores, 0.75))

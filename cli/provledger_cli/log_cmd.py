@@ -19,6 +19,7 @@ import click
 import provledger
 
 from ._common import Settings, emit, json_option, pass_settings, rfc3339, unlock
+from ._progress import progress_bar, quiet_option
 
 
 def _leaf_hash(entry: bytes) -> bytes:
@@ -51,15 +52,18 @@ def _checkpoint_document(cp: provledger.SignedCheckpoint) -> dict[str, Any]:
 @click.command()
 @click.option("-k", "--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="The log's encrypted private key file (log.key).")
+@quiet_option
 @json_option
 @pass_settings
-def checkpoint(settings: Settings, *, key_file: Path, as_json: bool) -> None:
+def checkpoint(settings: Settings, *, key_file: Path, quiet: bool, as_json: bool) -> None:
     """Sign, store and print a checkpoint of the whole log.
 
     Prints the C2SP signed note (origin, tree size, root, the provledger-heads
     and provledger-time lines, the log's signature), ready to publish or hand
     to witnesses. Only the log key signs; the ledger refuses to sign a tree
-    inconsistent with its previous checkpoint, and then writes nothing.
+    inconsistent with its previous checkpoint, and then writes nothing. On a
+    terminal a progress bar shows the head map being built, on stderr
+    (--quiet: none); Ctrl-C stops it with exit 130, writing nothing.
 
     \b
     Example:
@@ -67,7 +71,15 @@ def checkpoint(settings: Settings, *, key_file: Path, as_json: bool) -> None:
       provledger --db rings.db checkpoint --key rings-keys/log.key --json
     """
     with provledger.Ledger.open(settings.db) as ledger:
-        signed = ledger.sign_checkpoint(unlock(key_file))
+        key = unlock(key_file)
+        with progress_bar(quiet=quiet) as progress:
+            if progress is not None:
+                click.echo(f"signing a checkpoint of {len(ledger)} entries of {settings.db} ...",
+                           err=True)
+            try:
+                signed = ledger.sign_checkpoint(key, progress=progress)
+            except KeyboardInterrupt:
+                raise click.Abort("the ledger is unchanged") from None
     if as_json:
         emit(True, _checkpoint_document(signed), [])
     else:

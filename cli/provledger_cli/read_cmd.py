@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, Final
 
 import click
@@ -12,6 +11,7 @@ import provledger
 from provledger import safe_text
 
 from ._common import Settings, emit, fmt_key, json_option, pass_settings, rfc3339
+from ._progress import progress_bar, quiet_option
 
 #: Event fields worth a glance on a history line, in the order shown.
 _SUMMARY_FIELDS: Final = (
@@ -93,23 +93,30 @@ def _summary(fields: dict[str, Any]) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Check signatures in this many worker processes while this one replays "
                    "the rules; 1 does everything in one process.  [default: one per core]")
+@quiet_option
 @json_option
 @pass_settings
-def audit(settings: Settings, *, workers: int | None, as_json: bool) -> None:
+def audit(settings: Settings, *, workers: int | None, quiet: bool, as_json: bool) -> None:
     """Re-verify the whole ledger: every signature, chain link, rule and stored state.
 
     Exits 1 naming the first entry that does not check out. Entries signed
     by keys after their compromise cut-off, and item entries resting on
-    them, are listed with the reason; they do not fail the audit.
+    them, are listed with the reason; they do not fail the audit. On a
+    terminal, progress bars show each stage on stderr (--quiet: none);
+    Ctrl-C stops it with exit 130.
 
     \b
     Example:
       provledger --db rings.db audit --workers 4
     """
-    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
-        if sys.stderr.isatty():
+    with (provledger.Ledger.open(settings.db, readonly=True) as ledger,
+          progress_bar(quiet=quiet) as progress):
+        if progress is not None:
             click.echo(f"auditing {len(ledger)} entries of {settings.db} ...", err=True)
-        result = ledger.audit(workers=workers or os.cpu_count() or 1)
+        try:
+            result = ledger.audit(workers=workers or os.cpu_count() or 1, progress=progress)
+        except KeyboardInterrupt:
+            raise click.Abort("audit not finished") from None
     emit(as_json, {
         "ok": True,
         "size": result.size,

@@ -76,6 +76,7 @@ from ._keyfile import read_public_key, read_signing_key, write_public_key, write
 from ._keys import SigningKey, format_public_key, parse_public_key
 from ._ledger import Ledger, Record
 from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
+from ._progress import Progress
 from ._report import EscrowView, EventView, ItemReport, item_report
 from ._state import AuthorityState, EscrowState, ItemState
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
@@ -137,6 +138,7 @@ __all__ = [
     "Part",
     "Policy",
     "PolicyError",
+    "Progress",
     "ProofError",
     "ProvLedgerError",
     "ReceiptUnavailableError",

@@ -20,6 +20,7 @@ from ._errors import AuditError, DecodeError, ProvLedgerError, VerificationError
 from ._history import Cutoffs, replay_item
 from ._keys import format_public_key
 from ._parallel import SignatureChecks
+from ._progress import CHECKING_TREE, REPLAYING, Progress
 from ._state import encode_state
 from ._statement import AUTHORITY_PREFIX, authority_subject, decode_statement
 from ._store import Row, Store
@@ -70,14 +71,16 @@ WINDOW = 1024
 
 
 def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop: int,
-                cutoffs: Cutoffs, processes: int = 0) -> RangeResult:
+                cutoffs: Cutoffs, processes: int = 0,
+                progress: Progress | None = None) -> RangeResult:
     """Check entries ``start``..``stop`` against the stored state before ``start``.
 
     Genesis entries are not looked up: the caller must check that each
     subject has one (_check_genesis_count), as audit_log does.
 
     ``cutoffs`` is the log's final cut-off set (entries it invalidates are
-    listed); ``processes`` > 0 checks signatures in that many worker processes.
+    listed); ``processes`` > 0 checks signatures in that many worker processes;
+    ``progress`` hears of each window of entries replayed (_progress).
 
     Raises:
         AuditError: naming the first entry that does not check out.
@@ -107,6 +110,8 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
                 previous_time = row.time
                 expected += 1
             window.require(len(window.rows))
+            if progress is not None:
+                progress(REPLAYING, expected - start, stop - start)
     if expected != stop:
         raise AuditError(f"entries {expected}..{stop - 1} are missing", index=expected)
     result.keys = view.introduced
@@ -210,24 +215,27 @@ def _check_genesis_count(store: Store, genesis_entries: int) -> None:
 
 
 def audit_log(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
-              workers: int = 1) -> AuditReport:
+              workers: int = 1, progress: Progress | None = None) -> AuditReport:
     """Audit entries 0..size-1 of ``store``, its Merkle tree and checkpoints,
-    all as of one snapshot of the log.
+    all as of one snapshot of the log; ``progress`` hears how far it is (_progress).
 
     Raises:
         AuditError: naming the first entry at fault.
     """
     with store.snapshot():
         return _audit_snapshot(store, origin=origin, root_key=root_key, log_key=log_key,
-                               workers=workers)
+                               workers=workers, progress=progress)
 
 
 def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: bytes,
-                    workers: int) -> AuditReport:
+                    workers: int, progress: Progress | None) -> AuditReport:
     size = store.size()
     cutoffs = StateView(store, origin=origin, root_key=root_key, at=size).cutoffs
+    if progress is not None:
+        progress(REPLAYING, 0, size)
     results = [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
-                           cutoffs=cutoffs, processes=workers if workers > 1 else 0)]
+                           cutoffs=cutoffs, processes=workers if workers > 1 else 0,
+                           progress=progress)]
     introduced = {(k, s, i) for r in results for k, s, i in r.keys}
     introduced.add((root_key, authority_subject(root_key), -1))
     stored = {row for row in store.all_keys() if row[2] < size}
@@ -244,7 +252,9 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
                          index=None if index < 0 else index)
     subjects = sum(r.subjects for r in results)
     _check_genesis_count(store, subjects)
-    checked = check_tree(store, origin=origin, log_key=log_key, size=size)
+    if progress is not None:
+        progress(CHECKING_TREE, 0, size)
+    checked = check_tree(store, origin=origin, log_key=log_key, size=size, progress=progress)
     return AuditReport(
         size=size,
         subjects=subjects,

@@ -25,6 +25,7 @@ from ._keys import SigningKey, format_public_key
 from ._merkle import leaf_hash, new_subtrees
 from ._parallel import SignatureChecks
 from ._policy import Policy
+from ._progress import Progress
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import (
     Statement,
@@ -320,13 +321,14 @@ class Ledger:
             return row.entry
         raise NotFoundError(f"entry {index}: the log has {len(self)} entries")
 
-    def audit(self, *, workers: int = 1) -> AuditReport:
+    def audit(self, *, workers: int = 1, progress: Progress | None = None) -> AuditReport:
         """Re-verify the whole log: signatures, chain links, rules, stored state,
         the Merkle tree and every checkpoint (roots and mutual consistency).
 
         ``workers`` > 1 checks signatures in that many worker processes while
         this one replays the rules (see PROVLEDGER_PROCESSES in the README).
         Entries appended while the audit runs are left for the next one.
+        ``progress(stage, done, total)`` hears how far it is (:data:`Progress`).
 
         Raises:
             AuditError: naming the first entry (``index``) that does not check out.
@@ -334,7 +336,7 @@ class Ledger:
         from ._audit import audit_log
 
         return audit_log(self._store, origin=self.origin, root_key=self.root_key,
-                         log_key=self.log_key, workers=workers)
+                         log_key=self.log_key, workers=workers, progress=progress)
 
     # -- transparency log -----------------------------------------------------
 
@@ -362,10 +364,13 @@ class Ledger:
         """
         return _tlog.consistency_proof(self._store, old, new)
 
-    def sign_checkpoint(self, key: SigningKey) -> SignedCheckpoint:
+    def sign_checkpoint(self, key: SigningKey, *,
+                        progress: Progress | None = None) -> SignedCheckpoint:
         """Sign, store and return a C2SP checkpoint of the whole log.
 
         The log time (``provledger-time``) is read from the ledger's clock once.
+        ``progress(stage, done, total)`` hears how far the head map is built
+        (:data:`Progress`); should it raise, nothing is written.
 
         Raises:
             UnauthorizedError: ``key`` is not the log key.
@@ -375,7 +380,7 @@ class Ledger:
         """
         with self._store.write():
             return _tlog.sign_checkpoint(self._store, origin=self.origin, log_key=self.log_key,
-                                         key=key, now=int(self._clock()))
+                                         key=key, now=int(self._clock()), progress=progress)
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """Every checkpoint signed so far, oldest first, signatures re-verified.
@@ -457,7 +462,7 @@ class Ledger:
 
     # -- backups ----------------------------------------------------------------
 
-    def backup(self, dest: str | Path) -> AuditReport:
+    def backup(self, dest: str | Path, *, progress: Progress | None = None) -> AuditReport:
         """Copy the ledger to the new file ``dest`` while it stays in use; audit the copy.
 
         The copy is one consistent snapshot taken with SQLite's online backup
@@ -468,6 +473,10 @@ class Ledger:
         that does not audit is deleted. Restore by copying the file back
         while no process has the ledger open.
 
+        ``progress(stage, done, total)`` hears of the pages copied, then of the
+        audit (:data:`Progress`). Should it raise (or Ctrl-C interrupt), the
+        copy is deleted and the exception goes on.
+
         Raises:
             StorageError: ``dest`` exists or cannot be written.
             AuditError: the copy does not audit (it was deleted).
@@ -476,17 +485,25 @@ class Ledger:
 
         if not isinstance(self._store, SQLiteStore):
             raise StorageError(f"{type(self._store).__name__}: no online backup for this store")
-        self._store.backup(dest)
+        self._store.backup(dest, progress=progress)
         try:
-            with Ledger.open(dest, readonly=True) as copy:
-                if (copy.origin, copy.root_key, copy.log_key) != (
-                        self.origin, self.root_key, self.log_key):
-                    raise AuditError(f"the copy is of another log than {self.origin}")
-                return copy.audit()
+            return self._audit_copy(dest, progress)
         except ProvLedgerError as exc:
             Path(dest).unlink(missing_ok=True)
             raise AuditError(f"backup {dest} does not audit, so it was deleted: {exc}",
                              index=getattr(exc, "index", None)) from None
+        except BaseException:
+            Path(dest).unlink(missing_ok=True)  # interrupted: an unaudited copy is no backup
+            raise
+
+    def _audit_copy(self, dest: str | Path, progress: Progress | None) -> AuditReport:
+        from ._errors import AuditError
+
+        with Ledger.open(dest, readonly=True) as copy:
+            if (copy.origin, copy.root_key, copy.log_key) != (
+                    self.origin, self.root_key, self.log_key):
+                raise AuditError(f"the copy is of another log than {self.origin}")
+            return copy.audit(progress=progress)
 
 
 class _TreeOverlay:

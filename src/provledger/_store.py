@@ -18,6 +18,7 @@ from typing import Protocol
 from . import _staging
 from ._errors import LedgerBusyError, StorageError
 from ._merkle import HASH_SIZE, Walk
+from ._progress import COPYING, EVERY, Progress
 from ._smt import Changes, Node
 from ._staging import NodeCheck
 
@@ -612,7 +613,7 @@ class SQLiteStore:
         """A scratch table to compare recomputed head-map nodes with stored ones."""
         return _staging.node_check(self._conn)
 
-    def backup(self, dest: str | Path) -> None:
+    def backup(self, dest: str | Path, *, progress: Progress | None = None) -> None:
         """Copy the ledger to the new file ``dest`` with SQLite's online backup API.
 
         The copy is one consistent snapshot: the source is read in a single
@@ -621,6 +622,9 @@ class SQLiteStore:
         ``dest`` in rollback-journal mode (one self-contained file), fsynced,
         and then linked into place without replacing anything, so ``dest``
         appears complete or not at all. ``dest`` is not audited here.
+        ``progress`` hears of the pages copied; the copy is then made in steps
+        inside one read transaction, which keeps it one snapshot. Should it
+        raise, nothing is left behind.
 
         Raises:
             StorageError: ``dest`` exists, or the copy could not be written.
@@ -634,23 +638,13 @@ class SQLiteStore:
             raise StorageError(f"{target_path}: already exists; refusing to overwrite it "
                                "with a backup")
         tmp = target_path.parent / f".{target_path.name}.{secrets.token_hex(8)}.tmp"
+        linked = False
         try:
-            target = sqlite3.connect(str(tmp), isolation_level=None)
-            try:
-                # pages=-1: the whole database in one step, hence one snapshot.
-                self._conn.backup(target, pages=-1)
-                # The copy inherits WAL mode; a backup should be one file.
-                target.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                target.close()
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._copy_to(tmp, progress)
             try:
                 # A hard link fails if dest appeared meanwhile; rename would replace it.
                 os.link(tmp, target_path)
+                linked = True
             except FileExistsError:
                 raise StorageError(f"{target_path}: already exists; refusing to overwrite "
                                    "it with a backup") from None
@@ -659,6 +653,7 @@ class SQLiteStore:
                     raise StorageError(f"{target_path}: already exists; refusing to "
                                        "overwrite it with a backup") from None
                 os.replace(tmp, target_path)
+                linked = True
             if os.name != "nt":  # directories cannot be opened for fsync on Windows
                 dir_fd = os.open(target_path.parent, os.O_RDONLY | os.O_DIRECTORY)
                 try:
@@ -667,10 +662,51 @@ class SQLiteStore:
                     os.close(dir_fd)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StorageError(f"backup of {self.path} to {target_path} failed ({exc})") from None
+        except BaseException:
+            if linked:  # interrupted between link and return: no half-reported backup
+                with contextlib.suppress(OSError):
+                    os.unlink(target_path)
+            raise
         finally:
             for leftover in ("", "-journal", "-wal", "-shm"):
                 with contextlib.suppress(OSError):
                     os.unlink(f"{tmp}{leftover}")
+
+    def _copy_to(self, tmp: Path, progress: Progress | None) -> None:
+        """Copy the ledger into the new file ``tmp``, one self-contained file, fsynced."""
+        import os
+
+        target = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            if progress is None:
+                # pages=-1: the whole database in one step, hence one snapshot.
+                self._conn.backup(target, pages=-1)
+            else:
+                self._backup_in_steps(target, progress)
+            # The copy inherits WAL mode; a backup should be one file.
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _backup_in_steps(self, target: sqlite3.Connection, progress: Progress) -> None:
+        """Copy to ``target`` EVERY pages at a time, reporting each step.
+
+        The read transaction held throughout makes every step read one
+        snapshot: SQLite restarts a stepped backup only when the source it
+        reads changes, and a WAL reader's snapshot does not.
+        """
+        def report(_status: int, remaining: int, total: int) -> None:
+            progress(COPYING, total - remaining, total)
+
+        with self.snapshot():
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            progress(COPYING, 0, int(pages))
+            self._conn.backup(target, pages=EVERY, progress=report)
 
     def close(self) -> None:
         self._conn.close()

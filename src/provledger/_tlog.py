@@ -32,6 +32,7 @@ from ._note import (
     sign_note,
     verify_note,
 )
+from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
 from ._receipt import make_receipt
 from ._store import Store
 
@@ -157,18 +158,43 @@ def extension_heads(body: Checkpoint) -> bytes:
 
 
 def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
-                  emit: _smt.Emit) -> bytes:
+                  emit: _smt.Emit, progress: Progress | None = None) -> bytes:
     """The head-map root at ``size``; the nodes to store for it go to ``emit``.
 
     Memory stays bounded however many subjects changed: the changes are
-    staged in a scratch table and the nodes streamed.
+    staged in a scratch table and the nodes streamed. ``progress`` hears of
+    the new leaves made, out of the subjects changed (_progress).
     """
     start = previous.size if previous else 0
     changes = ((_smt.map_key(subject), _merkle.leaf_hash(entry))
                for subject, entry in store.changed_heads(start, size))
     with store.staged_changes(changes) as staged:
-        return _smt.update_into(store, previous=previous.seq if previous else -1,
+        total = 0
+        if progress is not None:
+            total = staged.count(bytes(32), None, 1 << 62)
+            emit = _counting(emit, progress, total)
+        root = _smt.update_into(store, previous=previous.seq if previous else -1,
                                 changes=staged, emit=emit)
+    if progress is not None:
+        progress(BUILDING_HEAD_MAP, total, total)
+    return root
+
+
+def _counting(emit: _smt.Emit, progress: Progress, total: int) -> _smt.Emit:
+    """``emit``, reporting every EVERY leaves (one per changed subject, plus
+    the few old leaves a change splits, hence the clamp)."""
+    leaves = 0
+    progress(BUILDING_HEAD_MAP, 0, total)
+
+    def counted(depth: int, position: bytes, node: _smt.Node) -> None:
+        nonlocal leaves
+        emit(depth, position, node)
+        if node.key is not None:
+            leaves += 1
+            if leaves % EVERY == 0:
+                progress(BUILDING_HEAD_MAP, min(leaves, total), total)
+
+    return counted
 
 
 def extension_time(body: Checkpoint) -> int:
@@ -185,8 +211,10 @@ def extension_time(body: Checkpoint) -> int:
 
 
 def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKey,
-                    now: int) -> SignedCheckpoint:
+                    now: int, progress: Progress | None = None) -> SignedCheckpoint:
     """Sign and store a checkpoint of the whole log; call inside ``store.write()``.
+
+    ``progress`` hears how far the head map is built (_progress).
 
     Raises:
         UnauthorizedError: ``key`` is not the log's key.
@@ -226,7 +254,7 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
     # Nodes are written as they are made, inside the caller's transaction:
     # a failure before the checkpoint is stored rolls them back with it.
     heads = head_map_into(store, previous=previous[-1] if previous else None, size=size,
-                          emit=emit)
+                          emit=emit, progress=progress)
     extensions = (f"{HEADS_EXTENSION}{base64.b64encode(heads).decode()}",
                   f"{TIME_EXTENSION}{time}")
     body = format_checkpoint(Checkpoint(origin, size, new_root, extensions))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from . import _merkle
 from ._errors import AuditError, ProvLedgerError
+from ._progress import CHECKING_HEAD_MAPS, CHECKING_TREE, EVERY, Progress
 from ._store import Store
 from ._tlog import SignedCheckpoint, checkpoints, head_map_into
 
@@ -30,10 +31,12 @@ class _Frontier:
         return h
 
 
-def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
+def check_tree(store: Store, *, origin: str, log_key: bytes, size: int,
+               progress: Progress | None = None) -> int:
     """Check the stored tree over entries 0..size-1 and every checkpoint.
 
-    Returns the number of checkpoints checked.
+    Returns the number of checkpoints checked. ``progress`` hears of the
+    entries rehashed, then of the head maps rebuilt (_progress).
 
     Raises:
         AuditError: a stored node, a checkpoint or the consistency between two
@@ -66,11 +69,15 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
             frontier.nodes[level] = (idx, h)
         if row.index + 1 in by_size:
             _check_roots(by_size[row.index + 1], row.index + 1, frontier)
+        if progress is not None and (row.index + 1) % EVERY == 0:
+            progress(CHECKING_TREE, row.index + 1, size)
+    if progress is not None:
+        progress(CHECKING_TREE, size, size)
     expected = sum(size >> level for level in range(size.bit_length()))
     if store.tree_nodes_within(size) != (expected, 0):
         raise AuditError(f"the tree holds nodes that no entry proves ({expected} expected "
                          f"within {size} leaves)")
-    _check_head_maps(store, signed)
+    _check_head_maps(store, signed, progress)
     for old, new in itertools.pairwise(signed):
         if 0 < old.size < new.size:
             proof = _merkle.consistency_proof(old.size, new.size, store)
@@ -83,14 +90,24 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int) -> int:
     return len(signed)
 
 
-def _check_head_maps(store: Store, signed: list[SignedCheckpoint]) -> None:
+def _check_head_maps(store: Store, signed: list[SignedCheckpoint],
+                     progress: Progress | None) -> None:
     """Rebuild each checkpoint's head-map nodes from the previous (already checked)
-    version and the entries between them; compare nodes and root."""
+    version and the entries between them; compare nodes and root.
+
+    Progress is counted in entries covered, up to the last checkpoint's size."""
     previous: SignedCheckpoint | None = None
     total = 0
+    last = signed[-1].size if signed else 0
+    if progress is not None and signed:
+        progress(CHECKING_HEAD_MAPS, 0, last)
     for cp in signed:
+        inner: Progress | None = None
+        if progress is not None:
+            inner = _scaled(progress, previous.size if previous else 0, cp.size, last)
         with store.node_check() as check:
-            heads = head_map_into(store, previous=previous, size=cp.size, emit=check.add)
+            heads = head_map_into(store, previous=previous, size=cp.size, emit=check.add,
+                                  progress=inner)
             if heads != cp.heads:
                 raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
                                  f"entries' heads at size {cp.size}")
@@ -99,8 +116,19 @@ def _check_head_maps(store: Store, signed: list[SignedCheckpoint]) -> None:
                                  "ones the entries prove")
             total += check.count
         previous = cp
+        if progress is not None:
+            progress(CHECKING_HEAD_MAPS, cp.size, last)
     if store.map_node_count() != total:
         raise AuditError("the head map holds nodes that no checkpoint wrote")
+
+
+def _scaled(progress: Progress, start: int, stop: int, last: int) -> Progress:
+    """Report one checkpoint's head-map rebuild as entries ``start``..``stop`` of ``last``."""
+    def report(_stage: str, done: int, total: int | None) -> None:
+        if total:
+            progress(CHECKING_HEAD_MAPS, start + (stop - start) * min(done, total) // total, last)
+
+    return report
 
 
 def _check_roots(cps: list[SignedCheckpoint], size: int, frontier: _Frontier) -> None:
