@@ -407,9 +407,13 @@ def test_a_bundle_cut_before_a_sale_or_theft_report(tmp_path: Path, event: str) 
 def test_a_newer_bundle_must_prove_consistency_with_what_was_seen(tmp_path: Path) -> None:
     s = _story(tmp_path, "sale")
     without = replace(s.new, consistency=[])
-    rejects(pl.StaleCheckpointError,
+    rejects(pl.MissingConsistencyProofError,
             lambda: pl.verify_bundle(without, policy=s.policy, now=s.now, seen=[s.old_note]),
-            "lacks a consistency proof")
+            "is newer than the one already seen")
+    with pytest.raises(pl.MissingConsistencyProofError, match=r"--since \d+") as info:
+        pl.verify_bundle(without, policy=s.policy, now=s.now, seen=[s.old_note])
+    assert not isinstance(info.value, pl.StaleCheckpointError)
+    assert info.value.check == "seen"
     assert pl.verify_bundle(without, policy=s.policy, now=s.now, seen=[s.new_note])
 
 

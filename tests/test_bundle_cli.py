@@ -170,7 +170,9 @@ def test_a_tampered_bundle_exits_1_naming_the_error(shop: Shop) -> None:
     (shop.dir / "garbage").write_bytes(b"\xff" * 100)
     line = error_line(run("verify", shop.dir / "garbage", "--policy", policy), 1)
     assert ": DecodeError: bundle" in line
-    assert run("verify", bad, "--policy", policy, "--json").stdout == ""
+    failed = run("verify", bad, "--policy", policy, "--json")
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)["verified"] is False  # spec/errors.md
 
 
 @pytest.mark.usefixtures("no_network")
@@ -247,7 +249,8 @@ def test_seen_requires_a_consistency_proof(shop: Shop, tmp_path: Path) -> None:
     ok("verify", old, "--policy", policy, "--at", str(shop.now), "--seen", seen)
     line = error_line(run("verify", without, "--policy", policy, "--at", str(shop.now),
                           "--seen", seen), 1)
-    assert "lacks a consistency proof" in line
+    assert ": MissingConsistencyProofError: " in line
+    assert "is newer than the one already seen" in line
     assert "--since" in line
 
 
@@ -394,3 +397,24 @@ def test_the_marketplace_example_verifies_and_refuses_a_tampered_copy() -> None:
                            check=False, timeout=120)
     assert stale.returncode == 1
     assert "REJECTED valid.bundle: StaleCheckpointError" in stale.stdout
+
+
+def test_export_warns_of_entries_after_the_checkpoint_and_can_sign_one(shop: Shop) -> None:
+    shop.checkpoint()
+    shop.w.add(shop.w.workshop, shop.item, repair("polish"))
+    result = ok("--db", shop.db, "export", shop.item, "-o", shop.dir / "old.bundle")
+    warning = result.stderr.splitlines()
+    assert len(warning) == 1, result.stderr
+    assert warning[0].startswith("warning: 1 ledger entry is newer than the latest checkpoint")
+    assert "`provledger checkpoint`" in warning[0]
+    assert "--checkpoint" in warning[0]
+
+    log_key = shop.dir / "log.key"
+    pl.write_signing_key(log_key, LOG, passphrase=b"log secret")
+    fresh = ok("--db", shop.db, "export", shop.item, "-o", shop.dir / "new.bundle",
+               "--checkpoint", log_key, "--json", env={"PROVLEDGER_PASSPHRASE": "log secret"})
+    assert fresh.stderr == ""
+    assert json.loads(fresh.stdout)["checkpoint"]["size"] == len(shop.w.ledger)
+    report = json.loads(ok("verify", shop.dir / "new.bundle", "--policy", write_policy(shop),
+                           "--at", str(shop.now), "--json").stdout)
+    assert [e["type"] for e in report["events"]].count("repair.recorded") == 2

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,6 +382,23 @@ def test_sign_rejects_a_bad_body(shop: Shop) -> None:
     assert not (shop / "r.cose").exists()
 
 
+def test_an_invalid_enum_value_or_field_name_lists_the_allowed_ones(shop: Shop) -> None:
+    body = shop / "body.json"
+    body.write_text(json.dumps({"category": "polish", "work": "Polished",
+                                "performed_by": "Atelier Dupont"}))
+    args = ("sign", "--type", "repair.recorded", "--body", body, "--key",
+            shop / "atelier.key", "--subject", shop.item, "-o", shop / "r.cose")
+    line = assert_error(shop.run(*args), 4, contains="Invalid enum value 'polish'")
+    assert "(allowed: cleaning, repair, resize, restoration, service)" in line
+    body.write_text(json.dumps({"category": "repair", "work": "Polished", "by": "x"}))
+    assert_error(shop.run(*args), 4, contains="(allowed: ")
+    result = shop.run("issue", "--key", shop / "maison.key", "--serial", "R-2001", "--kind",
+                      "ring", "--owner", shop / "client.pub", "--stone", "kind=ruby,colour=red")
+    assert result.exit_code == 2, result.output
+    assert "unknown field `colour` (allowed: cut, kind, color, count" in result.stderr
+    assert not (shop / "r.cose").exists()
+
+
 def test_rejected_submit_leaves_the_ledger_byte_for_byte_unchanged(shop: Shop) -> None:
     good = shop.json("repair", shop.item, "--key", shop / "atelier.key", *REPAIR,
                      "-o", shop / "good.cose")
@@ -491,3 +511,17 @@ def test_usage_errors_exit_2(shop: Shop, args: tuple[str, ...]) -> None:
     result = shop.run(*argv)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.output
+
+
+def test_no_passphrase_and_no_terminal_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROVLEDGER_PASSPHRASE"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from provledger_cli.main import main; main()",
+         "key", "new", "nobody"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, check=False, timeout=60,
+        start_new_session=True)  # no controlling terminal: getpass cannot open /dev/tty
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        "provledger: error: interrupted: no passphrase for the new key nobody (set "
+        "PROVLEDGER_PASSPHRASE to run without a terminal)"]
+    assert not list(tmp_path.iterdir())

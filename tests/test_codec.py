@@ -151,3 +151,15 @@ def test_public_key_text_round_trips(event: pl.CertificateIssued) -> None:
 def test_bad_public_key_text_fails_typed(text: str) -> None:
     with pytest.raises(pl.DecodeError):
         pl.parse_public_key(text)
+
+
+def test_an_invalid_enum_value_or_unknown_field_names_what_is_allowed() -> None:
+    import provledger as pl
+
+    raw = {"capacity": "jeweler", "certificate": bytes(32)}
+    with pytest.raises(pl.DecodeError, match=r"\$\.capacity` \(allowed: appraiser, gemologist\)"):
+        pl.convert_fields(raw, pl.CertificateAttested, what="body")
+    with pytest.raises(pl.DecodeError, match=r"unknown field `colour` - at `\$\.stones\[0\]` "
+                                             r"\(allowed: cut, kind, color"):
+        pl.convert_fields({"stones": [{"kind": "ruby", "colour": "red"}]},
+                          pl.CertificateIssued, what="body")

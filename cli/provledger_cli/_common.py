@@ -6,9 +6,14 @@ top-level help documents are the codes the commands return.
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import io
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeVar
@@ -109,12 +114,22 @@ def notes_option(f: F) -> F:
 
 
 def emit(as_json: bool, document: Mapping[str, Any], lines: Sequence[str]) -> None:
-    """Print ``document`` as JSON, or ``lines`` for people."""
-    if as_json:
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-    else:
-        for line in lines:
-            click.echo(line)
+    """Print ``document`` as JSON, or ``lines`` for people.
+
+    A reader that stops early (``| head -1``) is no failure: the rest of the
+    output is dropped and the command keeps its exit status.
+    """
+    try:
+        if as_json:
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            for line in lines:
+                click.echo(line)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def rfc3339(t: int) -> str:
@@ -134,8 +149,9 @@ def passphrase(what: str, *, confirm: bool = False) -> bytes:
     text = os.environ.get(PASSPHRASE_ENV)
     if not text:
         try:
-            text = click.prompt(f"Passphrase for {what}", hide_input=True,
-                                confirmation_prompt=confirm)
+            with _quiet_getpass():
+                text = click.prompt(f"Passphrase for {what}", hide_input=True,
+                                    confirmation_prompt=confirm)
         except click.Abort:
             # Usually no terminal: say how to run unattended.
             raise click.Abort(f"no passphrase for {what} (set {PASSPHRASE_ENV} to run "
@@ -143,6 +159,30 @@ def passphrase(what: str, *, confirm: bool = False) -> bytes:
     if not text:
         raise click.UsageError("the passphrase must not be empty")
     return str(text).encode("utf-8")
+
+
+@contextlib.contextmanager
+def _quiet_getpass() -> Iterator[None]:
+    """Without a terminal, getpass warns on stderr, twice, and prompts there
+    before reading stdin: keep all of it off stderr, so that a failure stays the
+    one line ``fail`` prints. A passphrase piped to stdin is still read."""
+    if _terminal():
+        yield
+        return
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore", getpass.GetPassWarning)
+        yield
+
+
+def _terminal() -> bool:
+    """Whether getpass can prompt on a terminal (it tries /dev/tty, then stdin)."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return True
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
 
 
 def unlock(path: Path) -> provledger.SigningKey:

@@ -178,9 +178,9 @@ class FieldsType(_ParamType):
                 self.fail(f"{name!r} given twice", param, ctx)
             fields[name] = text.strip()
         try:
-            return msgspec.convert(fields, self.cls, strict=False)
-        except msgspec.ValidationError as exc:
-            self.fail(f"{value!r}: {exc}", param, ctx)
+            return provledger.convert_fields(fields, self.cls, what=repr(value), strict=False)
+        except provledger.DecodeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class DimensionsType(_ParamType):

@@ -27,6 +27,7 @@ from ._common import (
     json_option,
     pass_settings,
     rfc3339,
+    unlock,
 )
 from ._params import TIME
 
@@ -56,24 +57,30 @@ def _write_new(path: Path, data: bytes, option: str) -> None:
 @click.option("--since", type=click.IntRange(min=1), multiple=True, metavar="SIZE",
               help="Tree size of an older checkpoint the verifier has seen; the bundle "
                    "then proves the latest checkpoint consistent with it (repeatable).")
+@click.option("--checkpoint", "log_key", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="LOG_KEY", help="Sign a checkpoint of the whole log with this log key "
+                                      "file first, so that the bundle covers every entry.")
 @json_option
 @pass_settings
 def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
-           as_json: bool) -> None:
+           log_key: Path | None, as_json: bool) -> None:
     """Write ITEM's offline bundle: its history, the authorities it relies on,
     inclusion and head-map proofs, and the latest signed checkpoint.
 
     Anyone can then check the file with `provledger verify` and a trust
-    policy, without this ledger. The latest checkpoint must cover the item:
-    run `provledger checkpoint` after the item's last entry.
+    policy, without this ledger. The bundle holds as of the latest checkpoint:
+    entries after it are left out (a warning says how many), so run
+    `provledger checkpoint` after the item's last entry, or pass --checkpoint.
 
     \b
     Example:
       provledger --db rings.db export urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
         -o R-1001.bundle
     """
-    with provledger.Ledger.open(settings.db, readonly=True) as ledger:
+    with provledger.Ledger.open(settings.db, readonly=log_key is None) as ledger:
         ledger.item(item)  # NotFoundError naming the item, before anything else
+        if log_key is not None:
+            ledger.sign_checkpoint(unlock(log_key))  # as `provledger checkpoint` does
         first = ledger.history(item)[0].index
         signed = ledger.checkpoints()
         if not signed or signed[-1].size <= first:
@@ -84,7 +91,13 @@ def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
                 "`provledger checkpoint` first")
         data = ledger.export(item, since=since)
         checkpoint = signed[-1]
+        uncovered = len(ledger) - checkpoint.size
     _write_new(out, data, "-o/--out")
+    if uncovered:
+        click.echo(f"warning: {uncovered} ledger entr{'y is' if uncovered == 1 else 'ies are'} "
+                   f"newer than the latest checkpoint (size {checkpoint.size}) and not in the "
+                   "bundle, which may then miss a recent event of the item; run `provledger "
+                   "checkpoint` first, or export with --checkpoint LOG_KEY", err=True)
     emit(as_json, {"item": item, "file": str(out), "bytes": len(data),
                    "checkpoint": {"size": checkpoint.size, "time": rfc3339(checkpoint.time),
                                   "root": checkpoint.root.hex()},
@@ -181,6 +194,11 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
         report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
                                           seen=seen, item=item_id)
     except provledger.ProvLedgerError as exc:
+        if as_json:
+            emit(True, {"verified": False,
+                        "error": {"code": exc.code, "class": type(exc).__name__,
+                                  "message": str(exc)},
+                        "checks": _checks(exc.check, item=item_id is not None)}, ())
         fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
     if seen_dir is not None:
         # The bundle verified, so its origin is the one the seen file was picked by.
@@ -188,10 +206,19 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
     document = report.to_json()
     document["escrow"] = _escrow_json(report.escrow)
     document["checkpoint"]["age"] = now - report.checkpoint.time
+    document["checks"] = _checks(None, item=item_id is not None)
     emit(as_json, document, _report_lines(report, now))
     if item_id is None:
         click.echo(f"warning: no --item given: nothing checked that "
                    f"{safe_text(report.item)} is the piece in front of you", err=True)
+
+
+def _checks(failed: str | None, *, item: bool) -> list[dict[str, Any]]:
+    """The checks that ran (spec/errors.md): all passed up to ``failed``, which did not."""
+    ran = [c for c in provledger.VERIFICATION_CHECKS if item or c != "item"]
+    if failed is not None:
+        ran = ran[:ran.index(failed) + 1] if failed in ran else []
+    return [{"check": c, "passed": c != failed} for c in ran]
 
 
 def _origin(trust: provledger.Policy, data: bytes) -> str:

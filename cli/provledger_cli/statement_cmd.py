@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
-import msgspec
 import msgspec.inspect as mi
 
 import provledger
@@ -80,10 +79,8 @@ def _event_from_json(cls: type[provledger.Event], path: Path) -> provledger.Even
         raise provledger.DecodeError(f"{path}: not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise provledger.DecodeError(f"{path}: expected a JSON object of {cls.TYPE} fields")
-    try:
-        return msgspec.convert(_bytes_from_text(raw, mi.type_info(cls), "$"), cls)
-    except msgspec.ValidationError as exc:
-        raise provledger.DecodeError(f"{path}: {cls.TYPE}: {exc}") from None
+    return provledger.convert_fields(_bytes_from_text(raw, mi.type_info(cls), "$"), cls,
+                                     what=f"{path}: {cls.TYPE}")
 
 
 def _bytes_from_text(value: Any, t: mi.Type, where: str) -> Any:

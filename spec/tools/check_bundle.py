@@ -372,7 +372,7 @@ def _seen(seen: Sequence[str], origin: str, log_vkey: str, size: int, root: byte
         if 0 < old_size < size and proven.get(old_size) != old_root:
             if old_size in proven:
                 raise _fail("ForkError", f"two roots for size {old_size}")
-            raise _fail("StaleCheckpointError", f"no consistency proof from {old_size}")
+            raise _fail("MissingConsistencyProofError", f"no consistency proof from {old_size}")
 
 
 # -- policies and the vectors --------------------------------------------------------------------

@@ -7,6 +7,7 @@ are internal and may change without notice.
 from __future__ import annotations
 
 from ._audit import AuditReport, Invalidated
+from ._codec import convert as convert_fields
 from ._display import safe_text
 from ._errors import (
     AuditError,
@@ -20,6 +21,7 @@ from ._errors import (
     ItemIdError,
     KeyFileError,
     LedgerBusyError,
+    MissingConsistencyProofError,
     NonCanonicalItemIdError,
     NotFoundError,
     OutOfScopeError,
@@ -83,13 +85,14 @@ from ._statement import Statement, authority_subject, sign_statement, verify_sta
 from ._time import rfc3339 as format_time
 from ._tlog import SignedCheckpoint
 from ._types import MAX_TIME
-from ._verify import CheckpointInfo, Report, verify_bundle
+from ._verify import VERIFICATION_CHECKS, CheckpointInfo, Report, verify_bundle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "MAX_TIME",
+    "VERIFICATION_CHECKS",
     "AppraisalRecorded",
     "AuditError",
     "AuditReport",
@@ -132,6 +135,7 @@ __all__ = [
     "Ledger",
     "LedgerBusyError",
     "LostReported",
+    "MissingConsistencyProofError",
     "NonCanonicalItemIdError",
     "NotFoundError",
     "OutOfScopeError",
@@ -168,6 +172,7 @@ __all__ = [
     "authority_subject",
     "canonical_item_id",
     "condition_hash",
+    "convert_fields",
     "escrow_is_open",
     "format_public_key",
     "format_time",

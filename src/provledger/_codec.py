@@ -6,10 +6,12 @@ is decoded here, so the canonical-form rules live in exactly one place.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import cbor2
 import msgspec
+import msgspec.inspect as mi
 
 from ._errors import DecodeError
 from ._types import TEXT_RULES
@@ -95,16 +97,56 @@ def decode_struct(data: bytes, cls: type[T], *, what: str,
     return value
 
 
-def convert(raw: Any, cls: type[T], *, what: str) -> T:
-    """Validate decoded CBOR against a Struct schema.
+def convert(raw: Any, cls: type[T], *, what: str, strict: bool = True) -> T:
+    """Validate decoded CBOR (or JSON, or option text with ``strict=False``)
+    against a Struct schema.
 
     Raises:
-        DecodeError: naming the path of the first offending field.
+        DecodeError: naming the path of the first offending field, and the
+            values or field names allowed there when they are a fixed set.
     """
     try:
-        return msgspec.convert(raw, cls, strict=True)
+        return msgspec.convert(raw, cls, strict=strict)
     except msgspec.ValidationError as exc:
         message = str(exc)
         for quoted, meaning in _TEXT_RULES:
             message = message.replace(quoted, meaning)
-        raise DecodeError(f"{what}: {message}") from None
+        raise DecodeError(f"{what}: {message}{_allowed(message, cls)}") from None
+
+
+def _allowed(message: str, cls: Any) -> str:
+    """What msgspec's error leaves out: the enum values, or the field names,
+    allowed at the path it names (`` (allowed: ...)``), or nothing."""
+    if not message.startswith(("Invalid enum value", "Object contains unknown")):
+        return ""
+    at = _AT.search(message)
+    types = _members(msgspec.inspect.type_info(cls))
+    for name in _STEP.findall(at.group(1) if at else ""):
+        types = [m for t in types for m in _members(_child(t, name))]
+    if message.startswith("Invalid enum value"):
+        values = [v for t in types if isinstance(t, mi.LiteralType) for v in t.values]
+    else:
+        values = [f.encode_name for t in types if isinstance(t, mi.StructType)
+                  for f in t.fields]
+    return f" (allowed: {', '.join(dict.fromkeys(str(v) for v in values))})" if values else ""
+
+
+_AT = re.compile(r" - at `\$((?:\.\w+|\[\d+\])*)`$")
+_STEP = re.compile(r"\.(\w+)|\[\d+\]")
+
+
+def _members(t: mi.Type) -> list[mi.Type]:
+    if isinstance(t, mi.UnionType):
+        return [m for u in t.types for m in _members(u)]
+    if isinstance(t, mi.Metadata):
+        return _members(t.type)
+    return [t]
+
+
+def _child(t: mi.Type, name: str) -> mi.Type:
+    """The type of field ``name`` of a struct, or of an item of a list ("")."""
+    if isinstance(t, mi.StructType) and name:
+        return next((f.type for f in t.fields if f.encode_name == name), mi.AnyType())
+    if isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)) and not name:
+        return t.item_type
+    return mi.AnyType()

@@ -7,14 +7,21 @@ wrong and carry the facts a program needs (``index``, ``subject``).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ProvLedgerError(Exception):
     """Root of every error provledger raises on bad input or state.
 
     ``batch_index`` is set when the error concerns one statement of a batch.
+    ``code`` is the class's stable, machine-readable name (spec/errors.md);
+    every subclass sets its own. ``check`` names the step of a bundle
+    verification that raised it (spec/errors.md, "Checks"), or is None.
     """
 
+    code: ClassVar[str] = "error"
     batch_index: int | None = None
+    check: str | None = None
 
 
 # -- decoding ---------------------------------------------------------------
@@ -23,6 +30,8 @@ class ProvLedgerError(Exception):
 class DecodeError(ProvLedgerError):
     """Bytes are not a well-formed, canonical, schema-valid object."""
 
+    code = "decode"
+
 
 # -- verification -----------------------------------------------------------
 
@@ -30,25 +39,37 @@ class DecodeError(ProvLedgerError):
 class VerificationError(ProvLedgerError):
     """A signature, hash chain, proof or history does not verify."""
 
+    code = "verification"
+
 
 class SignatureError(VerificationError):
     """A signature does not verify under the key it names."""
+
+    code = "signature"
 
 
 class ChainError(VerificationError):
     """A statement's ``prev`` does not name the subject's current head."""
 
+    code = "chain"
+
 
 class WrongLogError(VerificationError):
     """A statement names another log's origin."""
+
+    code = "wrong-log"
 
 
 class UnknownKeyError(VerificationError):
     """A signer's key is not known to the ledger in the role it claims."""
 
+    code = "unknown-key"
+
 
 class RevokedKeyError(VerificationError):
     """A key was used at or after its revocation or rotation cut-off."""
+
+    code = "revoked-key"
 
 
 class AuditError(VerificationError):
@@ -58,6 +79,8 @@ class AuditError(VerificationError):
     tied to one entry.
     """
 
+    code = "audit"
+
     def __init__(self, message: str, *, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
@@ -66,30 +89,49 @@ class AuditError(VerificationError):
 class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof is malformed or does not verify."""
 
+    code = "proof"
+
 
 class IncompleteHistoryError(VerificationError):
     """A bundle leaves out part of a history: a gap in a chain, or entries
     after the ones it carries (its head-map proof does not match)."""
+
+    code = "incomplete-history"
 
 
 class StaleCheckpointError(VerificationError):
     """A checkpoint is older than the policy allows, or older than one the
     verifier has already seen (a rollback)."""
 
+    code = "stale-checkpoint"
+
+
+class MissingConsistencyProofError(VerificationError):
+    """A bundle is newer than a checkpoint the verifier has seen but carries no
+    consistency proof from it; export it again with ``--since SIZE``."""
+
+    code = "missing-consistency-proof"
+
 
 class ForkError(VerificationError):
     """Two checkpoints of one log are not consistent: the log forked or
     rewrote itself. Keep both notes: they are evidence."""
+
+    code = "fork"
 
 
 class CheckpointError(VerificationError):
     """A checkpoint or signed note is malformed, unsigned by a known key, or
     inconsistent with one seen before."""
 
+    code = "checkpoint"
+
 
 class WrongItemError(VerificationError):
     """A bundle verifies but is about another item than the one the caller
     is looking at (compared in canonical form)."""
+
+    code = "wrong-item"
 
 
 # -- policy -----------------------------------------------------------------
@@ -98,13 +140,19 @@ class WrongItemError(VerificationError):
 class PolicyError(ProvLedgerError):
     """The statement is well formed and signed, but the rules forbid it."""
 
+    code = "policy"
+
 
 class UnauthorizedError(PolicyError):
     """The signer lacks the role the event requires for this subject."""
 
+    code = "unauthorized"
+
 
 class StateError(PolicyError):
     """The subject's current state forbids the event (stolen, revoked, ...)."""
+
+    code = "state"
 
 
 class NonCanonicalItemIdError(PolicyError):
@@ -112,10 +160,14 @@ class NonCanonicalItemIdError(PolicyError):
     4.3, or not spelled canonically; the message gives the canonical spelling
     when there is one."""
 
+    code = "non-canonical-item-id"
+
 
 class OutOfScopeError(UnauthorizedError):
     """The issuer may not certify under this item id or GTIN: another
     issuer's URN tag, or a GS1 company prefix or domain its grant lacks."""
+
+    code = "out-of-scope"
 
 
 class DuplicateStatementError(PolicyError):
@@ -123,6 +175,8 @@ class DuplicateStatementError(PolicyError):
 
     ``index`` is the log index of the existing entry.
     """
+
+    code = "duplicate-statement"
 
     def __init__(self, message: str, *, index: int) -> None:
         super().__init__(message)
@@ -132,12 +186,16 @@ class DuplicateStatementError(PolicyError):
 class ClockError(PolicyError):
     """A statement's time lies too far ahead of the log's clock."""
 
+    code = "clock"
+
 
 # -- storage ----------------------------------------------------------------
 
 
 class StorageError(ProvLedgerError):
     """The ledger file cannot be read or written as required."""
+
+    code = "storage"
 
 
 class LedgerBusyError(StorageError):
@@ -146,18 +204,26 @@ class LedgerBusyError(StorageError):
     Nothing was written; the same call may be retried.
     """
 
+    code = "ledger-busy"
+
 
 class KeyFileError(ProvLedgerError):
     """A key file is unreadable, malformed, or the passphrase is wrong."""
+
+    code = "key-file"
 
 
 class ItemIdError(ProvLedgerError, ValueError):
     """Text is not an item id of either kind, and no canonical spelling of it
     exists (a wrong GTIN check digit, a serial outside its character set)."""
 
+    code = "item-id"
+
 
 class NotFoundError(ProvLedgerError):
     """No item, authority or entry by that name exists in the ledger."""
+
+    code = "not-found"
 
 
 class ReceiptUnavailableError(NotFoundError):
@@ -165,7 +231,11 @@ class ReceiptUnavailableError(NotFoundError):
     entry, whose inclusion path is empty, and RFC 9942 requires at least one
     path hash (spec/log.md 6.2). Sign a checkpoint over two or more entries."""
 
+    code = "receipt-unavailable"
+
 
 class TimeRangeError(ProvLedgerError, ValueError):
     """A time given to the library (``now=``) is not an int of Unix seconds
     from 0 to 2**40, the range the protocol can carry."""
+
+    code = "time-range"

@@ -120,7 +120,9 @@ def replay(item: str, *, origin: str, root_key: bytes, records: Sequence[Entry])
     previous_time = 0
     for index, time, stmt in records:
         if time < previous_time:
-            raise VerificationError(f"bundle: log time goes back at log index {index}")
+            err = VerificationError(f"bundle: log time goes back at log index {index}")
+            err.check = "time-order"  # spec/bundle.md 5 step 10, before the rules
+            raise err
         previous_time = time
         ctx = timeline.at(index)
         chain = chains.setdefault(stmt.subject, [])

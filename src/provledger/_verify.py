@@ -10,9 +10,10 @@ and the ledger's rules, replayed over the bundle alone, accept every entry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from . import _escrow, _merkle, _rules, _smt
 from ._bundle import Bundle, decode_bundle
@@ -21,6 +22,7 @@ from ._errors import (
     DecodeError,
     ForkError,
     IncompleteHistoryError,
+    MissingConsistencyProofError,
     ProofError,
     ProvLedgerError,
     RevokedKeyError,
@@ -40,6 +42,24 @@ from ._state import ItemState, SubjectState
 from ._statement import Statement, authority_subject, verify_statement
 from ._time import check_now, rfc3339
 from ._tlog import extension_heads, extension_time
+
+#: The checks of spec/bundle.md section 5, in the order they run ("item" only
+#: when ``item`` is given); an error verify_bundle raises names its own in ``check``.
+VERIFICATION_CHECKS: Final = ("decode", "item", "trust", "checkpoint", "freshness",
+                              "consistency", "seen", "inclusion", "signatures",
+                              "completeness", "time-order", "rules", "certificate")
+
+
+@contextmanager
+def _step(check: str) -> Iterator[None]:
+    """Tag a provledger error raised inside with the check that failed, unless
+    a step nearer to it already did."""
+    try:
+        yield
+    except ProvLedgerError as exc:
+        if exc.check is None:
+            exc.check = check
+        raise
 
 
 @dataclass(frozen=True)
@@ -126,25 +146,35 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
         TimeRangeError: ``now`` is not an int in 0..2**40 (a ValueError too).
     """
     now = check_now(now)
-    bundle = decode_bundle(data)
-    if item is not None and bundle.item != (wanted := canonical_item_id(item)):
-        raise WrongItemError(f"bundle is about item {bundle.item}, not {wanted}")
+    with _step("decode"):
+        bundle = decode_bundle(data)
+    with _step("item"):
+        if item is not None and bundle.item != (wanted := canonical_item_id(item)):
+            raise WrongItemError(f"bundle is about item {bundle.item}, not {wanted}")
     cp = _checkpoint(bundle, policy)
-    _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
-    _consistency(bundle, cp, policy, seen)
+    with _step("freshness"):
+        _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
+    with _step("consistency"):
+        proven = _consistency(bundle, cp, policy)
+    with _step("seen"):
+        _seen(cp, policy, seen, proven)
     records = _entries(bundle, cp)
-    _complete(bundle, cp, records)
-    replayed = replay(bundle.item, origin=bundle.origin, root_key=bundle.root_key,
-                      records=records)
+    with _step("completeness"):
+        _complete(bundle, cp, records)
+    with _step("rules"):
+        replayed = replay(bundle.item, origin=bundle.origin, root_key=bundle.root_key,
+                          records=records)
     history = replayed.item
     piece = history.state
-    if piece is None:
-        raise IncompleteHistoryError(f"bundle: no certificate for {bundle.item}")
-    if history.unconfirmed:
-        raise RevokedKeyError(
-            f"bundle: the certificate of {bundle.item} (log index {history.certificate_index}) "
-            f"is invalidated: {history.invalidated.get(history.certificate_index or 0, '')}; "
-            "no issuer has reaffirmed it (cert.reaffirmed)")
+    with _step("certificate"):
+        if piece is None:
+            raise IncompleteHistoryError(f"bundle: no certificate for {bundle.item}")
+        if history.unconfirmed:
+            raise RevokedKeyError(
+                f"bundle: the certificate of {bundle.item} (log index "
+                f"{history.certificate_index}) is invalidated: "
+                f"{history.invalidated.get(history.certificate_index or 0, '')}; "
+                "no issuer has reaffirmed it (cert.reaffirmed)")
     views = _views(replayed)
     states = replayed.authorities
     # Deadlines are judged by log time; the latest log time known is the checkpoint's.
@@ -174,17 +204,20 @@ def _warnings(piece: ItemState, history: ItemHistory) -> tuple[str, ...]:
 
 
 def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
-    log = policy.log(bundle.origin)
-    if log is None:
-        raise UnknownKeyError(f"bundle: log {bundle.origin!r} is not trusted by the policy")
-    if bundle.root_key not in policy.roots:
-        raise UnknownKeyError(f"bundle: the ledger's root {format_public_key(bundle.root_key)} "
-                              "is not a trusted issuer root")
-    verified = verify_checkpoint(bundle.checkpoint, origin=bundle.origin, log_key=log,
-                                 witnesses=policy.witnesses, quorum=policy.quorum)
-    body = verified.checkpoint
-    return CheckpointInfo(bundle.origin, body.size, extension_time(body), body.root_hash,
-                          extension_heads(body), bundle.checkpoint)
+    with _step("trust"):
+        log = policy.log(bundle.origin)
+        if log is None:
+            raise UnknownKeyError(f"bundle: log {bundle.origin!r} is not trusted by the policy")
+        if bundle.root_key not in policy.roots:
+            raise UnknownKeyError(f"bundle: the ledger's root "
+                                  f"{format_public_key(bundle.root_key)} is not a trusted "
+                                  "issuer root")
+    with _step("checkpoint"):
+        verified = verify_checkpoint(bundle.checkpoint, origin=bundle.origin, log_key=log,
+                                     witnesses=policy.witnesses, quorum=policy.quorum)
+        body = verified.checkpoint
+        return CheckpointInfo(bundle.origin, body.size, extension_time(body), body.root_hash,
+                              extension_heads(body), bundle.checkpoint)
 
 
 def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
@@ -199,9 +232,9 @@ def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
             f"{age} s before {rfc3339(now)}; the limit is {max_age} s (ask for a fresh bundle)")
 
 
-def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy, seen: Sequence[str]) -> None:
-    """Check every older checkpoint the bundle proves consistency from, then the
-    ones the caller has seen: none newer, none with another root, each proven."""
+def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy) -> dict[int, bytes]:
+    """Check every older checkpoint the bundle proves consistency from; return
+    their roots by size."""
     log = policy.log(cp.origin)
     assert log is not None
     proven: dict[int, bytes] = {}
@@ -218,6 +251,15 @@ def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy, seen: Seque
             raise ForkError(f"log {cp.origin} at size {cp.size} is not consistent with its "
                             f"checkpoint at size {old.size}: {exc}") from None
         proven[old.size] = old.root_hash
+    return proven
+
+
+def _seen(cp: CheckpointInfo, policy: Policy, seen: Sequence[str],
+          proven: dict[int, bytes]) -> None:
+    """Check the checkpoints the caller has seen: none newer, none with another
+    root, each proven consistent by the bundle."""
+    log = policy.log(cp.origin)
+    assert log is not None
     for note in seen:
         old = verify_checkpoint(note, origin=cp.origin, log_key=log, witnesses=(),
                                 quorum=0).checkpoint
@@ -233,33 +275,41 @@ def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy, seen: Seque
             if old.size in proven:
                 raise ForkError(f"log {cp.origin} signed two different roots for size "
                                 f"{old.size}: it forked (keep both checkpoints as evidence)")
-            raise StaleCheckpointError(
-                f"bundle lacks a consistency proof from the seen size {old.size} to "
-                f"{cp.size} (export it with --since)")
+            raise MissingConsistencyProofError(
+                f"bundle checkpoint (size {cp.size}) is newer than the one already seen "
+                f"(size {old.size}) but carries no consistency proof from it; ask for a "
+                f"bundle exported with `provledger export ... --since {old.size}`")
 
 
 def _entries(bundle: Bundle, cp: CheckpointInfo) -> list[tuple[int, int, Statement]]:
-    records = []
+    """Every entry in the tree, in log order (one check), then every statement
+    verified (the next)."""
+    included = []
     previous = -1
-    for n, item in enumerate(bundle.entries):
-        entry = decode_entry(item.entry)
-        where = f"bundle entry {n} (log index {entry.index})"
-        if entry.index <= previous:
-            raise IncompleteHistoryError(f"{where}: entries must be in strictly increasing "
-                                         "log order (reordered or duplicated)")
-        if entry.index >= cp.size:
-            raise ProofError(f"{where}: beyond the checkpoint's {cp.size} entries")
-        try:
-            _merkle.verify_inclusion(_merkle.leaf_hash(item.entry), index=entry.index,
-                                     size=cp.size, proof=item.proof, root=cp.root)
-        except ProofError as exc:
-            raise ProofError(f"{where}: {exc}") from None
-        try:
-            stmt = verify_statement(entry.statement)
-        except (DecodeError, VerificationError) as exc:
-            raise _with_context(exc, where) from None
-        records.append((entry.index, entry.time, stmt))
-        previous = entry.index
+    with _step("inclusion"):
+        for n, item in enumerate(bundle.entries):
+            entry = decode_entry(item.entry)
+            where = f"bundle entry {n} (log index {entry.index})"
+            if entry.index <= previous:
+                raise IncompleteHistoryError(f"{where}: entries must be in strictly "
+                                             "increasing log order (reordered or duplicated)")
+            if entry.index >= cp.size:
+                raise ProofError(f"{where}: beyond the checkpoint's {cp.size} entries")
+            try:
+                _merkle.verify_inclusion(_merkle.leaf_hash(item.entry), index=entry.index,
+                                         size=cp.size, proof=item.proof, root=cp.root)
+            except ProofError as exc:
+                raise ProofError(f"{where}: {exc}") from None
+            included.append((where, entry))
+            previous = entry.index
+    records = []
+    with _step("signatures"):
+        for where, entry in included:
+            try:
+                stmt = verify_statement(entry.statement)
+            except (DecodeError, VerificationError) as exc:
+                raise _with_context(exc, where) from None
+            records.append((entry.index, entry.time, stmt))
     return records
 
 
