@@ -28,6 +28,7 @@ import provledger as pl
 from provledger import _merkle, _smt
 from provledger._bundle import Bundle, BundleEntry, ConsistencyProof, HeadProof, encode_bundle
 from provledger._entry import encode_entry
+from provledger._extensions import HEADS_EXTENSION, TIME_EXTENSION
 from provledger._note import (
     SIG_COSIGNATURE_V1,
     Checkpoint,
@@ -39,7 +40,6 @@ from provledger._note import (
     sign_note,
 )
 from provledger._statement import _split
-from provledger._tlog import HEADS_EXTENSION, TIME_EXTENSION
 
 from .conftest import ORIGIN, T0, key
 

@@ -5,50 +5,23 @@ stderr and the exit code documented in ``provledger --help``.
 
 Start-up time is part of the interface (`provledger verify` must answer in
 well under half a second, interpreter included), so a command's module is
-imported only when that command runs or help lists it, and sqlite_utils, which
-only commands that open a ledger use, is imported on first use.
+imported only when that command runs or help lists it; importing provledger
+loads no storage code until a command opens a ledger.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
-import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Final
 
+import click
 
-class _Deferred(types.ModuleType):
-    """Bound by ``import NAME`` in place of the module; imports it on first attribute use."""
+import provledger
 
-    def __getattr__(self, attr: str) -> Any:
-        sys.modules.pop(self.__name__, None)
-        real = importlib.import_module(self.__name__)
-        self.__dict__.update(real.__dict__)
-        return getattr(real, attr)
-
-
-def _defer_import(name: str) -> None:
-    """Make ``import name`` cheap until the module is used (a no-op if it is loaded)."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is not None:
-        stand_in = _Deferred(name)
-        stand_in.__spec__ = spec
-        sys.modules[name] = stand_in
-
-
-# Before provledger, whose storage module imports it at the top.
-_defer_import("sqlite_utils")
-
-import click  # noqa: E402
-
-import provledger  # noqa: E402
-
-from ._common import (  # noqa: E402
+from ._common import (
     DB_ENV,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -11,6 +10,7 @@ import click
 import msgspec.inspect as mi
 
 import provledger
+from provledger.events import EVENT_TYPES
 
 from ._common import Settings, emit, exit_code, fail, json_option, pass_settings
 from ._params import DIGEST_PREFIX
@@ -19,17 +19,9 @@ from ._write import WriteOptions, open_writer, write_options
 _MAX_BODY_BYTES: Final = 1 << 20
 
 
-@cache
 def event_classes() -> dict[str, type[provledger.Event]]:
-    """Every public event class by its wire type (``TYPE``)."""
-    found: dict[str, type[provledger.Event]] = {}
-    for name in provledger.__all__:
-        obj = getattr(provledger, name)
-        if isinstance(obj, type) and issubclass(obj, provledger.Event):
-            tag = getattr(obj, "TYPE", None)
-            if isinstance(tag, str):
-                found[tag] = obj
-    return found
+    """Every event class by its wire type (``TYPE``)."""
+    return dict(EVENT_TYPES)
 
 
 @click.command()

@@ -36,6 +36,7 @@ from provledger._bundle import (  # noqa: E402
     encode_bundle,
 )
 from provledger._entry import decode_entry, encode_entry  # noqa: E402
+from provledger._extensions import HEADS_EXTENSION, TIME_EXTENSION  # noqa: E402
 from provledger._note import (  # noqa: E402
     SIG_COSIGNATURE_V1,
     Checkpoint,
@@ -46,7 +47,6 @@ from provledger._note import (  # noqa: E402
     parse_note,
     sign_note,
 )
-from provledger._tlog import HEADS_EXTENSION, TIME_EXTENSION  # noqa: E402
 
 DEFAULT_OUT = ROOT / "spec" / "vectors" / "bundle"
 ORIGIN = "ledger.example-jeweler.com/pieces"

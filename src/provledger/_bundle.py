@@ -1,4 +1,5 @@
-"""Provenance bundles: one file holding everything needed to verify an item offline.
+"""Provenance bundles: the file format that holds everything needed to verify
+an item offline (building one from a store is _export's).
 
 A bundle (spec/bundle.md) carries the item's entries and those of every
 authority they rely on, each with an inclusion proof against one signed
@@ -12,17 +13,10 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from . import _codec, _smt
-from ._entry import decode_entry
-from ._errors import NotFoundError
-from ._events import RoleGranted, _Wire
-from ._merkle import consistency_proof
-from ._state import AuthorityState
-from ._statement import AUTHORITY_PREFIX, Subject, authority_subject, verify_statement
-from ._store import Store
-from ._tlog import SignedCheckpoint, inclusion_proof
+from . import _codec
+from ._events import _Wire
+from ._statement import Subject
 from ._types import Digest, Origin, PublicKey
-from ._view import StateView
 
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 MAX_ENTRIES = 4096
@@ -80,72 +74,3 @@ def decode_bundle(data: bytes) -> Bundle:
         DecodeError: too large, malformed, non-canonical, or over a count limit.
     """
     return _codec.decode_struct(data, Bundle, what="bundle", max_bytes=MAX_BUNDLE_BYTES)
-
-
-def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
-                  checkpoint: SignedCheckpoint, since: tuple[SignedCheckpoint, ...] = ()
-                  ) -> bytes:
-    """Build the bundle of ``item`` as of ``checkpoint``.
-
-    ``since`` lists older checkpoints a verifier has seen; the bundle then
-    carries each with a consistency proof to ``checkpoint``.
-
-    Raises:
-        NotFoundError: the item has no entry covered by the checkpoint (sign
-            a newer checkpoint), or a ``since`` checkpoint is not older than it.
-    """
-    size = checkpoint.size
-    view = StateView(store, origin=origin, root_key=root_key, at=size)
-    head, state = view.head(item)
-    if head is None or state is None or item.startswith(AUTHORITY_PREFIX):
-        raise NotFoundError(f"{item}: no certificate covered by checkpoint {checkpoint.seq} "
-                            f"(size {size}); sign a newer checkpoint")
-    subjects = [item, *_authorities(store, view, item, size, root_key)]
-    rows = sorted((r for s in subjects for r in store.history(s) if r.index < size),
-                  key=lambda r: r.index)
-    entries = [BundleEntry(entry=r.entry, proof=inclusion_proof(store, r.index, size))
-               for r in rows]
-    carried = {r.subject for r in rows}
-    heads = [HeadProof(subject=s, proof=_smt.prove(store, _smt.map_key(s), checkpoint.seq)[1])
-             for s in subjects if s in carried]
-    root = authority_subject(root_key)
-    if root not in carried:
-        # The verifier relies on the root having no entries: prove it.
-        terminal, siblings = _smt.prove_absent(store, _smt.map_key(root), checkpoint.seq)
-        heads.append(HeadProof(subject=root, proof=siblings, absent=terminal))
-    consistency = []
-    for old in since:
-        if not 0 < old.size < size:
-            raise NotFoundError(f"no consistency proof from size {old.size} to {size}")
-        consistency.append(ConsistencyProof(proof=consistency_proof(old.size, size, store),
-                                            checkpoint=old.note))
-    return encode_bundle(Bundle(v=1, item=item, heads=heads, origin=origin, entries=entries,
-                                root_key=root_key, checkpoint=checkpoint.note,
-                                consistency=consistency))
-
-
-def _authorities(store: Store, view: StateView, item: str, size: int,
-                 root_key: bytes) -> list[str]:
-    """Every authority chain the item's entries rely on, granters included."""
-    wanted: list[str] = []
-    queue = [r.signer for r in store.history(item) if r.index < size]
-    seen_keys: set[bytes] = set()
-    while queue:
-        key = queue.pop()
-        if key in seen_keys:
-            continue
-        seen_keys.add(key)
-        auth = view.authority_of(key)
-        if not isinstance(auth, AuthorityState) or auth.subject in wanted:
-            continue
-        wanted.append(auth.subject)
-        for row in store.history(auth.subject):
-            if row.index < size:
-                queue.append(row.signer)
-                event = verify_statement(decode_entry(row.entry).statement).event
-                if isinstance(event, RoleGranted):
-                    queue.append(event.key)
-    root = authority_subject(root_key)
-    if root not in wanted and store.head_before(root, size) is not None:
-        wanted.append(root)
-    return wanted

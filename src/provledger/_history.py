@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _rules
 from ._errors import ProvLedgerError
@@ -196,3 +197,21 @@ def tainted(entries: Iterable[tuple[bytes, int]], cutoffs: Cutoffs) -> bool:
     """Whether any (signer, log time) of a chain was ever invalidated: only
     then may its state differ from the one stored beside its entries."""
     return bool(cutoffs) and any(cutoffs.touches(s, t) for s, t in entries)
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One entry of an item's history with its signer resolved."""
+
+    index: int
+    time: int
+    type: str
+    signer: bytes
+    #: The signer's authority name; "seller", "buyer" or "arbiter" on an escrow's
+    #: own events; "owner" for an owner's key; or "".
+    signed_as: str
+    #: The entry is invalidated (protocol.md 6.4) and left out of the state.
+    invalidated: bool
+    fields: dict[str, Any]
+    #: Why it is invalidated ("" when it is not).
+    invalid_reason: str = ""

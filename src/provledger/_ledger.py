@@ -441,7 +441,7 @@ class Ledger:
         Raises:
             NotFoundError: no checkpoint yet, or it does not cover the item.
         """
-        from ._bundle import export_bundle
+        from ._export import export_bundle
 
         signed = self.checkpoints()
         if not signed:

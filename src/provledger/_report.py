@@ -10,30 +10,12 @@ import msgspec
 from ._errors import NotFoundError
 from ._escrow import lapse
 from ._events import EscrowOpened
-from ._history import replay_item
+from ._history import EventView, replay_item
 from ._keys import format_public_key
 from ._ledger import Ledger, Record
 from ._state import EscrowState, ItemState, decode_state
 from ._time import check_now, rfc3339
 from ._view import StateView
-
-
-@dataclass(frozen=True, slots=True)
-class EventView:
-    """One entry of an item's history with its signer resolved."""
-
-    index: int
-    time: int
-    type: str
-    signer: bytes
-    #: The signer's authority name; "seller", "buyer" or "arbiter" on an escrow's
-    #: own events; "owner" for an owner's key; or "".
-    signed_as: str
-    #: The entry is invalidated (protocol.md 6.4) and left out of the state.
-    invalidated: bool
-    fields: dict[str, Any]
-    #: Why it is invalidated ("" when it is not).
-    invalid_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

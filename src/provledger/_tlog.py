@@ -10,7 +10,6 @@ giving the log's time when it signed (spec/log.md).
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 
 from . import _merkle, _smt
@@ -20,6 +19,7 @@ from ._errors import (
     ReceiptUnavailableError,
     UnauthorizedError,
 )
+from ._extensions import HEADS_EXTENSION, TIME_EXTENSION, extension_heads, extension_time
 from ._keys import SigningKey, format_public_key, key_id
 from ._note import (
     Checkpoint,
@@ -36,8 +36,6 @@ from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
 from ._receipt import make_receipt
 from ._store import Store
 
-HEADS_EXTENSION = "provledger-heads "
-TIME_EXTENSION = "provledger-time "
 #: Head-map nodes written per INSERT while a checkpoint is made.
 _NODE_BATCH = 10_000
 
@@ -138,25 +136,6 @@ def checkpoints(store: Store, origin: str, log_key: bytes) -> list[SignedCheckpo
     return out
 
 
-def extension_heads(body: Checkpoint) -> bytes:
-    """The head-map root a checkpoint carries (``provledger-heads <base64>``).
-
-    Raises:
-        CheckpointError: missing, repeated or malformed.
-    """
-    found = [e[len(HEADS_EXTENSION):] for e in body.extensions if e.startswith(HEADS_EXTENSION)]
-    raw = b""
-    if len(found) == 1:
-        try:
-            raw = base64.b64decode(found[0], validate=True)
-        except ValueError:
-            raw = b""
-    if len(raw) != 32 or base64.b64encode(raw).decode() != found[0]:
-        raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
-                              f"'{HEADS_EXTENSION}<base64 of 32 bytes>' extension line")
-    return raw
-
-
 def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
                   emit: _smt.Emit, progress: Progress | None = None) -> bytes:
     """The head-map root at ``size``; the nodes to store for it go to ``emit``.
@@ -195,19 +174,6 @@ def _counting(emit: _smt.Emit, progress: Progress, total: int) -> _smt.Emit:
                 progress(BUILDING_HEAD_MAP, min(leaves, total), total)
 
     return counted
-
-
-def extension_time(body: Checkpoint) -> int:
-    """The ``provledger-time`` a checkpoint carries.
-
-    Raises:
-        CheckpointError: missing, repeated or malformed.
-    """
-    times = [e[len(TIME_EXTENSION):] for e in body.extensions if e.startswith(TIME_EXTENSION)]
-    if len(times) != 1 or not re.fullmatch(r"0|[1-9][0-9]{0,11}", times[0]):
-        raise CheckpointError(f"checkpoint for {body.origin}: needs exactly one "
-                              f"'{TIME_EXTENSION}<decimal>' extension line")
-    return int(times[0])
 
 
 def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKey,

@@ -31,17 +31,16 @@ from ._errors import (
     VerificationError,
     WrongItemError,
 )
-from ._history import ItemHistory
+from ._extensions import extension_heads, extension_time
+from ._history import EventView, ItemHistory
 from ._itemid import canonical_item_id
 from ._keys import format_public_key
 from ._note import verify_checkpoint
 from ._policy import Policy
 from ._replay import Replayed, replay
-from ._report import EventView
 from ._state import ItemState, SubjectState
 from ._statement import Statement, authority_subject, verify_statement
 from ._time import check_now, rfc3339
-from ._tlog import extension_heads, extension_time
 
 #: The checks of spec/bundle.md section 5, in the order they run ("item" only
 #: when ``item`` is given); an error verify_bundle raises names its own in ``check``.

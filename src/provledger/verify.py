@@ -1,0 +1,21 @@
+"""The offline verifier: a bundle, a trust policy and a time; no network, no
+database. Importing this module loads no storage code (a test checks it).
+
+    from provledger.verify import read_policy, verify_bundle
+    report = verify_bundle(data, policy=read_policy("rings.policy"), now=int(time.time()),
+                           item="https://maison-rose.example/01/09506000134352/21/R-1001")
+"""
+
+from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
+from ._verify import VERIFICATION_CHECKS, CheckpointInfo, Report, verify_bundle
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "VERIFICATION_CHECKS",
+    "CheckpointInfo",
+    "Policy",
+    "Report",
+    "parse_policy",
+    "read_policy",
+    "verify_bundle",
+]
