@@ -123,3 +123,30 @@ def test_splitting_large_updates_writes_the_same_nodes(batches: list[dict[bytes,
             patch.setattr(_smt, "SMALL", small)
             split.apply(version, batch)
     assert split.nodes == whole.nodes
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(keys, values, max_size=30), keys)
+def test_absence_proofs_prove_exactly_the_absent_keys(items: dict[bytes, bytes],
+                                                      probe: bytes) -> None:
+    """An absent key has a proof that verifies; a present key has none, and no
+    absence proof made from a neighbour's path verifies for it."""
+    store = MemoryNodes()
+    root = store.apply(0, items)
+    if probe in items:
+        with pytest.raises(pl.ProofError):
+            _smt.prove_absent(store, probe, 0)
+        value, siblings = _smt.prove(store, probe, 0)
+        for terminal in (b"", probe + value, bytes(64)):
+            with pytest.raises(pl.ProofError):
+                _smt.verify_absent(probe, terminal, siblings, root)
+        return
+    terminal, siblings = _smt.prove_absent(store, probe, 0)
+    _smt.verify_absent(probe, terminal, siblings, root)
+    with pytest.raises(pl.ProofError):  # and not against another root
+        _smt.verify_absent(probe, terminal, siblings, hashlib.sha256(root).digest())
+    if terminal:  # the terminal leaf must lie on the probe's path
+        other = next((x for x in items if x not in (probe, terminal[:32])), None)
+        if other is not None:
+            with pytest.raises(pl.ProofError):
+                _smt.verify_absent(probe, other + items[other], siblings, root)

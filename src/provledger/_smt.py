@@ -224,12 +224,9 @@ def _set_bit(position: bytes, depth: int) -> bytes:
     return bytes(out)
 
 
-def prove(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes]]:
-    """(value, siblings bottom-up) proving ``key`` in the map at ``version``.
-
-    Raises:
-        ProofError: the key is not in the map at that version.
-    """
+def _path(store: NodeStore, key: bytes, version: int) -> tuple[Node | None, list[bytes]]:
+    """Where ``key``'s path through the map ends (None: an empty subtree), and
+    the siblings on the way, bottom-up."""
     siblings: list[bytes] = []
     depth, position = 0, bytes(32)
     node = store.map_node(0, position, version)
@@ -241,9 +238,19 @@ def prove(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes
         siblings.append(EMPTY if sib is None else sib.hash)
         depth, position = depth + 1, here
         node = store.map_node(depth, position, version)
+    siblings.reverse()
+    return node, siblings
+
+
+def prove(store: NodeStore, key: bytes, version: int) -> tuple[bytes, list[bytes]]:
+    """(value, siblings bottom-up) proving ``key`` in the map at ``version``.
+
+    Raises:
+        ProofError: the key is not in the map at that version.
+    """
+    node, siblings = _path(store, key, version)
     if node is None or node.key != key or node.value is None:
         raise ProofError(f"map key {key.hex()} is not in the head map at version {version}")
-    siblings.reverse()
     return node.value, siblings
 
 
@@ -256,24 +263,11 @@ def prove_absent(store: NodeStore, key: bytes, version: int) -> tuple[bytes, lis
     Raises:
         ProofError: the key is in the map at that version.
     """
-    siblings: list[bytes] = []
-    depth, position = 0, bytes(32)
-    node = store.map_node(0, position, version)
-    while node is not None and node.key is None:
-        side = bit(key, depth)
-        here = _set_bit(position, depth) if side else position
-        other = position if side else _set_bit(position, depth)
-        sib = store.map_node(depth + 1, other, version)
-        siblings.append(EMPTY if sib is None else sib.hash)
-        depth, position = depth + 1, here
-        node = store.map_node(depth, position, version)
-    if node is not None and node.key == key:
-        raise ProofError(f"map key {key.hex()} is in the head map at version {version}")
-    siblings.reverse()
+    node, siblings = _path(store, key, version)
     if node is None:
         return b"", siblings
-    assert node.key is not None
-    assert node.value is not None
+    if node.key == key or node.key is None or node.value is None:
+        raise ProofError(f"map key {key.hex()} is in the head map at version {version}")
     return node.key + node.value, siblings
 
 
