@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import provledger as pl
-from provledger import _merkle, _store
+from provledger import _merkle, _tree
 from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, verify_inclusion
 
 from .conftest import World, key, make_world, snapshot
@@ -230,10 +230,10 @@ def shape_cache(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     shape = CACHE_SHAPES[name]
     if shape is not None:
         cached, bits, budget = shape
-        monkeypatch.setattr(_store, "_CACHED", cached)
-        monkeypatch.setattr(_store, "_RUN_BITS", bits)
-        monkeypatch.setattr(_store, "_RUN_MASK", (1 << bits) - 1)
-        monkeypatch.setattr(_store, "_CACHE_BYTES", budget)
+        monkeypatch.setattr(_tree, "_CACHED", cached)
+        monkeypatch.setattr(_tree, "_RUN_BITS", bits)
+        monkeypatch.setattr(_tree, "_RUN_MASK", (1 << bits) - 1)
+        monkeypatch.setattr(_tree, "_CACHE_BYTES", budget)
         # Path memos from level 1 up, cleared after 16 walks.
         monkeypatch.setattr(_merkle, "_MEMO_LEVEL", 1)
         monkeypatch.setattr(_merkle, "_MEMO_BITS", 3)

@@ -16,6 +16,7 @@ from ._state import AuthorityState
 from ._statement import AUTHORITY_PREFIX, authority_subject, verify_statement
 from ._store import Store
 from ._tlog import SignedCheckpoint, inclusion_proof
+from ._tree import tree_of
 from ._view import StateView
 
 
@@ -54,7 +55,7 @@ def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
     for old in since:
         if not 0 < old.size < size:
             raise NotFoundError(f"no consistency proof from size {old.size} to {size}")
-        consistency.append(ConsistencyProof(proof=consistency_proof(old.size, size, store),
+        consistency.append(ConsistencyProof(proof=consistency_proof(old.size, size, tree_of(store)),
                                             checkpoint=old.note))
     return encode_bundle(Bundle(v=1, item=item, heads=heads, origin=origin, entries=entries,
                                 root_key=root_key, checkpoint=checkpoint.note,

@@ -22,7 +22,6 @@ from ._errors import (
 )
 from ._events import Event
 from ._keys import SigningKey, format_public_key
-from ._merkle import leaf_hash, new_subtrees
 from ._parallel import SignatureChecks
 from ._policy import Policy
 from ._progress import Progress
@@ -36,6 +35,7 @@ from ._statement import (
 )
 from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
 from ._tlog import SignedCheckpoint
+from ._tree import tree_of
 from ._view import StateView
 
 Clock = Callable[[], float]
@@ -207,12 +207,13 @@ class Ledger:
                 _tag(exc, i)
                 raise
         records: list[Record] = []
-        with self._store.write():
+        tree = tree_of(self._store)
+        with tree.write():
             size = self._store.size()
             log_time = max(int(self._clock()), self._store.last_time())
             view = StateView(self._store, origin=self.origin, root_key=self.root_key)
             view.prefetch([st.subject for st in decoded])
-            tree = _TreeOverlay(self._store)
+            overlay = tree.overlay()
             rows: list[Row] = []
             keys: list[tuple[bytes, str, int]] = []
             seen: set[bytes] = set()
@@ -229,7 +230,7 @@ class Ledger:
                     raise
                 index = size + i
                 entry = encode_entry(index, log_time, st.raw)
-                tree.append(index, entry)
+                overlay.append(index, entry)
                 view.update(st.subject, st.hash, out.state, out.new_keys,
                             entry=(index, log_time, st))
                 seen.add(st.hash)
@@ -238,7 +239,7 @@ class Ledger:
                 keys.extend((k, st.subject, index) for k in out.new_keys)
                 records.append(Record(index, log_time, st, entry))
             checks.require(len(statements))
-            self._store.insert(rows, keys, tree.nodes)
+            self._store.insert(rows, keys, overlay.nodes)
         return records
 
     def _raise_if_duplicate(self, st: Statement, seen: set[bytes], exc: ChainError) -> None:
@@ -481,10 +482,8 @@ class Ledger:
             StorageError: ``dest`` exists or cannot be written.
             AuditError: the copy does not audit (it was deleted).
         """
-        from ._errors import AuditError, StorageError
+        from ._errors import AuditError
 
-        if not isinstance(self._store, SQLiteStore):
-            raise StorageError(f"{type(self._store).__name__}: no online backup for this store")
         self._store.backup(dest, progress=progress)
         try:
             return self._audit_copy(dest, progress)
@@ -504,24 +503,6 @@ class Ledger:
                     self.origin, self.root_key, self.log_key):
                 raise AuditError(f"the copy is of another log than {self.origin}")
             return copy.audit(progress=progress)
-
-
-class _TreeOverlay:
-    """The Merkle nodes a batch adds, readable before they are stored."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._pending: dict[tuple[int, int], bytes] = {}
-        self.nodes: list[tuple[int, int, bytes]] = []
-
-    def subtree(self, level: int, index: int) -> bytes:
-        found = self._pending.get((level, index))
-        return found if found is not None else self._store.subtree(level, index)
-
-    def append(self, index: int, entry: bytes) -> None:
-        for level, idx, h in new_subtrees(index, leaf_hash(entry), self):
-            self._pending[level, idx] = h
-            self.nodes.append((level, idx, h))
 
 
 def _record(row: Row) -> Record:

@@ -1,9 +1,11 @@
 """Storage: the log's rows in SQLite, append-only by the schema's own triggers.
 
-The rest of the library talks to :class:`Store` (a small Protocol) so that a
-server database can be added later; :class:`SQLiteStore` is the embedded
-default. Durability: WAL with ``synchronous=FULL``, so a commit that returned
-survives a crash of the process or the machine.
+The rest of the library talks to :class:`Store` (a typed Protocol in four
+parts: entries, tree nodes, checkpoints, head-map nodes) so that a server
+database can be added later; :class:`SQLiteStore` is the embedded default. The
+store keeps rows only: the Merkle tree's caches and meaning are in _tree.
+Durability: WAL with ``synchronous=FULL``, so a commit that returned survives
+a crash of the process or the machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Protocol
 
 from . import _staging
 from ._errors import LedgerBusyError, StorageError
-from ._merkle import HASH_SIZE, Walk
 from ._progress import COPYING, EVERY, Progress
 from ._smt import Changes, Node
 from ._staging import NodeCheck
@@ -39,41 +40,217 @@ class Row:
     state: bytes
 
 
-class Store(Protocol):
-    """What the ledger needs from a database. Writes happen inside ``write()``."""
+class EntryStore(Protocol):
+    """Entry rows and key registrations.
 
-    def meta(self) -> dict[str, bytes]: ...
-    def write(self) -> AbstractContextManager[None]: ...
-    def snapshot(self) -> AbstractContextManager[None]: ...
-    def size(self) -> int: ...
-    def last_time(self) -> int: ...
-    def head(self, subject: str) -> Row | None: ...
-    def heads(self, subjects: Sequence[str]) -> dict[str, Row]: ...
-    def head_before(self, subject: str, index: int) -> Row | None: ...
-    def find(self, subject: str, statement_hash: bytes) -> int | None: ...
-    def key_subject(self, key: bytes) -> tuple[str, int] | None: ...
-    def history(self, subject: str) -> list[Row]: ...
-    def subject_count(self) -> int: ...
-    def rows(self, start: int, stop: int) -> Iterator[Row]: ...
-    def revocations(self) -> list[Row]: ...
-    def all_keys(self) -> list[tuple[bytes, str, int]]: ...
-    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
-               nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
-    def subtree(self, level: int, index: int) -> bytes: ...
-    def tree_level(self, level: int) -> Iterator[tuple[int, bytes]]: ...
-    def tree_nodes_within(self, size: int) -> tuple[int, int]: ...
-    def checkpoints(self) -> list[tuple[int, int, int, str]]: ...
-    def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None: ...
-    def map_node(self, depth: int, position: bytes, version: int) -> Node | None: ...
-    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]: ...
-    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
+    Rows are never updated or deleted; indices are dense from 0. Every read
+    returns what was committed (or written earlier in the caller's open
+    ``write()``); inside ``snapshot()`` all reads see one state of the log.
+    """
+
+    def size(self) -> int:
+        """The number of entries (the largest index plus one, 0 when empty).
+
+        Raises:
+            StorageError: the stored size is not a valid log size.
+        """
         ...
-    def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]: ...
+
+    def last_time(self) -> int:
+        """The ``time`` of the last entry, 0 when empty."""
+        ...
+
+    def head(self, subject: str) -> Row | None:
+        """The row of ``subject`` with the largest index, if any."""
+        ...
+
+    def heads(self, subjects: Sequence[str]) -> dict[str, Row]:
+        """``head`` of each subject that has a row, keyed by subject (duplicates
+        allowed in ``subjects``); a backend should answer in few round trips."""
+        ...
+
+    def head_before(self, subject: str, index: int) -> Row | None:
+        """The row of ``subject`` with the largest index below ``index``, if any."""
+        ...
+
+    def find(self, subject: str, statement_hash: bytes) -> int | None:
+        """The index of ``subject``'s row whose ``hash`` is ``statement_hash``, if any."""
+        ...
+
+    def history(self, subject: str) -> list[Row]:
+        """Every row of ``subject``, by index."""
+        ...
+
+    def subject_count(self) -> int:
+        """How many distinct subjects have rows."""
+        ...
+
+    def rows(self, start: int, stop: int) -> Iterator[Row]:
+        """The rows with ``start <= index < stop``, by index; may stream, so the
+        caller consumes it before the next write."""
+        ...
+
+    def revocations(self) -> list[Row]:
+        """Every row of type ``key.revoked``, by index."""
+        ...
+
+    def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
+        """(subject, entry) of the last row below ``stop`` of every subject with a
+        row in ``start``..``stop``, in any order; may stream."""
+        ...
+
+    def key_subject(self, key: bytes) -> tuple[str, int] | None:
+        """(subject, index) of the registration of ``key``, if any."""
+        ...
+
+    def all_keys(self) -> list[tuple[bytes, str, int]]:
+        """Every key registration as (key, subject, index), by index then key."""
+        ...
+
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
+               nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Add entry rows, key registrations and Merkle nodes (level, index,
+        hash); only inside ``write()``, and visible to reads inside it.
+
+        Raises:
+            StorageError: a row breaks the store's rules (an index not dense, a
+                key or node already stored); the caller's ``write()`` then
+                commits nothing.
+        """
+        ...
+
+
+class TreeStore(Protocol):
+    """Rows of the Merkle tree: one per perfect subtree, (level, index) -> hash.
+
+    Nodes are written by ``EntryStore.insert`` and never change; caching and
+    what the nodes mean belong to the tree layer (_tree).
+    """
+
+    def subtree(self, level: int, index: int) -> bytes:
+        """The stored hash of node (level, index), read now (no cache).
+
+        Raises:
+            StorageError: no such node is stored.
+        """
+        ...
+
+    def tree_nodes(self, nodes: Sequence[tuple[int, int]]) -> tuple[int, list[bytes | None]]:
+        """The log's size and the hash of each node (None where not stored),
+        in order, read together in one consistent read (one round trip)."""
+        ...
+
+    def tree_level(self, level: int, start: int = 0,
+                   stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(index, hash) of the stored nodes of ``level`` with ``start <= index <
+        stop`` (no upper bound when None), by index; may stream."""
+        ...
+
+    def tree_nodes_within(self, size: int) -> tuple[int, int]:
+        """How many stored nodes lie wholly within the first ``size`` leaves, and
+        how many reach beyond the log's current size (there should be none)."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Signed checkpoints, as (seq, size, time, note) rows."""
+
+    def checkpoints(self) -> list[tuple[int, int, int, str]]:
+        """Every checkpoint, by seq (dense from 0)."""
+        ...
+
+    def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None:
+        """Add a checkpoint; only inside ``write()``.
+
+        Raises:
+            StorageError: ``seq`` is already stored, or the store refused it.
+        """
+        ...
+
+
+class MapStore(Protocol):
+    """Nodes of the head map (spec/bundle.md), versioned by checkpoint seq."""
+
+    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
+        """The node at (depth, position) with the largest version <= ``version``."""
+        ...
+
+    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
+        """Every node written by ``version``, by depth then position."""
+        ...
+
+    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
+        """Add nodes written by ``version``; only inside ``write()``.
+
+        Raises:
+            StorageError: a node is already stored, or the store refused them.
+        """
+        ...
+
+    def map_node_count(self) -> int:
+        """How many head-map nodes are stored, all versions."""
+        ...
+
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
-                       ) -> AbstractContextManager[Changes]: ...
-    def node_check(self) -> AbstractContextManager[NodeCheck]: ...
-    def map_node_count(self) -> int: ...
-    def close(self) -> None: ...
+                       ) -> AbstractContextManager[Changes]:
+        """``changes`` (key, value), held where the store can query them (not
+        necessarily in memory) for the length of the with-block, private to this
+        store object and gone afterwards; nothing of them is ever committed."""
+        ...
+
+    def node_check(self) -> AbstractContextManager[NodeCheck]:
+        """A private scratch set for comparing recomputed head-map nodes with the
+        stored ones, for the length of the with-block; never committed."""
+        ...
+
+
+class Store(EntryStore, TreeStore, CheckpointStore, MapStore, Protocol):
+    """What the layers above need from a database; a second backend implements this.
+
+    One store object is used by one thread at a time. Several store objects
+    (processes) may share one database: writers serialise, readers never wait.
+    """
+
+    def meta(self) -> dict[str, bytes]:
+        """The meta rows (origin, keys, schema) by name.
+
+        Raises:
+            StorageError: a row is malformed.
+        """
+        ...
+
+    def write(self) -> AbstractContextManager[None]:
+        """A write transaction: on a normal exit all of it commits durably, on
+        an exception none of it does (and the exception goes on). Writers of
+        the same database serialise.
+
+        Raises:
+            LedgerBusyError: another writer held the database too long;
+                nothing was written.
+            StorageError: the database failed; nothing was written.
+        """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction: every read inside sees one committed state,
+        whatever other writers commit meanwhile."""
+        ...
+
+    def backup(self, dest: str | Path, *, progress: Progress | None = None) -> None:
+        """Write a consistent copy of the whole database (one snapshot) to the
+        new file ``dest``, which ``Ledger.open(dest)`` can read; ``dest``
+        appears complete or not at all. ``progress`` hears of the copying
+        (stage COPYING). A backend that cannot make such a file raises
+        StorageError saying so.
+
+        Raises:
+            StorageError: ``dest`` exists, or the copy could not be made.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the connection; the object is not used afterwards."""
+        ...
 
 
 _SCHEMA = """
@@ -129,20 +306,7 @@ CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
 CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
-#: Tree levels at and above this are kept in memory once read, 32 bytes a
-#: node: n / 4 nodes in all, 8 MB at 1M entries. Each level below costs every
-#: proof a point lookup (4 gave 10% fewer proofs/s at 1M, for half the memory).
-_CACHED = 3
-#: They are read in aligned runs of 2**_RUN_BITS nodes (8 KiB), so a first
-#: proof reads little and the cache fills as proofs reach new parts of the tree.
-_RUN_BITS = 8
-_RUN_MASK = (1 << _RUN_BITS) - 1
-#: The memory cache stops growing here (at about 8M entries); nodes it does not
-#: hold are read from the database, like those below _CACHED.
-_CACHE_BYTES = 64 << 20
-#: Lower nodes read one at a time (a ragged right edge, mostly) kept for reuse.
-_RECENT_MAX = 256
-#: prefetch's queries, by node count.
+#: tree_nodes' queries, by node count.
 _POINTS: dict[int, str] = {}
 #: SQLite's largest integer: an entry there would make the log's size overflow.
 _MAX_INDEX = 2**63 - 1
@@ -164,17 +328,6 @@ class SQLiteStore:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
-        # Perfect subtrees never change once stored, so they are cached for good:
-        # ``_runs[level - _CACHED][index >> _RUN_BITS]`` holds the first nodes of
-        # a run, back to back; a run the log has not filled yet grows when asked
-        # for a node past its end (another writer may have stored it).
-        self._runs: list[list[bytes]] = []
-        self._cached_bytes = 0
-        self._prefetched: dict[tuple[int, int], bytes] = {}
-        self._recent: dict[tuple[int, int], bytes] = {}
-        self.path_memo: dict[tuple[int, int], Walk] = {}  # for _merkle.inclusion_proof
-        #: The largest log size prefetch has read: how many levels to read ahead.
-        self.size_seen = 0
 
     @classmethod
     def create(
@@ -382,13 +535,11 @@ class SQLiteStore:
             yield
         except BaseException:
             self._conn.execute("ROLLBACK")
-            self._forget_tree()
             raise
         try:
             self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._conn.execute("ROLLBACK")
-            self._forget_tree()
             raise StorageError(f"{self.path}: commit failed, nothing was written ({exc})") from None
 
     def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
@@ -412,108 +563,36 @@ class SQLiteStore:
             raise StorageError(f"{self.path}: insert refused ({exc})") from None
 
     def subtree(self, level: int, index: int) -> bytes:
-        """Hash of a stored perfect subtree (a SubtreeSource for _merkle).
+        """The stored hash of node (level, index), read now.
 
         Raises:
             StorageError: the node is missing (the tree does not cover it).
         """
-        k = level - _CACHED
-        if k >= 0 and index >= 0:  # _held, inlined: this is the proofs' hot path
-            try:
-                run = self._runs[k][index >> _RUN_BITS]
-            except IndexError:
-                run = b""
-            at = (index & _RUN_MASK) * HASH_SIZE
-            h = run[at:at + HASH_SIZE]
-            if len(h) == HASH_SIZE:
-                return h
-        found = self._prefetched.get((level, index)) or self._recent.get((level, index))
-        if found is None and k >= 0 and index >= 0:
-            found = self._load(level, index)
-        if found is not None:
-            return found
         row = self._conn.execute("SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?",
                                  (level, index)).fetchone()
         if row is None:
             raise StorageError(f"{self.path}: Merkle tree node ({level}, {index}) is missing")
-        h = bytes(row[0])
-        if len(self._recent) >= _RECENT_MAX:
-            self._recent.clear()
-        self._recent[level, index] = h
-        return h
+        return bytes(row[0])
 
-    def prefetch(self, nodes: Sequence[tuple[int, int]]) -> int:
-        """Read these tree nodes ahead, in one query, for the next ``subtree``
-        calls, replacing the previous prefetch; return the log's size, read in
-        the same query. Nodes the memory cache holds or will read (levels >=
-        _CACHED, within its budget) are left to it."""
-        if self._cached_bytes < _CACHE_BYTES:
-            wanted = [n for n in nodes if n[0] < _CACHED]
-        else:
-            wanted = [n for n in nodes if n[0] < _CACHED or self._held(*n) is None]
-        query = _POINTS.get(len(wanted))
+    def tree_nodes(self, nodes: Sequence[tuple[int, int]]) -> tuple[int, list[bytes | None]]:
+        """The log's size and these nodes' hashes (None where missing), in one query."""
+        query = _POINTS.get(len(nodes))
         if query is None:
             # One row of point lookups on the primary key (a row-value IN
             # (VALUES ...) would scan the table): no row object per node.
-            query = _POINTS[len(wanted)] = "SELECT " + ", ".join(
+            query = _POINTS[len(nodes)] = "SELECT " + ", ".join(
                 ["(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)"]
                 + ["(SELECT CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx = ?)"]
-                * len(wanted))
-        size, *hashes = self._conn.execute(query, [x for n in wanted for x in n]).fetchone()
-        self._prefetched = {n: h for n, h in zip(wanted, hashes, strict=True) if h is not None}
-        self.size_seen = max(self.size_seen, int(size))
-        return int(size)
+                * len(nodes))
+        size, *hashes = self._conn.execute(query, [x for n in nodes for x in n]).fetchone()
+        return int(size), hashes
 
-    def _held(self, level: int, index: int) -> bytes | None:
-        """The node from the memory cache, if it holds it."""
-        k, r = level - _CACHED, index >> _RUN_BITS
-        if k < 0 or index < 0 or k >= len(self._runs) or r >= len(self._runs[k]):
-            return None
-        at = (index & _RUN_MASK) * HASH_SIZE
-        h = self._runs[k][r][at:at + HASH_SIZE]
-        return h if len(h) == HASH_SIZE else None
-
-    def _load(self, level: int, index: int) -> bytes | None:
-        """Read the rest of ``index``'s run into memory, budget allowing; the
-        node if it is held now."""
-        if self._cached_bytes >= _CACHE_BYTES:
-            return None
-        k, r = level - _CACHED, index >> _RUN_BITS
-        runs = self._runs[k] if k < len(self._runs) else []
-        have = runs[r] if r < len(runs) else b""
-        first = (r << _RUN_BITS) + len(have) // HASH_SIZE
-        rows = self._conn.execute(
-            "SELECT idx, CAST(hash AS BLOB) FROM tree WHERE level = ? AND idx >= ? AND idx < ? "
-            "ORDER BY idx", (level, first, (r + 1) << _RUN_BITS)).fetchall()
-        new: list[bytes] = []
-        for i, h in rows:
-            # A gap or a malformed hash ends what is kept: from there on the nodes
-            # are read one by one, and missing ones raise as ever.
-            if i != first + len(new) or len(h) != HASH_SIZE:
-                break
-            new.append(h)
-        if not new:  # nothing stored there: no slots for it either
-            return None
-        while len(self._runs) <= k:
-            self._runs.append([])
-        runs = self._runs[k]
-        runs.extend([b""] * (r + 1 - len(runs)))
-        runs[r] = have + b"".join(new)
-        self._cached_bytes += len(new) * HASH_SIZE
-        return self._held(level, index)
-
-    def _forget_tree(self) -> None:
-        """Drop cached nodes: after a rollback some may be unwritten ones."""
-        self._runs = []
-        self._cached_bytes = 0
-        self._prefetched = {}
-        self._recent = {}
-        self.path_memo = {}
-
-    def tree_level(self, level: int) -> Iterator[tuple[int, bytes]]:
-        """Every stored node of ``level``, by position."""
+    def tree_level(self, level: int, start: int = 0,
+                   stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """The stored nodes of ``level`` from ``start`` to before ``stop``, by position."""
         cur = self._conn.execute("SELECT CAST(idx AS INTEGER), CAST(hash AS BLOB) FROM tree "
-                                 "WHERE level = ? ORDER BY idx", (level,))
+                                 "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                                 (level, start, _MAX_INDEX if stop is None else stop))
         for idx, h in cur:
             yield int(idx), bytes(h)
 

@@ -35,6 +35,7 @@ from ._note import (
 from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
 from ._receipt import make_receipt
 from ._store import Store
+from ._tree import tree_of
 
 #: Head-map nodes written per INSERT while a checkpoint is made.
 _NODE_BATCH = 10_000
@@ -82,7 +83,7 @@ def root(store: Store, size: int | None = None) -> bytes:
     Raises:
         NotFoundError: ``size`` exceeds the log.
     """
-    return _merkle.root(check_size(store, size), store)
+    return _merkle.root(check_size(store, size), tree_of(store))
 
 
 def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[bytes]:
@@ -91,20 +92,17 @@ def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[b
     Raises:
         NotFoundError: ``index`` or ``size`` lies outside the log.
     """
-    prefetch = getattr(store, "prefetch", None)
-    if prefetch is None:
-        n = check_size(store, size)
-    else:
-        # The log's size and the lower siblings of the path, in one query (the
-        # upper ones are cached); levels a grown log adds are read as needed.
-        levels = max(size or 0, getattr(store, "size_seen", 0), 1).bit_length() + 1
-        current = prefetch([(lv, (index >> lv) ^ 1) for lv in range(levels)])
-        n = current if size is None else size
-        if not 0 <= n <= current:
-            raise NotFoundError(f"tree size {n}: the log has {current} entries")
+    tree = tree_of(store)
+    # The log's size and the lower siblings of the path, in one read (the
+    # upper ones are cached); levels a grown log adds are read as needed.
+    levels = max(size or 0, tree.size_seen, 1).bit_length() + 1
+    current = tree.prefetch([(lv, (index >> lv) ^ 1) for lv in range(levels)])
+    n = current if size is None else size
+    if not 0 <= n <= current:
+        raise NotFoundError(f"tree size {n}: the log has {current} entries")
     if not 0 <= index < n:
         raise NotFoundError(f"entry {index}: not in a tree of {n} entries")
-    return _merkle.inclusion_proof(index, n, store)
+    return _merkle.inclusion_proof(index, n, tree)
 
 
 def consistency_proof(store: Store, old: int, new: int | None = None) -> list[bytes]:
@@ -116,7 +114,7 @@ def consistency_proof(store: Store, old: int, new: int | None = None) -> list[by
     n = check_size(store, new)
     if not 0 < old <= n:
         raise NotFoundError(f"no consistency proof from size {old} to {n} (need 0 < old <= new)")
-    return _merkle.consistency_proof(old, n, store)
+    return _merkle.consistency_proof(old, n, tree_of(store))
 
 
 def checkpoints(store: Store, origin: str, log_key: bytes) -> list[SignedCheckpoint]:
@@ -189,7 +187,7 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
     """
     check_log_key(key, log_key, "checkpoints")
     size = store.size()
-    new_root = _merkle.root(size, store)
+    new_root = _merkle.root(size, tree_of(store))
     previous = checkpoints(store, origin, log_key)
     # Never older than the entries it covers, nor than the previous checkpoint.
     time = max(now, store.last_time())
@@ -201,7 +199,7 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
         if last.size == size and last.root != new_root:
             raise CheckpointError(f"tree of size {size} changed since checkpoint {last.seq}")
         if 0 < last.size < size:
-            proof = _merkle.consistency_proof(last.size, size, store)
+            proof = _merkle.consistency_proof(last.size, size, tree_of(store))
             try:
                 _merkle.verify_consistency(old_size=last.size, new_size=size,
                                            old_root=last.root, new_root=new_root, proof=proof)
