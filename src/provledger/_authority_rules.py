@@ -18,13 +18,13 @@ from ._errors import PolicyError, StateError, UnauthorizedError
 from ._events import KeyRevoked, KeyRotated, RoleGranted, RoleRevoked
 from ._keys import format_public_key
 from ._state import AuthorityState, Grant, Outcome, RevokedKey
-from ._statement import Statement, authority_subject
+from ._statement import UnverifiedStatement, authority_subject
 
 if TYPE_CHECKING:
     from ._rules import Context
 
 
-def decide(stmt: Statement, auth: AuthorityState | None, signer: AuthorityState, *,
+def decide(stmt: UnverifiedStatement, auth: AuthorityState | None, signer: AuthorityState, *,
            log_time: int, ctx: Context, where: str) -> Outcome:
     """Decide an authority event on a chain whose state is ``auth`` (None: no
     entries yet), signed by the active key of ``signer``.
@@ -75,7 +75,7 @@ def _require_creator(auth: AuthorityState, signer: AuthorityState, where: str,
 
 
 def _grant(
-    stmt: Statement,
+    stmt: UnverifiedStatement,
     ev: RoleGranted,
     auth: AuthorityState | None,
     signer: AuthorityState,

@@ -33,7 +33,7 @@ from ._events import (
 )
 from ._keys import format_public_key
 from ._state import EscrowPhase, EscrowState, ItemState, Vote
-from ._statement import Statement
+from ._statement import UnverifiedStatement
 
 Party = Literal["buyer", "seller", "arbiter"]
 
@@ -172,7 +172,7 @@ def on_theft(item: ItemState, nxt: ItemState) -> ItemState:
     return _to(nxt, esc, "cancelled" if esc.state == "offered" else "disputed")
 
 
-def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
+def apply(stmt: UnverifiedStatement, item: ItemState, nxt: ItemState, *, log_time: int,
           where: str) -> ItemState:
     """Decide an ``escrow.*`` statement; return the item's next state.
 
@@ -232,7 +232,7 @@ def apply(stmt: Statement, item: ItemState, nxt: ItemState, *, log_time: int,
     return _to(nxt, esc, after[kind])
 
 
-def _open(stmt: Statement, ev: EscrowOpened, item: ItemState, nxt: ItemState, *,
+def _open(stmt: UnverifiedStatement, ev: EscrowOpened, item: ItemState, nxt: ItemState, *,
           log_time: int, where: str) -> ItemState:
     if stmt.signer != item.owner:
         raise UnauthorizedError(f"{where}: only the current owner "

@@ -18,10 +18,12 @@ from ._errors import ProvLedgerError
 from ._events import CertificateIssued, CertificateReaffirmed
 from ._keys import format_public_key
 from ._state import AuthorityState, ItemState
-from ._statement import Statement
+from ._statement import UnverifiedStatement
 
-#: An entry as the replay needs it: (log index, log time, verified statement).
-Entry = tuple[int, int, Statement]
+#: An entry as the replay needs it: (log index, log time, statement). The
+#: caller vouches for the signature: checked on append, by the audit's
+#: workers, or by the bundle verifier before the replay.
+Entry = tuple[int, int, UnverifiedStatement]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from ._progress import Progress
 from ._state import AuthorityState, ItemState, encode_state
 from ._statement import (
     Statement,
+    UnverifiedStatement,
     authority_subject,
     decode_statement,
     sign_statement,
@@ -197,7 +198,7 @@ class Ledger:
         # Signatures are checked elsewhere meanwhile; every error path and the
         # commit wait for the checks of the statements before it, so the first
         # statement at fault is named whatever its fault.
-        decoded: list[Statement] = []
+        decoded: list[UnverifiedStatement] = []
         for i, data in enumerate(statements):
             try:
                 decoded.append(decode_statement(data))
@@ -206,7 +207,6 @@ class Ledger:
                 _at(i, verify_statement, data)  # raises, putting a bad signature first
                 _tag(exc, i)
                 raise
-        records: list[Record] = []
         tree = tree_of(self._store)
         with tree.write():
             size = self._store.size()
@@ -237,12 +237,13 @@ class Ledger:
                 rows.append(Row(index, log_time, entry, st.hash, st.subject, st.type,
                                 st.signer, encode_state(out.state)))
                 keys.extend((k, st.subject, index) for k in out.new_keys)
-                records.append(Record(index, log_time, st, entry))
-            checks.require(len(statements))
+            verified = checks.verified(decoded)  # nothing is stored before every check is in
             self._store.insert(rows, keys, overlay.nodes)
-        return records
+        return [Record(row.index, row.time, st, row.entry)
+                for row, st in zip(rows, verified, strict=True)]
 
-    def _raise_if_duplicate(self, st: Statement, seen: set[bytes], exc: ChainError) -> None:
+    def _raise_if_duplicate(self, st: UnverifiedStatement, seen: set[bytes],
+                            exc: ChainError) -> None:
         index = self._store.find(st.subject, st.hash)
         if index is not None or st.hash in seen:
             where = f"at log index {index}" if index is not None else "earlier in this batch"

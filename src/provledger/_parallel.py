@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from ._errors import ProvLedgerError, SignatureError
-from ._statement import check_signature
+from ._statement import Statement, UnverifiedStatement, check_signature
 from ._workers import Pool, PoolBrokenError
 
 #: Below this many statements, shipping them to workers costs more than it saves.
@@ -100,6 +100,20 @@ class SignatureChecks:
         self._pool = pool
         self._size = size
         self._chunks.extend(enumerate(starts))
+
+    def verified(self, statements: Sequence[UnverifiedStatement]) -> list[Statement]:
+        """``statements`` (decoded from the bytes these checks cover, in the same
+        order) as verified statements, once every check is in.
+
+        Raises:
+            As :meth:`require`, for the first statement whose check fails.
+        """
+        if len(statements) != len(self._statements) or any(
+                st.raw is not raw and st.raw != raw
+                for st, raw in zip(statements, self._statements, strict=True)):
+            raise ValueError("the statements are not the ones these checks cover")
+        self.require(len(statements))
+        return [Statement.checked(st) for st in statements]
 
     def require(self, upto: int) -> None:
         """Return once statements[:upto] are known to carry valid signatures.

@@ -43,7 +43,7 @@ from ._events import (
 from ._itemid import ItemId, gtin_in_scope, gtin_is_valid, item_tag, parse_item_id
 from ._keys import format_public_key
 from ._state import AuthorityState, ItemState, Outcome, SubjectState
-from ._statement import AUTHORITY_PREFIX, Statement
+from ._statement import AUTHORITY_PREFIX, UnverifiedStatement
 
 if TYPE_CHECKING:
     from ._history import Cutoffs
@@ -68,7 +68,7 @@ class Context(Protocol):
 
 
 def apply(
-    stmt: Statement,
+    stmt: UnverifiedStatement,
     *,
     state: SubjectState | None,
     head: bytes | None,
@@ -173,7 +173,7 @@ def _is_issuer(item: ItemState, key: bytes, ctx: Context) -> bool:
 
 
 def _item_event(
-    stmt: Statement, item: ItemState | None, ctx: Context, where: str, log_time: int
+    stmt: UnverifiedStatement, item: ItemState | None, ctx: Context, where: str, log_time: int
 ) -> ItemState:
     ev: Event = stmt.event
     signer = stmt.signer
@@ -241,7 +241,7 @@ def _item_event(
     raise PolicyError(f"{where}: event type not allowed on an item")  # pragma: no cover
 
 
-def _issue(stmt: Statement, ev: CertificateIssued, ctx: Context, where: str) -> ItemState:
+def _issue(stmt: UnverifiedStatement, ev: CertificateIssued, ctx: Context, where: str) -> ItemState:
     auth = _signer(stmt.signer, ctx, where)
     if not auth.has_role("issuer"):
         raise UnauthorizedError(f"{where}: signer is not an authorized issuer")

@@ -11,7 +11,7 @@ layers with byte comparisons instead of a generic decoder.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -66,8 +66,12 @@ class Payload(_Wire, frozen=True, kw_only=True):
     subject: Subject
 
 
-class Statement(msgspec.Struct, frozen=True, gc=False):
-    """A statement whose signature has been verified and payload decoded.
+class UnverifiedStatement(msgspec.Struct, frozen=True, gc=False):
+    """A statement decoded from bytes whose signature has NOT been checked here.
+
+    What the rules read. Only :class:`Statement`, its subclass, says the
+    signature verified: :func:`verify_statement` returns one, and so does
+    _parallel.SignatureChecks.verified once the checks elsewhere are in.
 
     ``raw`` is the stored bytes; ``hash`` is their SHA-256, the id other
     statements use in ``prev``. Not tracked by the garbage collector (it holds
@@ -96,7 +100,21 @@ class Statement(msgspec.Struct, frozen=True, gc=False):
         return self.payload.signer
 
     def __repr__(self) -> str:
-        return f"Statement({self.type!r}, subject={self.subject!r}, hash={self.hash.hex()[:16]})"
+        return (f"{type(self).__name__}({self.type!r}, subject={self.subject!r}, "
+                f"hash={self.hash.hex()[:16]})")
+
+
+class Statement(UnverifiedStatement, frozen=True, gc=False):
+    """A statement whose signature has been verified and payload decoded."""
+
+    @classmethod
+    def checked(cls, unverified: UnverifiedStatement) -> Statement:
+        """``unverified`` as verified: only for callers that checked its signature
+        (check_signature on the same bytes, here or in a worker)."""
+        return cls(unverified.raw, unverified.payload, unverified.hash)
+
+
+S = TypeVar("S", bound=UnverifiedStatement)
 
 
 def protected_header(public_key: bytes) -> bytes:
@@ -160,7 +178,7 @@ def verify_statement(data: bytes) -> Statement:
     """
     protected, payload_bytes, signature = _split(data)
     _check(protected, payload_bytes, signature)
-    return _decode(data, protected, payload_bytes)
+    return _decode(data, protected, payload_bytes, Statement)
 
 
 def check_signature(data: bytes) -> None:
@@ -173,7 +191,7 @@ def check_signature(data: bytes) -> None:
     _check(*_split(data))
 
 
-def decode_statement(data: bytes) -> Statement:
+def decode_statement(data: bytes) -> UnverifiedStatement:
     """The other half: form and payload, with the signature NOT checked.
 
     Only for callers that run :func:`check_signature` on the same bytes
@@ -183,7 +201,7 @@ def decode_statement(data: bytes) -> Statement:
         DecodeError: as :func:`verify_statement`.
     """
     protected, payload_bytes, _ = _split(data)
-    return _decode(data, protected, payload_bytes)
+    return _decode(data, protected, payload_bytes, UnverifiedStatement)
 
 
 def _check(protected: bytes, payload_bytes: bytes, signature: bytes) -> None:
@@ -192,11 +210,11 @@ def _check(protected: bytes, payload_bytes: bytes, signature: bytes) -> None:
     )
 
 
-def _decode(data: bytes, protected: bytes, payload_bytes: bytes) -> Statement:
+def _decode(data: bytes, protected: bytes, payload_bytes: bytes, cls: type[S]) -> S:
     payload = decode_payload(payload_bytes)
     if payload.signer != protected[-32:]:
         raise DecodeError("statement: payload signer differs from the header kid")
-    return Statement(data, payload, hashlib.sha256(data).digest())
+    return cls(data, payload, hashlib.sha256(data).digest())
 
 
 def decode_payload(data: bytes) -> Payload:

@@ -39,7 +39,7 @@ from ._note import verify_checkpoint
 from ._policy import Policy
 from ._replay import Replayed, replay
 from ._state import ItemState, SubjectState
-from ._statement import Statement, authority_subject, verify_statement
+from ._statement import Statement, UnverifiedStatement, authority_subject, verify_statement
 from ._time import check_now, rfc3339
 
 #: The checks of spec/bundle.md section 5, in the order they run ("item" only
@@ -393,7 +393,7 @@ def _with_context(exc: ProvLedgerError, where: str) -> ProvLedgerError:
     return exc
 
 
-def _fields(stmt: Statement) -> dict[str, Any]:
+def _fields(stmt: UnverifiedStatement) -> dict[str, Any]:
     import msgspec
 
     fields: dict[str, Any] = msgspec.to_builtins(stmt.event, builtin_types=(bytes,))

@@ -22,7 +22,7 @@ from ._history import (
     tainted,
 )
 from ._state import AuthorityState, ItemState, SubjectState, decode_state, root_state
-from ._statement import Statement, decode_statement
+from ._statement import UnverifiedStatement, decode_statement
 from ._store import Row, Store
 
 _MAX_CACHED = 50_000
@@ -196,7 +196,7 @@ class StateView:
         return StateView(self._store, origin=self._origin, root_key=self._root_key, at=index)
 
 
-def _statement(row: Row) -> Statement:
+def _statement(row: Row) -> UnverifiedStatement:
     # Stored entries were verified on append, and audits verify them again.
     return decode_statement(decode_entry(row.entry).statement)
 
