@@ -194,3 +194,33 @@ def test_a_revocation_signed_with_a_stolen_key_does_not_stand(tmp_path: Path) ->
     report = pl.verify_bundle(w.ledger.export(item), policy=policy_of(w), now=w.clock.t)
     assert report.status == "stolen"
     w.ledger.close()
+
+
+def test_the_seen_store_keeps_the_newest_checkpoint_per_log(tmp_path: Path) -> None:
+    """provledger.verify.SeenCheckpoints: what `verify --seen DIR` keeps, as a
+    library feature; a rollback to an older bundle is refused after it."""
+    from provledger.verify import SeenCheckpoints
+
+    w = make_world(tmp_path / "l.db")
+    item = w.issue("S-1")
+    w.clock.t += 5
+    w.ledger.sign_checkpoint(LOG)
+    old = w.ledger.export(item)
+    w.add(w.workshop, item, pl.RepairRecorded(work="Polish", category="service",
+                                              performed_by="Workshop", started=1, completed=2))
+    w.clock.t += 5
+    w.ledger.sign_checkpoint(LOG)
+    new = w.ledger.export(item, since=(w.ledger.checkpoints()[0].size,))
+    kept = SeenCheckpoints(tmp_path / "seen")
+    policy = policy_of(w)
+    origin = w.ledger.origin
+    assert kept.notes(origin) == ()
+    kept.remember(pl.verify_bundle(old, policy=policy, now=w.clock.t).checkpoint)
+    report = pl.verify_bundle(new, policy=policy, now=w.clock.t, seen=kept.notes(origin))
+    kept.remember(report.checkpoint)
+    assert kept.notes(origin) == (report.checkpoint.note,)
+    kept.remember(pl.verify_bundle(old, policy=policy, now=w.clock.t).checkpoint)  # older: kept
+    assert kept.notes(origin) == (report.checkpoint.note,)
+    rejects(pl.StaleCheckpointError, lambda: pl.verify_bundle(
+        old, policy=policy, now=w.clock.t, seen=kept.notes(origin)), "rollback")
+    w.ledger.close()

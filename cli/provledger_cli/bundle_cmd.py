@@ -7,8 +7,6 @@ a ledger and never touches the network (spec/bundle.md).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +15,7 @@ import click
 
 import provledger
 from provledger import safe_text
+from provledger.verify import SeenCheckpoints
 
 from ._common import (
     EXIT_VERIFICATION,
@@ -33,7 +32,6 @@ from ._params import TIME
 
 #: spec/bundle.md's 8 MiB limit; one byte more is read so the library can say "too large".
 _MAX_BUNDLE_READ: Final = 8 * 1024 * 1024 + 1
-_SEEN_SUFFIX: Final = ".checkpoint"
 #: Fields of cert.issued shown first, in this order; the rest follow as stored.
 _CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
                       "dimensions", "stones", "inscription", "owner")
@@ -188,8 +186,8 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
     trust = provledger.read_policy(policy_file)
     with file.open("rb") as f:
         data = f.read(_MAX_BUNDLE_READ)
-    seen_path = None if seen_dir is None else _seen_file(seen_dir, _origin(trust, data))
-    seen = () if seen_path is None or not seen_path.exists() else (seen_path.read_text(),)
+    kept = None if seen_dir is None else SeenCheckpoints(seen_dir)
+    seen = () if kept is None else kept.notes(_origin(trust, data))
     try:
         report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
                                           seen=seen, item=item_id)
@@ -200,9 +198,8 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
                                   "message": str(exc)},
                         "checks": _checks(exc.check, item=item_id is not None)}, ())
         fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
-    if seen_dir is not None:
-        # The bundle verified, so its origin is the one the seen file was picked by.
-        _remember(_seen_file(seen_dir, report.checkpoint.origin), report.checkpoint, seen)
+    if kept is not None:
+        kept.remember(report.checkpoint)
     document = report.to_json()
     document["escrow"] = _escrow_json(report.escrow)
     document["checkpoint"]["age"] = now - report.checkpoint.time
@@ -233,22 +230,6 @@ def _origin(trust: provledger.Policy, data: bytes) -> str:
         return ""
     origin = unverified.get("origin") if isinstance(unverified, dict) else None
     return origin if isinstance(origin, str) else ""
-
-
-def _seen_file(directory: Path, origin: str) -> Path:
-    return directory / (hashlib.sha256(origin.encode()).hexdigest() + _SEEN_SUFFIX)
-
-
-def _remember(path: Path, checkpoint: provledger.CheckpointInfo,
-              seen: tuple[str, ...]) -> None:
-    """Keep ``checkpoint`` in ``path`` unless the one there (which the bundle was
-    just verified against) is as new; replace it atomically."""
-    if seen and int(seen[0].split("\n", 2)[1]) >= checkpoint.size:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(checkpoint.note)
-    os.replace(tmp, path)
 
 
 def _escrow_json(escrow: Any) -> dict[str, Any] | None:

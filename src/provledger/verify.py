@@ -7,6 +7,7 @@ database. Importing this module loads no storage code (a test checks it).
 """
 
 from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
+from ._seen import SeenCheckpoints
 from ._verify import VERIFICATION_CHECKS, CheckpointInfo, Report, verify_bundle
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "CheckpointInfo",
     "Policy",
     "Report",
+    "SeenCheckpoints",
     "parse_policy",
     "read_policy",
     "verify_bundle",
