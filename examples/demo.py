@@ -221,6 +221,7 @@ def print_report(report: pl.Report) -> None:
             detail = f"{e.fields['value_minor'] / 100:,.2f} {e.fields['currency']}"
         print(f"  #{e.index:<3} {when}  {e.type:<20} {e.signed_as:<34} {detail}")
     cp = report.checkpoint
+    assert cp is not None  # a verified bundle holds as of its checkpoint
     print(f"  valid as of checkpoint of {cp.origin}: {cp.size} entries, signed "
           f"{datetime.datetime.fromtimestamp(cp.time, datetime.UTC):%Y-%m-%d %H:%M} UTC")
 

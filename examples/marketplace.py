@@ -37,6 +37,7 @@ def when(t: int) -> str:
 def show(report: pl.Report, now: int) -> None:
     """Print what a buyer needs to know."""
     cp = report.checkpoint
+    assert cp is not None  # a verified bundle holds as of its checkpoint
     print(f"  item         {report.item}")
     print(f"  status       {report.status}")
     print(f"  owner        {pl.format_public_key(report.owner)}")
@@ -44,8 +45,8 @@ def show(report: pl.Report, now: int) -> None:
     print(f"  attested by  {', '.join(report.attested_by) or '-'}")
     print(f"  checkpoint   {cp.origin} size {cp.size}, signed {when(cp.time)} "
           f"({now - cp.time} s ago)")
-    if report.escrow is not None:
-        print(f"  escrow       {report.escrow.state}")
+    for escrow in report.escrows:
+        print(f"  escrow       {escrow.state} ({escrow.id.hex()[:16]})")
     print("  history")
     for e in report.events:
         detail = {k: v for k, v in e.fields.items()

@@ -100,7 +100,7 @@ def main(out: Path) -> int:
         audit = ledger.audit()
         report = pl.item_report(ledger, ring, now=int(time.time()))
         print(f"\naudit: {audit.size} entries verified")
-        print(f"{ring}: owner {names[report.state.owner]}")
+        print(f"{ring}: owner {names[report.owner]}")
         for e in report.escrows:
             print(f"  escrow {e.id.hex()[:16]}  {names[e.escrow.seller]} -> "
                   f"{names[e.escrow.buyer]}  {e.offer.terms.price_minor / 100:,.2f} "

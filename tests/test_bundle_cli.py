@@ -138,7 +138,7 @@ def test_export_policy_verify_offline(shop: Shop, tmp_path: Path) -> None:
     assert [e["type"] for e in report["events"]] == [
         "cert.issued", "repair.recorded", "appraisal.recorded"]
     assert report["events"][1]["fields"]["work"] == "Re-tipped four claws"
-    assert report["escrow"] is None
+    assert report["escrows"] == []
 
 
 @pytest.mark.usefixtures("no_network")
@@ -149,8 +149,9 @@ def test_a_sale_shows_the_new_owner_and_the_escrow(shop: Shop) -> None:
     report = json.loads(ok("verify", bundle, "--policy", policy, "--at", str(shop.now),
                            "--json").stdout)
     assert report["owner"] == pl.format_public_key(BUYER.public_key)
-    assert report["escrow"]["state"] == "completed"
-    assert report["escrow"]["buyer"] == pl.format_public_key(BUYER.public_key)
+    [escrow] = report["escrows"]
+    assert escrow["state"] == "completed"
+    assert escrow["buyer"] == pl.format_public_key(BUYER.public_key)
     human = ok("verify", bundle, "--policy", policy, "--at", str(shop.now)).stdout
     assert "escrow       " in human
     assert " completed, seller " in human
@@ -349,7 +350,8 @@ def test_verify_imports_only_what_it_needs(shop: Shop) -> None:
     assert last[0] == "MODULES"
     modules = set(last[1:last.index("SQLITE_UTILS")])
     assert modules == {"provledger_cli._common", "provledger_cli._params",
-                       "provledger_cli.bundle_cmd", "provledger_cli.main"}
+                       "provledger_cli._render", "provledger_cli.bundle_cmd",
+                       "provledger_cli.main"}
     assert last[-1] == "False"
 
 

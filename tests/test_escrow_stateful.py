@@ -509,7 +509,7 @@ class EscrowMachine(RuleBasedStateMachine):
     def escrow_invariants_hold(self) -> None:
         now = self.clock.t
         report = pl.item_report(self.ledger, self.item, now=now)
-        owner = NAME_OF[report.state.owner]
+        owner = NAME_OF[report.owner]
         views = report.escrows
         assert [v.id for v in views] == [e.id for e in self.escrows]
         # At most one open escrow, always the latest, and it holds the title.
@@ -532,7 +532,7 @@ class EscrowMachine(RuleBasedStateMachine):
                 assert self.terminal.setdefault(v.id, v.state) == v.state
         # No escrow of a lost or stolen item can lapse back to its seller: a lost
         # item has no open escrow, a stolen one at most a disputed one.
-        status = report.state.status
+        status = report.status
         if views and status in ("lost", "stolen"):
             allowed = TERMINAL | ({"disputed"} if status == "stolen" else set())
             assert views[-1].escrow.state in allowed

@@ -22,19 +22,16 @@ from ._common import (
     Settings,
     emit,
     fail,
-    fmt_key,
     json_option,
     pass_settings,
     rfc3339,
     unlock,
 )
 from ._params import TIME
+from ._render import history_lines
 
 #: spec/bundle.md's 8 MiB limit; one byte more is read so the library can say "too large".
 _MAX_BUNDLE_READ: Final = 8 * 1024 * 1024 + 1
-#: Fields of cert.issued shown first, in this order; the rest follow as stored.
-_CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
-                      "dimensions", "stones", "inscription", "owner")
 
 
 def _write_new(path: Path, data: bytes, option: str) -> None:
@@ -198,13 +195,13 @@ def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None
                                   "message": str(exc)},
                         "checks": _checks(exc.check, item=item_id is not None)}, ())
         fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
+    assert report.checkpoint is not None  # a bundle's history always holds as of one
     if kept is not None:
         kept.remember(report.checkpoint)
     document = report.to_json()
-    document["escrow"] = _escrow_json(report.escrow)
     document["checkpoint"]["age"] = now - report.checkpoint.time
     document["checks"] = _checks(None, item=item_id is not None)
-    emit(as_json, document, _report_lines(report, now))
+    emit(as_json, document, ["VERIFIED", *history_lines(report, now=now)])
     if item_id is None:
         click.echo(f"warning: no --item given: nothing checked that "
                    f"{safe_text(report.item)} is the piece in front of you", err=True)
@@ -230,80 +227,3 @@ def _origin(trust: provledger.Policy, data: bytes) -> str:
         return ""
     origin = unverified.get("origin") if isinstance(unverified, dict) else None
     return origin if isinstance(origin, str) else ""
-
-
-def _escrow_json(escrow: Any) -> dict[str, Any] | None:
-    if escrow is None:
-        return None
-    return {
-        "id": escrow.id.hex(),
-        "state": escrow.state,
-        "seller": fmt_key(escrow.seller),
-        "buyer": fmt_key(escrow.buyer),
-        "arbiter": fmt_key(escrow.arbiter) if escrow.arbiter else None,
-        "direct": escrow.direct,
-        "on_timeout": escrow.on_timeout,
-        "offer_expires": rfc3339(escrow.offer_expires),
-        "inspection_ends": None if escrow.direct else rfc3339(escrow.inspection_ends),
-        "terms_hash": escrow.terms_hash.hex(),
-        "condition_hash": escrow.condition_hash.hex(),
-        "votes": [{"party": v.party, "outcome": v.outcome} for v in escrow.votes],
-    }
-
-
-def _report_lines(report: provledger.Report, now: int) -> list[str]:
-    # Every name and field is text its signer chose: it is shown through safe_text,
-    # so that it cannot drive the terminal or forge the lines around it.
-    cp = report.checkpoint
-    cert = next((e for e in report.events if e.type == "cert.issued"), None)
-    lines = [
-        "VERIFIED",
-        f"item         {safe_text(report.item)}",
-        f"status       {report.status}",
-        f"owner        {fmt_key(report.owner)}",
-        f"issuer       {safe_text(report.issuer_name) or '?'} ({safe_text(report.issuer)})",
-        f"attested by  {', '.join(safe_text(a) for a in report.attested_by) or '-'}",
-        f"certificate  {report.certificate.hex()}",
-    ]
-    if cert is not None:
-        fields = cert.fields
-        ordered = [n for n in _CERT_FIRST if n in fields] + \
-            [n for n in fields if n not in _CERT_FIRST]
-        # The certificate's owner is the first one; the current one is above.
-        lines += [f"  {('first owner' if name == 'owner' else name) + ':':<13}"
-                  f"{_value(name, fields[name])}" for name in ordered]
-    if report.escrow is not None:
-        esc = report.escrow
-        lines.append(f"escrow       {esc.id.hex()[:16]} {esc.state}"
-                     + (" (holds the item)" if provledger.escrow_is_open(esc) else "")
-                     + f", seller {fmt_key(esc.seller)}, buyer {fmt_key(esc.buyer)}")
-    lines += [
-        f"checkpoint   {safe_text(cp.origin)} size {cp.size}, signed {rfc3339(cp.time)} "
-        f"({now - cp.time} s before {rfc3339(now)})",
-        f"             root {cp.root.hex()}",
-        "",
-        f"history ({len(report.events)} events):",
-    ]
-    for e in report.events:
-        signer = f"{safe_text(e.signed_as)} " if e.signed_as else ""
-        lines.append(f"{e.index:>8}  {rfc3339(e.time)}  {e.type:<19} by {signer}"
-                     f"{fmt_key(e.signer)}")
-        if e.type != "cert.issued":
-            lines += [f"{'':>10}{name}: {_value(name, value)}" for name, value in e.fields.items()]
-    lines += [f"warning: {safe_text(w)}" for w in report.warnings]
-    return lines
-
-
-def _value(name: str, value: Any) -> str:
-    """One field as text: keys as ed25519:..., digests as hex, times as RFC 3339."""
-    if isinstance(value, bytes):
-        return fmt_key(value) if name in ("owner", "key", "buyer", "arbiter", "new_key",
-                                          "marketplace") and len(value) == 32 else value.hex()
-    if name in ("started", "completed", "offer_expires", "inspection_ends",
-                "compromised_since") and isinstance(value, int) and value:
-        return rfc3339(value)
-    if isinstance(value, list):
-        return "; ".join(_value(name, v) for v in value) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{safe_text(str(k))}={_value(k, v)}" for k, v in value.items())
-    return safe_text(str(value))

@@ -22,13 +22,12 @@ from ._common import (
     Settings,
     emit,
     fail,
-    fmt_key,
     json_option,
     notes_option,
     pass_settings,
-    rfc3339,
 )
 from ._params import DIGEST, PUBLIC_KEY, TIME, Prev, _ParamType
+from ._render import history_lines
 from ._write import WriteOptions, Writer, open_writer, write_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -418,34 +417,15 @@ def resolve(settings: Settings, *, opts: WriteOptions, item: str, outcome: str,
 def status(settings: Settings, *, item: str, as_json: bool) -> None:
     """Show ITEM's owner and every escrow, with deadlines that passed applied.
 
+    The report is the one `history` prints (--json: spec/history.schema.json).
+
     \b
     Example:
       provledger transfer status urn:provledger:item:5d1c0a3e9b7f2468:R-1001 --json
     """
     with provledger.Ledger.open(settings.db, readonly=True) as ledger:
         report = provledger.item_report(ledger, item, now=int(time.time()))
-    doc = {"item": item, "owner": fmt_key(report.state.owner), "status": report.state.status,
-           "escrows": [e.to_json() for e in report.escrows]}
-    lines = [f"item    {provledger.safe_text(item)}", f"owner   {doc['owner']}",
-             f"status  {report.state.status}"]
+    lines = history_lines(report)
     if not report.escrows:
-        lines.append("no escrow")
-    for e in report.escrows:
-        esc, terms = e.escrow, e.offer.terms
-        lines += [
-            "",
-            f"escrow  {esc.id.hex()}  {e.state}"
-            + (f" (recorded: {esc.state})" if e.state != esc.state else ""),
-            f"  opened at entry {e.index}; {'direct handover' if esc.direct else 'inspection'}",
-            f"  seller  {fmt_key(esc.seller)}",
-            f"  buyer   {fmt_key(esc.buyer)}",
-            *([f"  arbiter {fmt_key(esc.arbiter)}"] if esc.arbiter else []),
-            f"  price   {terms.price_minor} {terms.currency} (minor units)",
-            f"  grade   {provledger.safe_text(e.offer.condition.grade)}",
-            f"  offer expires    {rfc3339(esc.offer_expires)}",
-            *([] if esc.direct else [
-                f"  inspection ends  {rfc3339(esc.inspection_ends)} "
-                f"(then: {'dispute' if esc.on_timeout == 'dispute' else 'return to seller'})"]),
-            *(f"  vote    {v.party} -> {v.outcome}" for v in esc.votes),
-        ]
-    emit(as_json, doc, lines)
+        lines.insert(lines.index(""), "escrow       none")
+    emit(as_json, report.to_json(), lines)

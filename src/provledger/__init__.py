@@ -79,25 +79,27 @@ from ._history import EventView
 from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid, serial_item_id
 from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
+from ._model import CheckpointInfo, EscrowView, History
+from ._model import History as ItemReport
 from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
 from ._progress import Progress
 from ._state import AuthorityState, EscrowState, ItemState
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._time import rfc3339 as format_time
 from ._types import MAX_TIME
-from ._verify import VERIFICATION_CHECKS, CheckpointInfo, Report, verify_bundle
+from ._verify import VERIFICATION_CHECKS, Report, verify_bundle
 
 if TYPE_CHECKING:
     from ._audit import AuditReport, Invalidated
     from ._ledger import Ledger, Record
-    from ._report import EscrowView, ItemReport, item_report
+    from ._report import item_report
     from ._tlog import SignedCheckpoint
 
 #: Names whose modules need the store, imported on first use, so that
 #: verifying a bundle (provledger.verify) never loads a database driver.
 _STORE_BACKED = {
     "AuditReport": "_audit", "Invalidated": "_audit", "Ledger": "_ledger", "Record": "_ledger",
-    "EscrowView": "_report", "ItemReport": "_report", "item_report": "_report",
+    "item_report": "_report",
     "SignedCheckpoint": "_tlog",
 }
 
@@ -148,6 +150,7 @@ __all__ = [
     "Event",
     "EventView",
     "ForkError",
+    "History",
     "IncompleteHistoryError",
     "Invalidated",
     "ItemIdError",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from . import _escrow, _merkle, _rules, _smt
@@ -31,16 +30,27 @@ from ._errors import (
     VerificationError,
     WrongItemError,
 )
+from ._events import EscrowOpened
 from ._extensions import extension_heads, extension_time
-from ._history import EventView, ItemHistory
+from ._history import EventView
 from ._itemid import canonical_item_id
 from ._keys import format_public_key
+from ._model import (
+    CheckpointInfo,
+    EscrowView,
+    History,
+    escrow_party,
+    escrow_views,
+    warnings,
+)
 from ._note import verify_checkpoint
 from ._policy import Policy
 from ._replay import Replayed, replay
 from ._state import ItemState, SubjectState
 from ._statement import Statement, UnverifiedStatement, authority_subject, verify_statement
 from ._time import check_now, rfc3339
+
+__all__ = ["VERIFICATION_CHECKS", "CheckpointInfo", "Report", "verify_bundle"]
 
 #: The checks of spec/bundle.md section 5, in the order they run ("item" only
 #: when ``item`` is given); an error verify_bundle raises names its own in ``check``.
@@ -61,64 +71,8 @@ def _step(check: str) -> Iterator[None]:
         raise
 
 
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """The checkpoint a verification holds as of."""
-
-    origin: str
-    size: int
-    time: int
-    root: bytes
-    #: Root of the head map the checkpoint commits to.
-    heads: bytes
-    note: str
-
-
-@dataclass(frozen=True)
-class Report:
-    """A successful verification: true, with the facts a marketplace needs."""
-
-    item: str
-    status: str
-    owner: bytes
-    issuer: str
-    issuer_name: str
-    attested_by: tuple[str, ...]
-    certificate: bytes
-    events: tuple[EventView, ...]
-    checkpoint: CheckpointInfo
-    escrow: Any = None
-    warnings: tuple[str, ...] = field(default=())
-
-    def __bool__(self) -> bool:
-        return True
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of the report."""
-        from ._report import _jsonable
-
-        return {
-            "verified": True,
-            "item": self.item,
-            "status": self.status,
-            "owner": format_public_key(self.owner),
-            "issuer": self.issuer,
-            "issuer_name": self.issuer_name,
-            "attested_by": list(self.attested_by),
-            "certificate": self.certificate.hex(),
-            "checkpoint": {"origin": self.checkpoint.origin, "size": self.checkpoint.size,
-                           "time": rfc3339(self.checkpoint.time),
-                           "root": self.checkpoint.root.hex()},
-            "events": [{"index": e.index, "time": rfc3339(e.time), "type": e.type,
-                        "signer": format_public_key(e.signer), "signed_as": e.signed_as,
-                        "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,
-                        "fields": _jsonable(e.fields)} for e in self.events],
-            "warnings": list(self.warnings),
-        }
-
-
 def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None = None,
-                  seen: Sequence[str] = (), item: str | None = None) -> Report:
+                  seen: Sequence[str] = (), item: str | None = None) -> History:
     """Verify a bundle offline and describe the item.
 
     ``now`` is the reference time (Unix seconds), taken once by the caller.
@@ -174,32 +128,37 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
                 f"{history.certificate_index}) is invalidated: "
                 f"{history.invalidated.get(history.certificate_index or 0, '')}; "
                 "no issuer has reaffirmed it (cert.reaffirmed)")
-    views = _views(replayed)
+    escrows = _escrows(replayed, now=cp.time)
+    views = _views(replayed, escrows)
     states = replayed.authorities
     # Deadlines are judged by log time; the latest log time known is the checkpoint's.
     piece = _escrow.at(piece, cp.time)
     issuer = states.get(piece.issuer)
     names = {s.subject: s.name for s in states.values()}
-    escrow = piece.escrow
-    status = _escrow.status(piece)
-    return Report(
-        item=bundle.item, status=status, owner=piece.owner, issuer=piece.issuer,
-        issuer_name=issuer.name if issuer is not None else "",
+    return History(
+        item=bundle.item, status=_escrow.status(piece), owner=piece.owner,
+        issuer=piece.issuer, issuer_name=issuer.name if issuer is not None else "",
         attested_by=tuple(names.get(a, a) for a in piece.attested_by),
-        certificate=piece.certificate, events=tuple(views), checkpoint=cp, escrow=escrow,
-        warnings=_warnings(piece, history))
+        certificate=piece.certificate, events=tuple(views), certificate_confirmed=True,
+        escrows=escrows, checkpoint=cp,
+        warnings=warnings(piece, len(history.invalidated)))
 
 
-def _warnings(piece: ItemState, history: ItemHistory) -> tuple[str, ...]:
-    warnings = []
-    if not piece.attested_by:
-        warnings.append("certificate not attested by a second party")
-    if history.invalidated:
-        warnings.append(f"{len(history.invalidated)} entr"
-                        f"{'y is' if len(history.invalidated) == 1 else 'ies are'} invalidated "
-                        "(signed with a key after its compromise cut-off, or resting on such "
-                        "an entry) and left out of the item's state")
-    return tuple(warnings)
+#: The name this result had before the ledger and the bundle shared one model.
+Report = History
+
+
+def _escrows(replayed: Replayed, *, now: int) -> tuple[EscrowView, ...]:
+    """The item's escrows from the replay: the state after each entry is the
+    state before the next, and after the last the item's final state."""
+    entries = replayed.entries
+    offers: dict[bytes, tuple[int, EscrowOpened]] = {}
+    for index, _, stmt in entries:
+        if isinstance(stmt.event, EscrowOpened):
+            offers[stmt.hash] = (index, stmt.event)
+    after = [(time, replayed.before.get(entries[n + 1][0]) if n + 1 < len(entries)
+              else replayed.item.state) for n, (_, time, _) in enumerate(entries)]
+    return escrow_views(offers, after, now)
 
 
 def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
@@ -359,15 +318,17 @@ def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, 
                 "carries none of them (its chain was left out)") from None
 
 
-def _views(replayed: Replayed) -> list[EventView]:
+def _views(replayed: Replayed, escrows: tuple[EscrowView, ...]) -> list[EventView]:
     """The item's entries as a report shows them, invalidated ones marked."""
     views = []
     marks = replayed.item.invalidated
     for index, time, stmt in replayed.entries:
         auth = replayed.context_at(index).authority_of(stmt.signer)
+        role = escrow_party(escrows, stmt.hash, stmt.event, stmt.signer)
         views.append(EventView(
             index=index, time=time, type=stmt.type, signer=stmt.signer,
-            signed_as=auth.name if auth else _party(replayed.before.get(index), stmt.signer),
+            signed_as=role or (auth.name if auth else
+                               _party(replayed.before.get(index), stmt.signer)),
             invalidated=index in marks, fields=_fields(stmt),
             invalid_reason=marks.get(index, "")))
     return views
