@@ -22,8 +22,7 @@ from types import ModuleType
 import cbor2
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
 from provledger._bundle import HeadProof, decode_bundle, encode_bundle

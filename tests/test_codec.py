@@ -7,8 +7,7 @@ import hashlib
 import cbor2
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
 from provledger import _codec

@@ -13,8 +13,7 @@ from typing import Any
 import cbor2
 import msgspec
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import provledger as pl
 from provledger import _types, safe_text

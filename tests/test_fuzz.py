@@ -30,8 +30,7 @@ from typing import Any
 import cbor2
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
 from provledger import _bundle, _codec, _entry, _note, _receipt

@@ -7,8 +7,7 @@ import math
 
 import pymerkle  # GPL: imported only here, as an outside reference
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from provledger._errors import ProofError
 from provledger._merkle import (

@@ -8,8 +8,7 @@ import hashlib
 
 import nacl.signing
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from provledger._errors import CheckpointError, DecodeError, ProofError
 from provledger._keys import SigningKey

@@ -46,3 +46,17 @@ def test_provledger_verify_runs_without_storage_code() -> None:
                 if line.startswith("import time:")}
     assert "provledger._verify" in imported
     assert imported.isdisjoint(STORE_BACKED), sorted(imported & set(STORE_BACKED))
+
+
+def test_the_top_level_api_is_small_and_the_rest_lives_in_public_submodules() -> None:
+    import provledger
+    from provledger import errors, events, verify
+
+    assert len(provledger.__all__) <= 45
+    assert {"Ledger", "SigningKey", "verify_bundle", "ProvLedgerError", "errors", "events",
+            "verify"} <= set(provledger.__all__)
+    for module in (errors, events, verify):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+    assert set(errors.__all__) >= {"UnauthorizedError", "RevokedKeyError", "WrongItemError"}
+    assert events.EVENT_TYPES["cert.reaffirmed"] is events.CertificateReaffirmed

@@ -1,7 +1,11 @@
 """provledger: an append-only, signed, hash-chained provenance ledger for jewellery.
 
-The public API is what ``__all__`` names; modules whose names start with ``_``
-are internal and may change without notice.
+The public API is what ``__all__`` names, what a newcomer needs, and three
+public submodules: ``provledger.events`` (every event body), ``provledger.errors``
+(every error class) and ``provledger.verify`` (the offline verifier, which
+loads no storage code). The other names importable from here stay for
+compatibility; their stable homes are those submodules. Modules whose names
+start with ``_`` are internal and may change without notice.
 """
 
 from __future__ import annotations
@@ -9,91 +13,94 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._codec import convert as convert_fields
+from . import errors, events, verify
+from ._codec import convert as _convert
 from ._display import safe_text
 from ._errors import (
-    AuditError,
-    ChainError,
-    CheckpointError,
-    ClockError,
+    AuditError as AuditError,
+    ChainError as ChainError,
+    CheckpointError as CheckpointError,
+    ClockError as ClockError,
     DecodeError,
-    DuplicateStatementError,
-    ForkError,
-    IncompleteHistoryError,
-    ItemIdError,
-    KeyFileError,
-    LedgerBusyError,
-    MissingConsistencyProofError,
-    NonCanonicalItemIdError,
+    DuplicateStatementError as DuplicateStatementError,
+    ForkError as ForkError,
+    IncompleteHistoryError as IncompleteHistoryError,
+    ItemIdError as ItemIdError,
+    KeyFileError as KeyFileError,
+    LedgerBusyError as LedgerBusyError,
+    MissingConsistencyProofError as MissingConsistencyProofError,
+    NonCanonicalItemIdError as NonCanonicalItemIdError,
     NotFoundError,
-    OutOfScopeError,
+    OutOfScopeError as OutOfScopeError,
     PolicyError,
-    ProofError,
+    ProofError as ProofError,
     ProvLedgerError,
-    ReceiptUnavailableError,
-    RevokedKeyError,
-    SignatureError,
-    StaleCheckpointError,
-    StateError,
+    ReceiptUnavailableError as ReceiptUnavailableError,
+    RevokedKeyError as RevokedKeyError,
+    SignatureError as SignatureError,
+    StaleCheckpointError as StaleCheckpointError,
+    StateError as StateError,
     StorageError,
-    TimeRangeError,
-    UnauthorizedError,
-    UnknownKeyError,
+    TimeRangeError as TimeRangeError,
+    UnauthorizedError as UnauthorizedError,
+    UnknownKeyError as UnknownKeyError,
     VerificationError,
-    WrongItemError,
-    WrongLogError,
+    WrongItemError as WrongItemError,
+    WrongLogError as WrongLogError,
 )
-from ._escrow import condition_hash, terms_hash
-from ._escrow import is_open as escrow_is_open
+from ._escrow import condition_hash, is_open as _is_open, terms_hash
 from ._events import (
-    AppraisalRecorded,
-    CertificateAttested,
-    CertificateIssued,
-    CertificateReaffirmed,
-    CertificateRenewed,
-    CertificateRevoked,
-    ConditionReport,
-    Dimensions,
-    EscrowAccepted,
-    EscrowAcknowledged,
-    EscrowCancelled,
-    EscrowDeclined,
-    EscrowDisputed,
-    EscrowOpened,
-    EscrowRejected,
-    EscrowResolution,
-    EscrowTerms,
-    Event,
-    KeyRevoked,
-    KeyRotated,
-    LostReported,
-    Part,
-    Recovered,
-    RepairRecorded,
-    RoleGranted,
-    RoleRevoked,
-    StolenReported,
-    Stone,
+    AppraisalRecorded as AppraisalRecorded,
+    CertificateAttested as CertificateAttested,
+    CertificateIssued as CertificateIssued,
+    CertificateReaffirmed as CertificateReaffirmed,
+    CertificateRenewed as CertificateRenewed,
+    CertificateRevoked as CertificateRevoked,
+    ConditionReport as ConditionReport,
+    Dimensions as Dimensions,
+    EscrowAccepted as EscrowAccepted,
+    EscrowAcknowledged as EscrowAcknowledged,
+    EscrowCancelled as EscrowCancelled,
+    EscrowDeclined as EscrowDeclined,
+    EscrowDisputed as EscrowDisputed,
+    EscrowOpened as EscrowOpened,
+    EscrowRejected as EscrowRejected,
+    EscrowResolution as EscrowResolution,
+    EscrowTerms as EscrowTerms,
+    Event as Event,
+    KeyRevoked as KeyRevoked,
+    KeyRotated as KeyRotated,
+    LostReported as LostReported,
+    Part as Part,
+    Recovered as Recovered,
+    RepairRecorded as RepairRecorded,
+    RoleGranted as RoleGranted,
+    RoleRevoked as RoleRevoked,
+    StolenReported as StolenReported,
+    Stone as Stone,
 )
-from ._history import EventView
-from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid, serial_item_id
+from ._history import EventView as EventView
+from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid as gtin_is_valid, serial_item_id
 from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
-from ._model import CheckpointInfo, EscrowView, History
-from ._model import History as ItemReport
+from ._model import CheckpointInfo as CheckpointInfo, EscrowView as EscrowView, History
 from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
 from ._progress import Progress
-from ._state import AuthorityState, EscrowState, ItemState
+from ._state import (
+    AuthorityState as AuthorityState,
+    EscrowState as EscrowState,
+    ItemState as ItemState,
+)
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._time import rfc3339 as format_time
-from ._types import MAX_TIME
-from ._verify import VERIFICATION_CHECKS, Report, verify_bundle
+from ._types import MAX_TIME as MAX_TIME
+from ._verify import VERIFICATION_CHECKS as VERIFICATION_CHECKS, Report as Report, verify_bundle
 
 if TYPE_CHECKING:
-    from ._audit import AuditReport, Invalidated
+    from ._audit import AuditReport, Invalidated as Invalidated
     from ._ledger import Ledger, Record
     from ._report import item_report
-    from ._tlog import SignedCheckpoint
+    from ._tlog import SignedCheckpoint as SignedCheckpoint
 
 #: Names whose modules need the store, imported on first use, so that
 #: verifying a bundle (provledger.verify) never loads a database driver.
@@ -113,98 +120,39 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+#: Former names, kept for compatibility.
+ItemReport = History
+#: The schema conversion the CLI uses for JSON bodies (errors list allowed values).
+convert_fields = _convert
+#: Whether an escrow still holds its item.
+escrow_is_open = _is_open
+
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_AGE",
-    "MAX_TIME",
-    "VERIFICATION_CHECKS",
-    "AppraisalRecorded",
-    "AuditError",
     "AuditReport",
-    "AuthorityState",
-    "CertificateAttested",
-    "CertificateIssued",
-    "CertificateReaffirmed",
-    "CertificateRenewed",
-    "CertificateRevoked",
-    "ChainError",
-    "CheckpointError",
-    "CheckpointInfo",
-    "ClockError",
-    "ConditionReport",
     "DecodeError",
-    "Dimensions",
-    "DuplicateStatementError",
-    "EscrowAccepted",
-    "EscrowAcknowledged",
-    "EscrowCancelled",
-    "EscrowDeclined",
-    "EscrowDisputed",
-    "EscrowOpened",
-    "EscrowRejected",
-    "EscrowResolution",
-    "EscrowState",
-    "EscrowTerms",
-    "EscrowView",
-    "Event",
-    "EventView",
-    "ForkError",
     "History",
-    "IncompleteHistoryError",
-    "Invalidated",
-    "ItemIdError",
-    "ItemReport",
-    "ItemState",
-    "KeyFileError",
-    "KeyRevoked",
-    "KeyRotated",
     "Ledger",
-    "LedgerBusyError",
-    "LostReported",
-    "MissingConsistencyProofError",
-    "NonCanonicalItemIdError",
     "NotFoundError",
-    "OutOfScopeError",
-    "Part",
     "Policy",
     "PolicyError",
     "Progress",
-    "ProofError",
     "ProvLedgerError",
-    "ReceiptUnavailableError",
     "Record",
-    "Recovered",
-    "RepairRecorded",
-    "Report",
-    "RevokedKeyError",
-    "RoleGranted",
-    "RoleRevoked",
-    "SignatureError",
-    "SignedCheckpoint",
     "SigningKey",
-    "StaleCheckpointError",
-    "StateError",
     "Statement",
-    "StolenReported",
-    "Stone",
     "StorageError",
-    "TimeRangeError",
-    "UnauthorizedError",
-    "UnknownKeyError",
     "VerificationError",
-    "WrongItemError",
-    "WrongLogError",
-    "__version__",
     "authority_subject",
     "canonical_item_id",
     "condition_hash",
-    "convert_fields",
-    "escrow_is_open",
+    "errors",
+    "events",
     "format_public_key",
     "format_time",
     "gs1_item_id",
-    "gtin_is_valid",
     "item_report",
     "parse_policy",
     "parse_public_key",
@@ -215,6 +163,7 @@ __all__ = [
     "serial_item_id",
     "sign_statement",
     "terms_hash",
+    "verify",
     "verify_bundle",
     "verify_statement",
     "write_public_key",

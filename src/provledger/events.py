@@ -3,8 +3,8 @@
 ``EVENT_TYPES`` maps each wire type (``"cert.issued"``, ...) to its class.
 """
 
-from ._events import EVENT_CLASSES as EVENT_TYPES
 from ._events import (
+    EVENT_CLASSES as EVENT_TYPES,
     AppraisalRecorded,
     CertificateAttested,
     CertificateIssued,
