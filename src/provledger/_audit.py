@@ -23,7 +23,7 @@ from ._parallel import SignatureChecks
 from ._progress import CHECKING_TREE, REPLAYING, Progress
 from ._state import encode_state
 from ._statement import AUTHORITY_PREFIX, authority_subject, decode_statement
-from ._store import Row, Store
+from ._storage import Row, Store
 from ._treecheck import check_tree
 from ._view import StateView
 

@@ -14,7 +14,7 @@ from ._events import RoleGranted
 from ._merkle import consistency_proof
 from ._state import AuthorityState
 from ._statement import AUTHORITY_PREFIX, authority_subject, verify_statement
-from ._store import Store
+from ._storage import Store
 from ._tlog import SignedCheckpoint, inclusion_proof
 from ._tree import tree_of
 from ._view import StateView

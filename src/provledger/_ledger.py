@@ -34,7 +34,8 @@ from ._statement import (
     sign_statement,
     verify_statement,
 )
-from ._store import SCHEMA_VERSION, Row, SQLiteStore, Store
+from ._storage import Row, Store
+from ._store import SCHEMA_VERSION, SQLiteStore
 from ._tlog import SignedCheckpoint
 from ._tree import tree_of
 from ._view import StateView

@@ -34,7 +34,7 @@ from ._note import (
 )
 from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
 from ._receipt import make_receipt
-from ._store import Store
+from ._storage import Store
 from ._tree import tree_of
 
 #: Head-map nodes written per INSERT while a checkpoint is made.

@@ -1,7 +1,7 @@
 """The Merkle tree layer: cached reads of the stored tree, and the append overlay.
 
 A backend stores one row per perfect subtree and reads rows back (the
-``TreeStore`` part of :class:`~provledger._store.Store`); what those rows mean,
+``TreeStore`` part of :class:`~provledger._storage.Store`); what those rows mean,
 and which of them are worth keeping in memory, is decided here, the way
 Tessera and Sunlight keep tile caches above a backend that only reads and
 writes tiles. There is one :class:`Tree` per open store (:func:`tree_of`), so
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ._merkle import HASH_SIZE, Walk, leaf_hash, new_subtrees
-from ._store import Store
+from ._storage import Store
 
 #: Tree levels at and above this are kept in memory once read, 32 bytes a
 #: node: n / 4 nodes in all, 8 MB at 1M entries. Each level below costs every

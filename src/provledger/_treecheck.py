@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from . import _merkle
 from ._errors import AuditError, ProvLedgerError
 from ._progress import CHECKING_HEAD_MAPS, CHECKING_TREE, EVERY, Progress
-from ._store import Store
+from ._storage import Store
 from ._tlog import SignedCheckpoint, checkpoints, head_map_into
 
 

@@ -23,7 +23,7 @@ from ._history import (
 )
 from ._state import AuthorityState, ItemState, SubjectState, decode_state, root_state
 from ._statement import UnverifiedStatement, decode_statement
-from ._store import Row, Store
+from ._storage import Row, Store
 
 _MAX_CACHED = 50_000
 

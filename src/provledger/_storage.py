@@ -1,0 +1,243 @@
+"""The storage protocol: what a backend must implement (SQLite today, a server
+database next), in four parts (entries, tree nodes, checkpoints, head-map
+nodes), each method with the guarantee a backend owes. Backends store rows;
+the layers above own their meaning and caches (_tree, _view, _audit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ._progress import Progress
+from ._smt import Changes, Node
+from ._staging import NodeCheck
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored entry with its derived columns."""
+
+    index: int
+    time: int
+    entry: bytes
+    hash: bytes
+    subject: str
+    type: str
+    signer: bytes
+    state: bytes
+
+
+class EntryStore(Protocol):
+    """Entry rows and key registrations.
+
+    Rows are never updated or deleted; indices are dense from 0. Every read
+    returns what was committed (or written earlier in the caller's open
+    ``write()``); inside ``snapshot()`` all reads see one state of the log.
+    """
+
+    def size(self) -> int:
+        """The number of entries (the largest index plus one, 0 when empty).
+
+        Raises:
+            StorageError: the stored size is not a valid log size.
+        """
+        ...
+
+    def last_time(self) -> int:
+        """The ``time`` of the last entry, 0 when empty."""
+        ...
+
+    def head(self, subject: str) -> Row | None:
+        """The row of ``subject`` with the largest index, if any."""
+        ...
+
+    def heads(self, subjects: Sequence[str]) -> dict[str, Row]:
+        """``head`` of each subject that has a row, keyed by subject (duplicates
+        allowed in ``subjects``); a backend should answer in few round trips."""
+        ...
+
+    def head_before(self, subject: str, index: int) -> Row | None:
+        """The row of ``subject`` with the largest index below ``index``, if any."""
+        ...
+
+    def find(self, subject: str, statement_hash: bytes) -> int | None:
+        """The index of ``subject``'s row whose ``hash`` is ``statement_hash``, if any."""
+        ...
+
+    def history(self, subject: str) -> list[Row]:
+        """Every row of ``subject``, by index."""
+        ...
+
+    def subject_count(self) -> int:
+        """How many distinct subjects have rows."""
+        ...
+
+    def rows(self, start: int, stop: int) -> Iterator[Row]:
+        """The rows with ``start <= index < stop``, by index; may stream, so the
+        caller consumes it before the next write."""
+        ...
+
+    def revocations(self) -> list[Row]:
+        """Every row of type ``key.revoked``, by index."""
+        ...
+
+    def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
+        """(subject, entry) of the last row below ``stop`` of every subject with a
+        row in ``start``..``stop``, in any order; may stream."""
+        ...
+
+    def key_subject(self, key: bytes) -> tuple[str, int] | None:
+        """(subject, index) of the registration of ``key``, if any."""
+        ...
+
+    def all_keys(self) -> list[tuple[bytes, str, int]]:
+        """Every key registration as (key, subject, index), by index then key."""
+        ...
+
+    def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
+               nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Add entry rows, key registrations and Merkle nodes (level, index,
+        hash); only inside ``write()``, and visible to reads inside it.
+
+        Raises:
+            StorageError: a row breaks the store's rules (an index not dense, a
+                key or node already stored); the caller's ``write()`` then
+                commits nothing.
+        """
+        ...
+
+
+class TreeStore(Protocol):
+    """Rows of the Merkle tree: one per perfect subtree, (level, index) -> hash.
+
+    Nodes are written by ``EntryStore.insert`` and never change; caching and
+    what the nodes mean belong to the tree layer (_tree).
+    """
+
+    def subtree(self, level: int, index: int) -> bytes:
+        """The stored hash of node (level, index), read now (no cache).
+
+        Raises:
+            StorageError: no such node is stored.
+        """
+        ...
+
+    def tree_nodes(self, nodes: Sequence[tuple[int, int]]) -> tuple[int, list[bytes | None]]:
+        """The log's size and the hash of each node (None where not stored),
+        in order, read together in one consistent read (one round trip)."""
+        ...
+
+    def tree_level(self, level: int, start: int = 0,
+                   stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(index, hash) of the stored nodes of ``level`` with ``start <= index <
+        stop`` (no upper bound when None), by index; may stream."""
+        ...
+
+    def tree_nodes_within(self, size: int) -> tuple[int, int]:
+        """How many stored nodes lie wholly within the first ``size`` leaves, and
+        how many reach beyond the log's current size (there should be none)."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Signed checkpoints, as (seq, size, time, note) rows."""
+
+    def checkpoints(self) -> list[tuple[int, int, int, str]]:
+        """Every checkpoint, by seq (dense from 0)."""
+        ...
+
+    def insert_checkpoint(self, seq: int, size: int, time: int, note: str) -> None:
+        """Add a checkpoint; only inside ``write()``.
+
+        Raises:
+            StorageError: ``seq`` is already stored, or the store refused it.
+        """
+        ...
+
+
+class MapStore(Protocol):
+    """Nodes of the head map (spec/bundle.md), versioned by checkpoint seq."""
+
+    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
+        """The node at (depth, position) with the largest version <= ``version``."""
+        ...
+
+    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
+        """Every node written by ``version``, by depth then position."""
+        ...
+
+    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
+        """Add nodes written by ``version``; only inside ``write()``.
+
+        Raises:
+            StorageError: a node is already stored, or the store refused them.
+        """
+        ...
+
+    def map_node_count(self) -> int:
+        """How many head-map nodes are stored, all versions."""
+        ...
+
+    def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
+                       ) -> AbstractContextManager[Changes]:
+        """``changes`` (key, value), held where the store can query them (not
+        necessarily in memory) for the length of the with-block, private to this
+        store object and gone afterwards; nothing of them is ever committed."""
+        ...
+
+    def node_check(self) -> AbstractContextManager[NodeCheck]:
+        """A private scratch set for comparing recomputed head-map nodes with the
+        stored ones, for the length of the with-block; never committed."""
+        ...
+
+
+class Store(EntryStore, TreeStore, CheckpointStore, MapStore, Protocol):
+    """What the layers above need from a database; a second backend implements this.
+
+    One store object is used by one thread at a time. Several store objects
+    (processes) may share one database: writers serialise, readers never wait.
+    """
+
+    def meta(self) -> dict[str, bytes]:
+        """The meta rows (origin, keys, schema) by name.
+
+        Raises:
+            StorageError: a row is malformed.
+        """
+        ...
+
+    def write(self) -> AbstractContextManager[None]:
+        """A write transaction: on a normal exit all of it commits durably, on
+        an exception none of it does (and the exception goes on). Writers of
+        the same database serialise.
+
+        Raises:
+            LedgerBusyError: another writer held the database too long;
+                nothing was written.
+            StorageError: the database failed; nothing was written.
+        """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction: every read inside sees one committed state,
+        whatever other writers commit meanwhile."""
+        ...
+
+    def backup(self, dest: str | Path, *, progress: Progress | None = None) -> None:
+        """Write a consistent copy of the whole database (one snapshot) to the
+        new file ``dest``, which ``Ledger.open(dest)`` can read; ``dest``
+        appears complete or not at all. ``progress`` hears of the copying
+        (stage COPYING). A backend that cannot make such a file raises
+        StorageError saying so.
+
+        Raises:
+            StorageError: ``dest`` exists, or the copy could not be made.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the connection; the object is not used afterwards."""
+        ...
