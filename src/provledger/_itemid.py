@@ -36,6 +36,7 @@ _SERIAL_82 = re.compile(r"^[!\"%-/0-9:-?A-Z_a-z]{1,20}$")
 #: The other six, ``" % / < > ?``, are percent-encoded with upper-case hex:
 #: the canonical serial is exactly ``urllib.parse.quote(serial, safe=SERIAL_SAFE)``.
 SERIAL_SAFE: Final = "!&'()*+,:;="
+_URN_TAG = re.compile(r"[0-9a-f]{16}")
 _URN_SERIAL = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MAX_ID = 256
@@ -209,7 +210,7 @@ def _parse_urn(text: str, rest: str) -> ItemId:
     if len(parts) != 4 or parts[0].lower() != "provledger" or parts[1].lower() != "item":
         raise ItemIdError(f"{text!r} is not an item id: the only URN item ids are {URN_FORM}")
     tag, serial = parts[2].lower(), _decoded(parts[3], text)
-    if not re.fullmatch(r"[0-9a-f]{16}", tag):
+    if not _URN_TAG.fullmatch(tag):
         raise ItemIdError(f"item id {text!r}: the tag must be 16 hex digits")
     if not _URN_SERIAL.fullmatch(serial):
         raise ItemIdError(f"item id {text!r}: serial {serial!r} is not 1-64 characters of "
