@@ -271,6 +271,16 @@ def prove_absent(store: NodeStore, key: bytes, version: int) -> tuple[bytes, lis
     return node.key + node.value, siblings
 
 
+def _fold(key: bytes, h: bytes, siblings: Sequence[bytes]) -> bytes:
+    """Hash ``h``, the subtree where ``key``'s path ends, up through ``siblings``
+    (bottom-up) to the root it implies."""
+    depth = len(siblings)
+    for i, sib in enumerate(siblings):
+        d = depth - 1 - i
+        h = node_hash(sib, h) if bit(key, d) else node_hash(h, sib)
+    return h
+
+
 def verify_absent(key: bytes, terminal: bytes, siblings: Sequence[bytes], root: bytes) -> None:
     """Check that the map with ``root`` has no value for ``key``.
 
@@ -293,9 +303,7 @@ def verify_absent(key: bytes, terminal: bytes, siblings: Sequence[bytes], root: 
         h = leaf_hash(other, value)
     else:
         raise ProofError("head map absence proof: the terminal must be empty or 64 bytes")
-    for i, sib in enumerate(siblings):
-        d = depth - 1 - i
-        h = node_hash(sib, h) if bit(key, d) else node_hash(h, sib)
+    h = _fold(key, h, siblings)
     if h != root:
         raise ProofError(f"head map absence proof for key {key.hex()[:16]}... does not reach "
                          "the checkpoint's head map root")
@@ -311,11 +319,7 @@ def verify(key: bytes, value: bytes, siblings: Sequence[bytes], root: bytes) -> 
         raise ProofError("head map proof: key, value and root must be 32 bytes")
     if len(siblings) > MAX_PROOF or any(len(s) != 32 for s in siblings):
         raise ProofError("head map proof: at most 256 siblings of 32 bytes each")
-    h = leaf_hash(key, value)
-    depth = len(siblings)
-    for i, sib in enumerate(siblings):
-        d = depth - 1 - i
-        h = node_hash(sib, h) if bit(key, d) else node_hash(h, sib)
+    h = _fold(key, leaf_hash(key, value), siblings)
     if h != root:
         raise ProofError(f"head map proof for key {key.hex()[:16]}... does not reach the "
                          "checkpoint's head map root")
