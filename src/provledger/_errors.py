@@ -127,11 +127,25 @@ class CheckpointError(VerificationError):
     code = "checkpoint"
 
 
+class QuorumError(CheckpointError):
+    """A checkpoint verifies under its log's key but fewer witnesses cosigned
+    it than the trust policy's quorum requires (spec/bundle.md 2)."""
+
+    code = "quorum"
+
+
 class WrongItemError(VerificationError):
     """A bundle verifies but is about another item than the one the caller
     is looking at (compared in canonical form)."""
 
     code = "wrong-item"
+
+
+class WitnessRequestError(DecodeError):
+    """An add-checkpoint request or a witness's answer is not the
+    c2sp.org/tlog-witness text (a witness answers "400 Bad Request")."""
+
+    code = "witness-request"
 
 
 # -- policy -----------------------------------------------------------------

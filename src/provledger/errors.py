@@ -20,6 +20,7 @@ from ._errors import (
     PolicyError,
     ProofError,
     ProvLedgerError,
+    QuorumError,
     ReceiptUnavailableError,
     RevokedKeyError,
     SignatureError,
@@ -30,6 +31,7 @@ from ._errors import (
     UnauthorizedError,
     UnknownKeyError,
     VerificationError,
+    WitnessRequestError,
     WrongItemError,
     WrongLogError,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "PolicyError",
     "ProofError",
     "ProvLedgerError",
+    "QuorumError",
     "ReceiptUnavailableError",
     "RevokedKeyError",
     "SignatureError",
@@ -63,6 +66,7 @@ __all__ = [
     "UnauthorizedError",
     "UnknownKeyError",
     "VerificationError",
+    "WitnessRequestError",
     "WrongItemError",
     "WrongLogError",
 ]
