@@ -34,7 +34,8 @@ def history_lines(history: provledger.History, *, now: int | None = None) -> lis
         age = "" if now is None else f" ({now - cp.time} s before {rfc3339(now)})"
         lines += [f"checkpoint   {safe_text(cp.origin)} size {cp.size}, signed "
                   f"{rfc3339(cp.time)}{age}",
-                  f"             root {cp.root.hex()}"]
+                  f"             root {cp.root.hex()}",
+                  "             " + _witnessed(cp)]
     lines += ["", f"history ({len(history.events)} events):"]
     for e in history.events:
         signer = f"{safe_text(e.signed_as)} " if e.signed_as else ""
@@ -46,6 +47,14 @@ def history_lines(history: provledger.History, *, now: int | None = None) -> lis
             lines += [f"{'':>10}{name}: {_value(name, value)}" for name, value in e.fields.items()]
     lines += [f"warning: {safe_text(w)}" for w in history.warnings]
     return lines
+
+
+def _witnessed(cp: provledger.CheckpointInfo) -> str:
+    """Who vouched for the checkpoint: the policy's witnesses whose cosignatures counted."""
+    if not cp.witnesses:
+        return "not witnessed (no cosignature from a witness the policy names)"
+    return "witnessed by " + ", ".join(f"{safe_text(w.name)} (cosigned {rfc3339(w.time)})"
+                                       for w in cp.witnesses)
 
 
 def _item_lines(history: provledger.History) -> list[str]:

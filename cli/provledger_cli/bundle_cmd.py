@@ -7,6 +7,7 @@ a ledger and never touches the network (spec/bundle.md).
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -109,30 +110,71 @@ def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
               help="Write the policy to this new file instead of stdout.")
 @click.option("--max-age", type=click.IntRange(min=1), default=provledger.DEFAULT_MAX_AGE,
               show_default=True, help="Seconds a checkpoint stays fresh.")
-@click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
-              help="A witness's C2SP cosignature verifier key (type 0x04); repeatable.")
-@click.option("--quorum", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Cosignatures required from the listed witnesses.")
+@click.option("--log-url", metavar="URL",
+              help="The log's URL, written on its log line (for monitors and submitters).")
+@click.option("--witness", "witnesses", multiple=True, metavar="'NAME VKEY [URL]'",
+              help="A witness, as the words of a tlog-policy witness line: its name in the "
+                   "policy, its C2SP cosignature verifier key (type 0x04) and, optionally, "
+                   "the URL `provledger checkpoint --policy` sends checkpoints to. A lone "
+                   "VKEY names the witness by its key name. Repeatable.")
+@click.option("--group", "groups", multiple=True, metavar="'NAME all|any|K MEMBER...'",
+              help="A group of witnesses (or of earlier groups), as the words of a "
+                   "tlog-policy group line: witnessed when all, any or K of its members "
+                   "are. Repeatable.")
+@click.option("--quorum", metavar="RULE",
+              help="What a checkpoint needs: a witness or group name, `none`, or a number "
+                   "K (K of all the listed witnesses).  [default: none]")
 @pass_settings
-def policy(settings: Settings, *, out: Path | None, max_age: int, witnesses: tuple[str, ...],
-           quorum: int) -> None:
+def policy(settings: Settings, *, out: Path | None, max_age: int, log_url: str | None,
+           witnesses: tuple[str, ...], groups: tuple[str, ...], quorum: str | None) -> None:
     """Write a trust policy for this ledger: its log key and root key, plus
-    optional witnesses, a quorum and a freshness limit.
+    optional witnesses, groups, the witness quorum and a freshness limit
+    (c2sp.org/tlog-policy syntax, spec/bundle.md section 4).
 
     Hand the policy to marketplaces with the bundles you export; they pass
-    it to `provledger verify --policy`.
+    it to `provledger verify --policy`. A quorum should be a majority of
+    independent witnesses, so that any two quorums share an honest one.
 
     \b
-    Example:
+    Examples:
       provledger --db rings.db policy -o rings.policy --max-age 86400
+      provledger --db rings.db policy -o rings.policy \\
+        --witness "w1 w1.example/w+1c25f8a4+BA... https://w1.example/w" \\
+        --witness "w2 w2.example/w+28c92a5a+BA..." \\
+        --witness "w3 w3.example/w+f4855a0f+BA..." \\
+        --group "majority 2 w1 w2 w3" --quorum majority
     """
     with provledger.Ledger.open(settings.db, readonly=True) as ledger:
-        trusted = ledger.trust_policy(max_age=max_age).to_text().splitlines()
-    # Witnesses are given as text: parsed with the rest, a bad key or quorum fails
-    # here as it would in a verifier.
-    lines = [line for line in trusted if not line.startswith(("quorum ", "witness "))]
-    lines += [f"witness {w.strip()}" for w in witnesses] + [f"quorum {quorum}"]
-    text = provledger.parse_policy("\n".join(lines) + "\n").to_text()
+        trusted = ledger.trust_policy(max_age=max_age)
+    # The options become policy lines, parsed as a verifier parses them; an
+    # error names the option that wrote the line.
+    lines = [(f"log {trusted.logs[0].vkey()}" + (f" {log_url}" if log_url else ""),
+              "--log-url")]
+    lines += [(f"root {provledger.format_public_key(r)}", "root") for r in trusted.roots]
+    lines += [(f"witness {w}", f"--witness {w!r}") for w in witnesses]
+    lines += [(f"group {g}", f"--group {g!r}") for g in groups]
+    lines += [(f"quorum {quorum or 'none'}", f"--quorum {quorum or 'none'!r}"),
+              (f"max-age {max_age}", "--max-age")]
+    for line, option in lines:
+        if "\n" in line or "\r" in line:
+            raise click.BadParameter("must be one line", param_hint=option.split()[0])
+    try:
+        parsed = provledger.parse_policy("\n".join(line for line, _ in lines) + "\n")
+    except provledger.DecodeError as exc:
+        found = re.match(r"policy line (\d+): ", str(exc))
+        if found is None:
+            raise
+        option = lines[int(found.group(1)) - 1][1]
+        raise provledger.DecodeError(f"{option}: {str(exc)[found.end():]}") from None
+    if witnesses and quorum is None:
+        click.echo("note: witnesses are listed but none is required (quorum none); give "
+                   "--quorum to make verifiers demand cosignatures", err=True)
+    elif parsed.requires_witnesses and parsed.quorum_overlap() == 0:
+        click.echo("warning: two sets of witnesses that share none can each meet this "
+                   "quorum, so it gives no split-view protection and `verify --seen` will "
+                   "not accept newer bundles on its strength; require a majority",
+                   err=True)
+    text = parsed.to_text()
     if out is None:
         click.echo(text, nl=False)
         return
@@ -154,7 +196,9 @@ def policy(settings: Settings, *, out: Path | None, max_age: int, witnesses: tup
               help="Seconds a checkpoint stays fresh [default: the policy's].")
 @click.option("--seen", "seen_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the newest checkpoint seen per log: the bundle must not "
-                   "be older and must prove it consistent; a newer one is stored there.")
+                   "be older, and must prove it consistent or (under a policy requiring a "
+                   "witness quorum) carry the quorum as that checkpoint did; a newer one is "
+                   "stored there, with its cosignatures.")
 @click.option("--item", "item_id", metavar="ID",
               help="The id of the piece in front of you (its QR code or tag; any spelling "
                    "of it): fail unless the bundle is about exactly that item. A "
@@ -162,8 +206,9 @@ def policy(settings: Settings, *, out: Path | None, max_age: int, witnesses: tup
 @json_option
 def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None,
            seen_dir: Path | None, item_id: str | None, as_json: bool) -> None:
-    """Verify a bundle offline: checkpoint, proofs, signatures, complete history
-    and the ledger's rules. Exits 0 with a report, or 1 naming the first failure.
+    """Verify a bundle offline: checkpoint and its witness quorum, proofs,
+    signatures, complete history and the ledger's rules. Exits 0 with a report
+    (which names the witnesses that vouched), or 1 naming the first failure.
 
     Needs no ledger and never uses the network. Without --item it proves
     only that the bundle is about some genuine item, not the one you hold:

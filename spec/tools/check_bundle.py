@@ -29,7 +29,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,12 +245,20 @@ def map_root_without(subject: str, terminal: bytes, siblings: Sequence[bytes]) -
 # -- checkpoints -----------------------------------------------------------------------------
 
 
+#: A quorum: k of all the witnesses, or a rule over the key names of those that cosigned.
+Quorum = int | Callable[[set[str]], bool]
+
+
 def _checkpoint(note: str, origin: str, log_vkey: str, witnesses: Sequence[str],
-                quorum: int) -> tuple[int, bytes, list[str]]:
+                quorum: Quorum, now: int | None = None) -> tuple[int, bytes, list[str]]:
     try:
-        _, size, root, ext, _ = verify_checkpoint(note, origin, log_vkey, witnesses, quorum)
+        _, size, root, ext, cosigs = verify_checkpoint(note, origin, log_vkey, witnesses, 0)
     except TlogCheckError as exc:
         raise _fail("CheckpointError", str(exc)) from None
+    # A cosignature dated more than the allowed skew after now does not count.
+    counted = {n for n, t in cosigs.items() if now is None or t <= now + MAX_SKEW}
+    if not (len(counted) >= quorum if isinstance(quorum, int) else quorum(counted)):
+        raise _fail("QuorumError", f"cosigned by {sorted(counted)}: the quorum is not met")
     return size, root, ext
 
 
@@ -273,7 +281,7 @@ def _extensions(ext: list[str]) -> tuple[bytes, int]:
 
 
 def check_bundle(data: bytes, *, log_vkeys: Sequence[str], roots: Sequence[bytes],
-                 witness_vkeys: Sequence[str] = (), quorum: int = 0, now: int | None = None,
+                 witness_vkeys: Sequence[str] = (), quorum: Quorum = 0, now: int | None = None,
                  max_age: int = DEFAULT_MAX_AGE, seen: Sequence[str] = ()) -> dict[str, Any]:
     """Check a bundle in spec/bundle.md's order; return what it proves (rules not replayed).
 
@@ -286,7 +294,8 @@ def check_bundle(data: bytes, *, log_vkeys: Sequence[str], roots: Sequence[bytes
         raise _fail("UnknownKeyError", f"log {origin!r} is not trusted")
     if top["root_key"] not in roots:
         raise _fail("UnknownKeyError", "the bundle's root key is not trusted")
-    size, root, ext = _checkpoint(top["checkpoint"], origin, log_vkey, witness_vkeys, quorum)
+    size, root, ext = _checkpoint(top["checkpoint"], origin, log_vkey, witness_vkeys, quorum,
+                                  now)
     heads_root, signed_at = _extensions(ext)
     if now is not None and signed_at > now + MAX_SKEW:
         raise _fail("StaleCheckpointError", f"checkpoint signed {signed_at - now} s from now")
@@ -379,28 +388,42 @@ def _seen(seen: Sequence[str], origin: str, log_vkey: str, size: int, root: byte
 
 
 def parse_policy(text: str) -> dict[str, Any]:
-    """The spec/bundle.md section 4 policy: logs, roots, witnesses, quorum, max-age."""
+    """The spec/bundle.md section 4 policy (c2sp.org/tlog-policy lines plus root and
+    max-age, and the legacy `witness <vkey>` and `quorum <k>`): logs, roots, witnesses,
+    the quorum (k, or a rule over cosigners' key names) and max-age. Trusts its input."""
     out: dict[str, Any] = {"log_vkeys": [], "roots": [], "witness_vkeys": [], "quorum": 0,
                            "max_age": DEFAULT_MAX_AGE}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    rules: dict[str, Callable[[set[str]], bool]] = {}
+    quorum = "none"
+    for raw in text.split("\n"):
+        words = [w for w in re.split("[ \t]+", raw) if w]
+        cut = next((i for i, w in enumerate(words) if w.startswith("#")), len(words))
+        if not words[:cut]:
             continue
-        word, _, value = line.partition(" ")
-        value = value.strip()
+        word, args = words[0], words[1:cut]
         if word == "log":
-            out["log_vkeys"].append(value)
+            out["log_vkeys"].append(args[0])
         elif word == "witness":
-            out["witness_vkeys"].append(value)
+            vkey = args[0] if len(args) == 1 else args[1]
+            key_name = parse_vkey(vkey)[0]
+            out["witness_vkeys"].append(vkey)
+            rules[key_name if len(args) == 1 else args[0]] = lambda c, n=key_name: n in c
+        elif word == "group":
+            members = [rules[m] for m in args[2:]]
+            k = {"all": len(members), "any": 1}.get(args[1]) or int(args[1])
+            rules[args[0]] = lambda c, k=k, ms=members: sum(m(c) for m in ms) >= k
+        elif word == "quorum":
+            quorum = args[0]
         elif word == "root":
-            if not value.startswith("ed25519:"):
-                raise ValueError(f"root key {value!r}")
-            b64 = value[len("ed25519:"):]
+            if not args[0].startswith("ed25519:"):
+                raise ValueError(f"root key {args[0]!r}")
+            b64 = args[0][len("ed25519:"):]
             out["roots"].append(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)))
-        elif word in ("quorum", "max-age"):
-            out[word.replace("-", "_")] = int(value)
+        elif word == "max-age":
+            out["max_age"] = int(args[0])
         else:
             raise ValueError(f"unknown policy directive {word!r}")
+    out["quorum"] = rules[quorum] if quorum in rules else 0 if quorum == "none" else int(quorum)
     return out
 
 

@@ -24,6 +24,18 @@ from ._types import Timestamp
 
 
 @dataclass(frozen=True)
+class Cosigner:
+    """A witness of the trust policy whose cosignature on the checkpoint counted."""
+
+    #: Its name in the policy (local to the policy file).
+    name: str
+    #: Its cosignature verifier key (C2SP vkey text).
+    vkey: str
+    #: The time its cosignature states (Unix seconds).
+    time: int
+
+
+@dataclass(frozen=True)
 class CheckpointInfo:
     """The checkpoint a verification holds as of."""
 
@@ -33,7 +45,10 @@ class CheckpointInfo:
     root: bytes
     #: Root of the head map the checkpoint commits to.
     heads: bytes
+    #: The signed note, with every cosignature line it carried.
     note: str
+    #: The policy's witnesses that vouched for it, in the policy's order.
+    witnesses: tuple[Cosigner, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +139,9 @@ class History:
             "certificate_confirmed": self.certificate_confirmed,
             "checkpoint": None if cp is None else {
                 "origin": cp.origin, "size": cp.size, "time": rfc3339(cp.time),
-                "root": cp.root.hex()},
+                "root": cp.root.hex(),
+                "witnesses": [{"name": w.name, "vkey": w.vkey, "time": rfc3339(w.time)}
+                              for w in cp.witnesses]},
             "events": [{"index": e.index, "time": rfc3339(e.time), "type": e.type,
                         "signer": format_public_key(e.signer), "signed_as": e.signed_as,
                         "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,

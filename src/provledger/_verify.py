@@ -1,8 +1,9 @@
 """The offline verifier: one bundle, a trust policy and a time; no network.
 
 Order of checks (spec/bundle.md, "Verification"): the bundle decodes within
-its limits; the checkpoint is signed by a trusted log (and witnesses), fresh,
-and consistent with any checkpoint already seen; every entry is in the
+its limits; the checkpoint is signed by a trusted log and cosigned by the
+policy's witness quorum, fresh, and consistent with any checkpoint already
+seen (by a proof, or by both carrying the witness quorum); every entry is in the
 checkpoint's tree; every statement verifies; each subject's entries form one
 unbroken chain from its genesis to the head the checkpoint's head map names;
 and the ledger's rules, replayed over the bundle alone, accept every entry.
@@ -18,12 +19,14 @@ from . import _escrow, _merkle, _rules, _smt
 from ._bundle import Bundle, decode_bundle
 from ._entry import decode_entry
 from ._errors import (
+    CheckpointError,
     DecodeError,
     ForkError,
     IncompleteHistoryError,
     MissingConsistencyProofError,
     ProofError,
     ProvLedgerError,
+    QuorumError,
     RevokedKeyError,
     StaleCheckpointError,
     UnknownKeyError,
@@ -37,14 +40,15 @@ from ._itemid import canonical_item_id
 from ._keys import format_public_key
 from ._model import (
     CheckpointInfo,
+    Cosigner,
     EscrowView,
     History,
     escrow_party,
     escrow_views,
     warnings,
 )
-from ._note import verify_checkpoint
-from ._policy import Policy
+from ._note import VerifiedCheckpoint, verify_checkpoint
+from ._policy import Policy, PolicyWitness
 from ._replay import Replayed, replay
 from ._state import ItemState, SubjectState
 from ._statement import Statement, UnverifiedStatement, authority_subject, verify_statement
@@ -78,7 +82,9 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     ``now`` is the reference time (Unix seconds), taken once by the caller.
     ``max_age`` overrides the policy's freshness limit. ``seen`` holds
     checkpoint notes of the same log the caller verified before; the bundle
-    must then be as new as the newest and prove consistency with it.
+    must then be as new as the newest and consistent with it: by a proof it
+    carries, or, when the policy requires a witness quorum, because both
+    checkpoints carry that quorum's cosignatures (the witnesses checked it).
     ``item`` is the id of the piece the caller is looking at (any spelling
     canonical_item_id accepts); a marketplace should always pass it, or a
     genuine bundle about another piece verifies.
@@ -89,8 +95,13 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
         WrongItemError: the bundle is about another item than ``item``.
         StaleCheckpointError: the checkpoint is too old, or older than one seen.
         ForkError: the checkpoint is inconsistent with one seen.
-        CheckpointError: the checkpoint is not signed by a trusted log (or
-            lacks the witness quorum).
+        MissingConsistencyProofError: the checkpoint is newer than one seen
+            and nothing shows it consistent with it.
+        QuorumError: the checkpoint lacks the policy's witness quorum (a
+            cosignature dated more than MAX_CLOCK_SKEW after ``now`` does
+            not count).
+        CheckpointError: the checkpoint is not signed by a trusted log, or
+            a witness the policy names has a cosignature on it that fails.
         ProofError: an inclusion or head-map proof fails.
         IncompleteHistoryError: a chain has a gap or stops before its head.
         SignatureError, UnknownKeyError, RevokedKeyError: a statement's
@@ -104,13 +115,13 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     with _step("item"):
         if item is not None and bundle.item != (wanted := canonical_item_id(item)):
             raise WrongItemError(f"bundle is about item {bundle.item}, not {wanted}")
-    cp = _checkpoint(bundle, policy)
+    cp = _checkpoint(bundle, policy, now)
     with _step("freshness"):
         _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
     with _step("consistency"):
         proven = _consistency(bundle, cp, policy)
     with _step("seen"):
-        _seen(cp, policy, seen, proven)
+        _seen(cp, policy, seen, proven, now)
     records = _entries(bundle, cp)
     with _step("completeness"):
         _complete(bundle, cp, records)
@@ -161,7 +172,7 @@ def _escrows(replayed: Replayed, *, now: int) -> tuple[EscrowView, ...]:
     return escrow_views(offers, after, now)
 
 
-def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
+def _checkpoint(bundle: Bundle, policy: Policy, now: int) -> CheckpointInfo:
     with _step("trust"):
         log = policy.log(bundle.origin)
         if log is None:
@@ -171,11 +182,64 @@ def _checkpoint(bundle: Bundle, policy: Policy) -> CheckpointInfo:
                                   f"{format_public_key(bundle.root_key)} is not a trusted "
                                   "issuer root")
     with _step("checkpoint"):
-        verified = verify_checkpoint(bundle.checkpoint, origin=bundle.origin, log_key=log,
-                                     witnesses=policy.witnesses, quorum=policy.quorum)
+        verified = _signed(bundle.checkpoint, bundle.origin, policy, witnesses=True)
         body = verified.checkpoint
+        counted, late = _cosigners(verified, policy, now)
+        if not policy.quorum_met(w.verifier for w, _ in counted):
+            raise _quorum_error(bundle.origin, body.size, policy, counted=counted, late=late,
+                                now=now)
         return CheckpointInfo(bundle.origin, body.size, extension_time(body), body.root_hash,
-                              extension_heads(body), bundle.checkpoint)
+                              extension_heads(body), bundle.checkpoint,
+                              tuple(Cosigner(w.name, w.verifier.vkey(), t) for w, t in counted))
+
+
+def _signed(note: str, origin: str, policy: Policy, *, witnesses: bool) -> VerifiedCheckpoint:
+    """``note`` verified under a key the policy trusts for ``origin`` (a log may
+    have several), with the cosignatures of the policy's witnesses if asked.
+
+    Raises:
+        CheckpointError: no trusted key signed it, or a known key's signature fails.
+    """
+    failed: CheckpointError | None = None
+    for key in policy.log_keys(origin):
+        try:
+            return verify_checkpoint(note, origin=origin, log_key=key, quorum=0,
+                                     witnesses=policy.witnesses if witnesses else ())
+        except CheckpointError as exc:
+            failed = failed or exc
+    raise failed or CheckpointError(f"log {origin!r} is not trusted by the policy")
+
+
+Counted = list[tuple[PolicyWitness, int]]
+
+
+def _cosigners(verified: VerifiedCheckpoint, policy: Policy, now: int
+               ) -> tuple[Counted, Counted]:
+    """The policy witnesses whose cosignatures verified, with their times, in
+    the policy's order: those that count, and those dated too far after ``now``."""
+    times = {s.verifier: s.timestamp or 0 for s in verified.cosigners}
+    counted: Counted = []
+    late: Counted = []
+    for w in policy.named_witnesses:
+        if w.verifier in times:
+            t = times[w.verifier]
+            (late if t > now + _rules.MAX_CLOCK_SKEW else counted).append((w, t))
+    return counted, late
+
+
+def _quorum_error(origin: str, size: int, policy: Policy, *, counted: Counted,
+                  late: Counted, now: int) -> QuorumError:
+    who = ", ".join(f"{w.name} (at {rfc3339(t)})" for w, t in counted) or \
+        "no witness the policy names"
+    if late:
+        who += ("; not counted: " + ", ".join(f"{w.name}, dated {rfc3339(t)}" for w, t in late)
+                + f", more than {_rules.MAX_CLOCK_SKEW} s after now ({rfc3339(now)}): a "
+                "witness clock running ahead, or a forged time")
+    return QuorumError(
+        f"checkpoint of {origin} at size {size} lacks the policy's witness quorum: it needs "
+        f"{policy.describe_quorum()}; cosigned by {who}. Ask for a bundle exported after "
+        "the log collected the witnesses' cosignatures (`provledger checkpoint --policy "
+        "POLICY`, then `provledger export`)")
 
 
 def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
@@ -193,12 +257,9 @@ def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
 def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy) -> dict[int, bytes]:
     """Check every older checkpoint the bundle proves consistency from; return
     their roots by size."""
-    log = policy.log(cp.origin)
-    assert log is not None
     proven: dict[int, bytes] = {}
     for n, c in enumerate(bundle.consistency):
-        old = verify_checkpoint(c.checkpoint, origin=cp.origin, log_key=log, witnesses=(),
-                                quorum=0).checkpoint
+        old = _signed(c.checkpoint, cp.origin, policy, witnesses=False).checkpoint
         if not 0 < old.size < cp.size:
             raise ProofError(f"bundle consistency proof {n}: from size {old.size} is not older "
                              f"than the checkpoint's {cp.size}")
@@ -213,14 +274,12 @@ def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy) -> dict[int
 
 
 def _seen(cp: CheckpointInfo, policy: Policy, seen: Sequence[str],
-          proven: dict[int, bytes]) -> None:
+          proven: dict[int, bytes], now: int) -> None:
     """Check the checkpoints the caller has seen: none newer, none with another
-    root, each proven consistent by the bundle."""
-    log = policy.log(cp.origin)
-    assert log is not None
+    root, each older one proven consistent by the bundle or vouched for by the
+    witness quorum on both."""
     for note in seen:
-        old = verify_checkpoint(note, origin=cp.origin, log_key=log, witnesses=(),
-                                quorum=0).checkpoint
+        old = _signed(note, cp.origin, policy, witnesses=False).checkpoint
         if old.size > cp.size:
             raise StaleCheckpointError(
                 f"bundle checkpoint (size {cp.size}) is older than one already seen "
@@ -233,10 +292,36 @@ def _seen(cp: CheckpointInfo, policy: Policy, seen: Sequence[str],
             if old.size in proven:
                 raise ForkError(f"log {cp.origin} signed two different roots for size "
                                 f"{old.size}: it forked (keep both checkpoints as evidence)")
-            raise MissingConsistencyProofError(
-                f"bundle checkpoint (size {cp.size}) is newer than the one already seen "
-                f"(size {old.size}) but carries no consistency proof from it; ask for a "
-                f"bundle exported with `provledger export ... --since {old.size}`")
+            # Both carry the quorum: a witness honest in both quorums checked
+            # that the newer tree extends the older (spec/bundle.md 5, step 6).
+            if why := _unvouched(note, cp.origin, policy, now):
+                raise MissingConsistencyProofError(
+                    f"bundle checkpoint (size {cp.size}) is newer than the one already seen "
+                    f"(size {old.size}) but carries no consistency proof from it, and {why}. "
+                    f"Either ask for a bundle exported with `provledger export ... --since "
+                    f"{old.size}`, or have the log's checkpoints cosigned by a witness quorum "
+                    "the policy requires, any two of which share a witness (witnesses check "
+                    "consistency before they cosign; `provledger checkpoint --policy POLICY`)")
+
+
+def _unvouched(note: str, origin: str, policy: Policy, now: int) -> str:
+    """Why the witnesses do not vouch for consistency with the seen ``note``
+    ("" if they do: the policy requires a quorum any two of which share a
+    witness, the bundle's checkpoint met it, and the seen note carries it too)."""
+    if not policy.requires_witnesses:
+        return "the policy requires no witness quorum whose cosignatures could vouch for it"
+    if policy.quorum_overlap() == 0:
+        return (f"the policy's quorum ({policy.describe_quorum()}) can be met by two sets of "
+                "witnesses that share none, so it cannot vouch for consistency (require a "
+                "majority, so that any two quorums share a witness)")
+    try:
+        counted, _ = _cosigners(_signed(note, origin, policy, witnesses=True), policy, now)
+    except CheckpointError as exc:
+        return f"the checkpoint seen before has a witness cosignature that fails ({exc})"
+    if not policy.quorum_met(w.verifier for w, _ in counted):
+        return ("the checkpoint seen before lacks the policy's witness quorum (seen under "
+                "another policy?), so the witnesses cannot vouch that the two are consistent")
+    return ""
 
 
 def _entries(bundle: Bundle, cp: CheckpointInfo) -> list[tuple[int, int, Statement]]:
