@@ -43,6 +43,7 @@ vectors: install
 	$(BIN)/python spec/tools/gen_log_vectors.py
 	$(BIN)/python spec/tools/gen_escrow_vectors.py
 	$(BIN)/python spec/tools/gen_bundle_vectors.py
+	$(BIN)/python spec/tools/gen_witness_vectors.py
 
 bench-quick: install
 	$(BIN)/python benchmarks/run.py --quick
