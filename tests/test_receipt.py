@@ -17,7 +17,7 @@ from pycose.messages import Sign1Message
 from provledger._errors import DecodeError, ProofError, SignatureError, UnknownKeyError
 from provledger._keys import SigningKey, key_id
 from provledger._merkle import MemoryTree, inclusion_proof
-from provledger._receipt import make_receipt, verify_receipt
+from provledger._receipt import MAX_RECEIPT_BYTES, make_receipt, verify_receipt
 
 KEY = SigningKey(hashlib.sha256(b"test_receipt key").digest())
 KID_ = key_id(KEY.public_key)
@@ -203,7 +203,7 @@ def test_encoding_level_rejections(tree: MemoryTree) -> None:
         (good[:-1], "well-formed"),
         (b"\xd8\x12" + good[1:], "deterministic"),  # tag 18 in two bytes
         (b"\xd2" + good, "array of 4 items"),  # doubly tagged
-        (good + bytes(9000), "exceeds"),
+        (good + bytes(MAX_RECEIPT_BYTES), "exceeds"),
     ):
         with pytest.raises(DecodeError, match=match):
             verify_receipt(bad, leaf_hash=leaf, public_key=KEY.public_key)

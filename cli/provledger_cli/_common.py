@@ -34,6 +34,8 @@ EXIT_DECODE: Final = 4
 EXIT_STORAGE: Final = 5
 EXIT_NOT_FOUND: Final = 6
 EXIT_OTHER: Final = 7
+#: `checkpoint`: signed and stored, but the witnesses did not reach the policy's quorum.
+EXIT_QUORUM: Final = 8
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 #: Most specific family first: AuditError is a VerificationError, and so on.
@@ -60,6 +62,8 @@ Exit codes:
      no receipt for a checkpoint of a one-entry log
   {EXIT_OTHER}  key file error (wrong passphrase, unreadable key file) or any
      other provledger error
+  {EXIT_QUORUM}  checkpoint signed and stored, but the witness quorum was not
+     reached (add cosignatures later: `checkpoint cosignatures add`)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C), or the passphrase prompt was closed
 
 \b

@@ -11,15 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import provledger
 
-from ._common import Settings, emit, json_option, pass_settings, rfc3339, unlock
+from ._common import (
+    EXIT_QUORUM,
+    Settings,
+    emit,
+    fail,
+    json_option,
+    pass_settings,
+    rfc3339,
+    unlock,
+)
 from ._progress import progress_bar, quiet_option
+
+if TYPE_CHECKING:  # imported when witnesses are asked: urllib is slow to import
+    from provledger._policy import PolicyWitness
+    from provledger._witness_client import Witness, WitnessOutcome
 
 
 def _leaf_hash(entry: bytes) -> bytes:
@@ -43,20 +57,34 @@ def _stdout_is_terminal() -> bool:
 
 def _checkpoint_document(cp: provledger.SignedCheckpoint) -> dict[str, Any]:
     return {"seq": cp.seq, "size": cp.size, "time": rfc3339(cp.time), "time_unix": cp.time,
-            "root": cp.root.hex(), "note": cp.note}
+            "root": cp.root.hex(), "note": cp.cosigned_note,
+            "cosigned_by": [c.witness.name for c in cp.cosignatures]}
 
 
 # -- checkpoint -------------------------------------------------------------------
 
 
-@click.command()
-@click.option("-k", "--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="The log's encrypted private key file (log.key).")
+_KEY_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group(invoke_without_command=True)
+@click.option("-k", "--key", "key_file", type=_KEY_FILE,
+              help="The log's encrypted private key file (log.key). Required.")
+@click.option("--policy", "policy_file", type=_KEY_FILE,
+              help="A trust policy naming witnesses (with URLs) and a quorum: ask them to "
+                   "cosign the new checkpoint.")
+@click.option("--witness", "witness_urls", multiple=True, metavar="URL",
+              help="Ask only the policy's witness with this submission URL. Repeatable.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for the witnesses, all together.")
 @quiet_option
 @json_option
-@pass_settings
-def checkpoint(settings: Settings, *, key_file: Path, quiet: bool, as_json: bool) -> None:
-    """Sign, store and print a checkpoint of the whole log.
+@click.pass_context
+def checkpoint(ctx: click.Context, *, key_file: Path | None, policy_file: Path | None,
+               witness_urls: tuple[str, ...], timeout: float, quiet: bool,
+               as_json: bool) -> None:
+    """Sign, store and print a checkpoint of the whole log; with --policy, have
+    witnesses cosign it.
 
     Prints the C2SP signed note (origin, tree size, root, the provledger-heads
     and provledger-time lines, the log's signature), ready to publish or hand
@@ -65,11 +93,36 @@ def checkpoint(settings: Settings, *, key_file: Path, quiet: bool, as_json: bool
     terminal a progress bar shows the head map being built, on stderr
     (--quiet: none); Ctrl-C stops it with exit 130, writing nothing.
 
+    With --policy, the checkpoint is then sent to the policy's witnesses that
+    have a URL (or only those given with --witness), all at once
+    (c2sp.org/tlog-witness add-checkpoint, with a consistency proof from the
+    size each last cosigned), and the cosignatures that verify are stored with
+    it. The printed note carries them; stderr says which witnesses answered
+    (--json: the "witnesses" list). If they do not meet the policy's quorum,
+    the checkpoint stays signed and stored and the command exits with code 8;
+    cosignatures of offline witnesses can be added later with `checkpoint
+    cosignatures add`.
+
     \b
     Example:
       provledger --db rings.db checkpoint --key rings-keys/log.key > checkpoint.txt
       provledger --db rings.db checkpoint --key rings-keys/log.key --json
+      provledger --db rings.db checkpoint --key rings-keys/log.key \\
+        --policy marketplace.policy --timeout 5
     """
+    if ctx.invoked_subcommand is not None:
+        if key_file or policy_file or witness_urls or as_json:
+            raise click.UsageError(f"`checkpoint {ctx.invoked_subcommand}` takes its own "
+                                   "options, after its name")
+        return
+    if key_file is None:
+        raise click.UsageError("Missing option '-k' / '--key'.")
+    if witness_urls and policy_file is None:
+        raise click.UsageError("--witness needs --policy: the witness's key is taken from it")
+    settings = ctx.find_object(Settings)
+    assert settings is not None
+    policy = provledger.read_policy(policy_file) if policy_file is not None else None
+    witnesses = _chosen_witnesses(policy, witness_urls) if policy is not None else []
     with provledger.Ledger.open(settings.db) as ledger:
         key = unlock(key_file)
         with progress_bar(quiet=quiet) as progress:
@@ -80,10 +133,158 @@ def checkpoint(settings: Settings, *, key_file: Path, quiet: bool, as_json: bool
                 signed = ledger.sign_checkpoint(key, progress=progress)
             except KeyboardInterrupt:
                 raise click.Abort("the ledger is unchanged") from None
+        if policy is None:
+            if as_json:
+                emit(True, _checkpoint_document(signed), [])
+            else:
+                click.echo(signed.note, nl=False)
+            return
+        outcomes = ledger.request_cosignatures(witnesses, seq=signed.seq, timeout=timeout)
+        signed = next(c for c in ledger.checkpoints() if c.seq == signed.seq)
+    _report_witnessing(signed, policy, outcomes, as_json=as_json)
+
+
+def _chosen_witnesses(policy: provledger.Policy, urls: Sequence[str]) -> list[Witness]:
+    """The policy's witnesses to ask: those with a URL, or those with one of ``urls``.
+
+    Raises:
+        click.UsageError: a URL no policy witness has, or a URL that is not http(s).
+    """
+    def same(a: str, b: str) -> bool:
+        return a.rstrip("/") == b.rstrip("/")
+
+    named = [w for w in policy.named_witnesses if w.url is not None]
+    for url in urls:
+        if not any(w.url is not None and same(w.url, url) for w in named):
+            known = ", ".join(f"{w.name} {w.url}" for w in named) or "none has a URL"
+            raise click.UsageError(f"--witness {url}: no witness of the policy has this URL "
+                                   f"(its witnesses: {known})")
+    chosen = [w for w in named if not urls or any(same(w.url or "", u) for u in urls)]
+    return [_witness(w) for w in chosen]
+
+
+def _witness(w: PolicyWitness) -> Witness:
+    from provledger._witness_client import Witness
+
+    assert w.url is not None
+    try:
+        return Witness(w.name, w.url, w.verifier)
+    except ValueError as exc:
+        raise click.UsageError(f"policy witness {w.name}: {exc}") from None
+
+
+def _report_witnessing(cp: provledger.SignedCheckpoint, policy: provledger.Policy,
+                       outcomes: Sequence[WitnessOutcome], *, as_json: bool) -> None:
+    """Print the cosigned note (or JSON) and who answered; exit 8 short of the quorum."""
+    met = policy.quorum_met(c.witness for c in cp.cosignatures)
+    rule = policy.describe_quorum()
+    names = ", ".join(_cosigners(policy, cp)) or "no witness"
     if as_json:
-        emit(True, _checkpoint_document(signed), [])
+        document = _checkpoint_document(cp)
+        document["cosigned_by"] = _cosigners(policy, cp)
+        document["witnesses"] = [
+            {"name": o.witness.name, "url": o.witness.url, "status": o.status,
+             "detail": o.detail} for o in outcomes]
+        document["quorum"] = {"rule": rule, "met": met}
+        emit(True, document, [])
     else:
-        click.echo(signed.note, nl=False)
+        click.echo(cp.cosigned_note, nl=False)
+        for o in outcomes:
+            said = "cosigned" if o.ok else f"{o.status}: {o.detail}"
+            click.echo(f"witness {provledger.safe_text(o.witness.name)} "
+                       f"({provledger.safe_text(o.witness.url)}): {said}", err=True)
+        if met:
+            click.echo(f"checkpoint {cp.seq}: witness quorum met, cosigned by {names} (the "
+                       f"policy needs {rule})", err=True)
+    if not met:
+        asked = "" if outcomes else " (no witness of the policy has a URL to ask)"
+        fail(f"checkpoint {cp.seq} (size {cp.size}) is signed and stored, but the witness "
+             f"quorum was not reached{asked}: the policy needs {rule}; cosigned by {names}. "
+             "Ask again with `provledger checkpoint`, or add offline witnesses' lines with "
+             "`provledger checkpoint cosignatures add`", EXIT_QUORUM)
+
+
+@checkpoint.group("cosignatures")
+def cosignatures() -> None:
+    """Witness cosignatures stored with the checkpoints.
+
+    \b
+    Example:
+      provledger --db rings.db checkpoint cosignatures add w1.cosig --policy marketplace.policy
+    """
+
+
+@cosignatures.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--policy", "policy_file", type=_KEY_FILE, required=True,
+              help="The trust policy whose witnesses' keys verify the lines.")
+@click.option("--seq", type=click.IntRange(min=0),
+              help="The checkpoint cosigned [default: the one FILE's note is of, else the "
+                   "latest].")
+@json_option
+@pass_settings
+def cosignatures_add(settings: Settings, *, file: Path, policy_file: Path, seq: int | None,
+                     as_json: bool) -> None:
+    """Add cosignatures from FILE (- for stdin) to a stored checkpoint, for
+    witnesses that cosign offline (`provledger witness cosign`).
+
+    FILE holds note signature lines, or a whole cosigned note of the
+    checkpoint. Lines by keys that are not witnesses of the policy are
+    ignored; a policy witness's line that does not verify over the checkpoint
+    refuses the whole file (exit 1), and nothing is stored. Adding a witness
+    again changes nothing.
+
+    \b
+    Example:
+      provledger witness cosign w1 checkpoint.txt --proof proof.txt > w1.cosig
+      provledger --db rings.db checkpoint cosignatures add w1.cosig --policy marketplace.policy
+    """
+    policy = provledger.read_policy(policy_file)
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise provledger.DecodeError(f"{file}: not UTF-8 text") from None
+    with provledger.Ledger.open(settings.db) as ledger:
+        signed = ledger.checkpoints()
+        if seq is None:
+            seq = _cosigned_seq(signed, text)
+        before = {c.witness for old in signed if old.seq == seq for c in old.cosignatures}
+        ledger.add_cosignatures(seq, text, policy.witnesses)
+        cp = next(c for c in ledger.checkpoints() if c.seq == seq)
+    met = policy.quorum_met(c.witness for c in cp.cosignatures)
+    names = _cosigners(policy, cp)
+    added = [n for n, c in zip(names, cp.cosignatures, strict=True) if c.witness not in before]
+    emit(as_json, {"seq": cp.seq, "size": cp.size, "added": added, "cosigned_by": names,
+                   "quorum": {"rule": policy.describe_quorum(), "met": met}},
+         [f"checkpoint {cp.seq} (size {cp.size}): "
+          + (f"added {', '.join(added)}" if added else "nothing new"),
+          f"cosigned by {', '.join(names) or 'no witness'}; quorum "
+          + ("met" if met else f"not met (the policy needs {policy.describe_quorum()})")])
+
+
+def _cosigners(policy: provledger.Policy, cp: provledger.SignedCheckpoint) -> list[str]:
+    """Who cosigned ``cp``: the policy's names for its witnesses, else key names."""
+    return [(w.name if (w := policy.witness(c.witness)) else c.witness.name)
+            for c in cp.cosignatures]
+
+
+def _cosigned_seq(signed: Sequence[provledger.SignedCheckpoint], text: str) -> int:
+    """The checkpoint a cosigned note in ``text`` is of (the newest with its
+    text), else the latest one.
+
+    Raises:
+        provledger.NotFoundError: no checkpoint has been signed.
+    """
+    if not signed:
+        raise provledger.NotFoundError("no checkpoint has been signed yet "
+                                       "(run `provledger checkpoint`)")
+    body, sep, _ = text.rpartition("\n\n")
+    if sep:
+        for cp in reversed(signed):
+            if cp.note.rpartition("\n\n")[0] == body:
+                return cp.seq
+    return signed[-1].seq
 
 
 # -- proofs -------------------------------------------------------------------------
@@ -289,7 +490,8 @@ def entry(settings: Settings, *, index: int, out: Path | None, as_hex: bool,
 def checkpoints(settings: Settings, *, as_json: bool) -> None:
     """List every checkpoint the log has signed, oldest first, signatures re-verified.
 
-    --json includes each signed note verbatim.
+    --json includes each signed note verbatim, with the witnesses'
+    cosignatures stored for it.
 
     \b
     Example:
@@ -299,6 +501,8 @@ def checkpoints(settings: Settings, *, as_json: bool) -> None:
         signed = ledger.checkpoints()
         origin = ledger.origin
     lines = [f"{c.seq:>6}  size {c.size:<10}  {rfc3339(c.time)}  root {c.root.hex()}"
+             + (f"  cosigned by {', '.join(w.witness.name for w in c.cosignatures)}"
+                if c.cosignatures else "")
              for c in signed]
     emit(as_json, {"origin": origin, "checkpoints": [_checkpoint_document(c) for c in signed]},
          lines or [f"no checkpoint has been signed yet for {origin}"])

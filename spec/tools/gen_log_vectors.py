@@ -46,7 +46,7 @@ from provledger._note import (  # noqa: E402
     format_tlog_proof,
     sign_note,
 )
-from provledger._receipt import make_receipt  # noqa: E402
+from provledger._receipt import HEADER_CHECKPOINT, make_receipt  # noqa: E402
 
 LEAVES = [
     bytes.fromhex(h)
@@ -63,17 +63,26 @@ LEAVES = [
 ]
 ORIGIN = "log.provledger.example/test"
 WITNESS = "witness.provledger.example/w1"
+WITNESS2 = "witness.provledger.example/w2"
 OTHER = "other.provledger.example/log"
 COSIGN_TIME = 1700000000
+#: A provledger log's two extension lines (spec/log.md 4 item 3), fixed values.
+LEDGER_EXTENSIONS = (
+    "provledger-heads " + base64.b64encode(hashlib.sha256(b"provledger test heads").digest())
+    .decode(),
+    f"provledger-time {COSIGN_TIME - 60}",
+)
 EM = "\u2014"
 
 LOG_KEY = SigningKey(hashlib.sha256(b"provledger test log key").digest())
 WITNESS_KEY = SigningKey(hashlib.sha256(b"provledger test witness key").digest())
 OTHER_KEY = SigningKey(hashlib.sha256(b"provledger test other key").digest())
+WITNESS2_KEY = SigningKey(hashlib.sha256(b"provledger test witness key 2").digest())
 
 LOG_V = NoteVerifier(ORIGIN, LOG_KEY.public_key)
 WITNESS_V = NoteVerifier(WITNESS, WITNESS_KEY.public_key, SIG_COSIGNATURE_V1)
 OTHER_V = NoteVerifier(OTHER, OTHER_KEY.public_key)
+WITNESS2_V = NoteVerifier(WITNESS2, WITNESS2_KEY.public_key, SIG_COSIGNATURE_V1)
 
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = (
@@ -224,6 +233,30 @@ def _raw_signed(body: str) -> str:
     return body + "\n" + sig.line
 
 
+def _cosigned_by_two(cp: Checkpoint, *, second: bool = True) -> str:
+    """``cp`` signed by the log, cosigned by witness 1 and (``second``) witness 2."""
+    body = format_checkpoint(cp)
+    sigs = [
+        sign_note(body, name=ORIGIN, key=LOG_KEY),
+        cosign_checkpoint(body, name=WITNESS, key=WITNESS_KEY, timestamp=COSIGN_TIME),
+    ]
+    if second:
+        sigs.append(
+            cosign_checkpoint(body, name=WITNESS2, key=WITNESS2_KEY, timestamp=COSIGN_TIME + 1)
+        )
+    return format_note(body, sigs)
+
+
+def _bad_cosignature(note: str, name: str) -> str:
+    """``note`` with one bit of ``name``'s cosignature flipped (its line stays well formed)."""
+    lines = note.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f"{EM} {name} "):
+            raw = base64.b64decode(line.rsplit(" ", 1)[1])
+            lines[i] = NoteSignature(name, raw[:4], _flip(raw[4:], 300)).line.rstrip("\n")
+    return "\n".join(lines)
+
+
 def note_vectors() -> dict[str, Any]:
     text = "provledger test note\nsecond line\n"
     signed = format_note(text, [sign_note(text, name=ORIGIN, key=LOG_KEY)])
@@ -337,6 +370,8 @@ def checkpoint_vectors(tree: MemoryTree) -> dict[str, Any]:
     body = format_checkpoint(cp)
     log_vkey, witness_vkey = LOG_V.vkey(), WITNESS_V.vkey()
     base = {"origin": ORIGIN, "log_vkey": log_vkey, "witness_vkeys": [witness_vkey]}
+    two = {**base, "witness_vkeys": [witness_vkey, WITNESS2_V.vkey()]}
+    ledger_cp = Checkpoint(ORIGIN, 8, tree.root(8), LEDGER_EXTENSIONS)
     valid = [
         {
             "id": "size8-cosigned",
@@ -367,6 +402,16 @@ def checkpoint_vectors(tree: MemoryTree) -> dict[str, Any]:
             "root": cp7.root_hash.hex(),
             "extensions": list(cp7.extensions),
             "cosignature_times": {WITNESS: COSIGN_TIME},
+        },
+        {
+            "id": "ledger-two-witnesses",
+            "note": _cosigned_by_two(ledger_cp),
+            **two,
+            "quorum": 2,
+            "size": 8,
+            "root": ledger_cp.root_hash.hex(),
+            "extensions": list(LEDGER_EXTENSIONS),
+            "cosignature_times": {WITNESS: COSIGN_TIME, WITNESS2: COSIGN_TIME + 1},
         },
     ]
     root_b64 = base64.b64encode(cp.root_hash).decode()
@@ -417,6 +462,17 @@ def checkpoint_vectors(tree: MemoryTree) -> dict[str, Any]:
         ),
         bad("two-lines", _raw_signed(f"{ORIGIN}\n8\n"), "fewer than three lines"),
         bad("empty-origin", _raw_signed(f"\n8\n{root_b64}\n"), "empty origin line"),
+        {
+            **bad("ledger-quorum-2-one-witness", _cosigned_by_two(ledger_cp, second=False),
+                  "quorum 2, only witness 1 cosigned", quorum=2),
+            **two,
+        },
+        {
+            **bad("ledger-second-cosignature-bad",
+                  _bad_cosignature(_cosigned_by_two(ledger_cp), WITNESS2),
+                  "a trusted witness's cosignature fails, though witness 1 meets quorum 1"),
+            **two,
+        },
     ]
     return {"valid": valid, "invalid": invalid}
 
@@ -427,12 +483,16 @@ def tlog_proof_vectors(tree: MemoryTree) -> dict[str, Any]:
     proof = inclusion_proof(3, 8, tree)
     text = format_tlog_proof(TlogProof(3, tuple(proof), note, b"provledger entry 3"))
     plain = format_tlog_proof(TlogProof(6, tuple(inclusion_proof(6, 8, tree)), note))
+    ledger_cp = Checkpoint(ORIGIN, 8, tree.root(8), LEDGER_EXTENSIONS)
+    proof5 = tuple(inclusion_proof(5, 8, tree))
+    cosigned5 = format_tlog_proof(TlogProof(5, proof5, _cosigned_by_two(ledger_cp)))
     base = {
         "origin": ORIGIN,
         "log_vkey": LOG_V.vkey(),
         "witness_vkeys": [WITNESS_V.vkey()],
         "quorum": 1,
     }
+    two = {**base, "witness_vkeys": [WITNESS_V.vkey(), WITNESS2_V.vkey()], "quorum": 2}
     valid = [
         {
             "id": "entry3-extra",
@@ -451,6 +511,15 @@ def tlog_proof_vectors(tree: MemoryTree) -> dict[str, Any]:
             "index": 6,
             "extra": None,
             "proof": _hex(inclusion_proof(6, 8, tree)),
+        },
+        {
+            "id": "entry5-two-witnesses",
+            "text": cosigned5,
+            "leaf_hash": leaf_hash(LEAVES[5]).hex(),
+            **two,
+            "index": 5,
+            "extra": None,
+            "proof": _hex(inclusion_proof(5, 8, tree)),
         },
     ]
     first_hash = base64.b64encode(proof[0]).decode()
@@ -502,6 +571,17 @@ def tlog_proof_vectors(tree: MemoryTree) -> dict[str, Any]:
             format_tlog_proof(TlogProof(3, tuple(proof), _checkpoint_note(cp, log=False))),
             "checkpoint lacks the log signature",
         ),
+        {
+            **bad(
+                "two-witnesses-one-cosigned",
+                format_tlog_proof(
+                    TlogProof(5, proof5, _cosigned_by_two(ledger_cp, second=False))
+                ),
+                "quorum 2, only witness 1 cosigned",
+                leaf=LEAVES[5],
+            ),
+            **two,
+        },
     ]
     return {"valid": valid, "invalid": invalid}
 
@@ -656,6 +736,89 @@ def receipt_vectors(tree: MemoryTree) -> dict[str, Any]:
     return {"valid": valid, "invalid": invalid}
 
 
+def receipt_checkpoint_vectors(tree: MemoryTree) -> dict[str, Any]:
+    """Receipts carrying their cosigned checkpoint (spec/log.md 6.2)."""
+    kid = key_id(LOG_KEY.public_key)
+    ledger_cp = Checkpoint(ORIGIN, 8, tree.root(8), LEDGER_EXTENSIONS)
+    cosigned = _cosigned_by_two(ledger_cp)
+    log_only = _checkpoint_note(ledger_cp, witness=False)
+
+    def receipt(note: Any, index: int = 3, size: int = 8) -> bytes:
+        proof = inclusion_proof(index, size, tree)
+        data = make_receipt(LOG_KEY, kid=kid, leaf_index=index, tree_size=size, proof=proof,
+                            root=tree.root(size))
+        if note is None:
+            return data
+        decoded = cbor2.loads(data)
+        protected, unprotected, _, signature = decoded.value
+        carried = {**unprotected, HEADER_CHECKPOINT: note}
+        return cbor2.dumps(cbor2.CBORTag(18, [protected, carried, None, signature]),
+                           canonical=True)
+
+    base = {
+        "leaf_hash": tree.subtree(0, 3).hex(),
+        "log_vkey": LOG_V.vkey(),
+        "witness_vkeys": [WITNESS_V.vkey(), WITNESS2_V.vkey()],
+    }
+    assert receipt(cosigned) == make_receipt(
+        LOG_KEY, kid=kid, leaf_index=3, tree_size=8, proof=inclusion_proof(3, 8, tree),
+        root=tree.root(8), checkpoint=cosigned,
+    )  # fmt: skip
+    valid = [
+        {
+            "id": "leaf3-of-8-two-witnesses",
+            "receipt": receipt(cosigned).hex(),
+            **base,
+            "quorum": 2,
+            "size": 8,
+            "root": tree.root(8).hex(),
+            "cosignature_times": {WITNESS: COSIGN_TIME, WITNESS2: COSIGN_TIME + 1},
+        },
+        {
+            "id": "leaf3-of-8-no-quorum-needed",
+            "receipt": receipt(log_only).hex(),
+            **base,
+            "quorum": 0,
+            "size": 8,
+            "root": tree.root(8).hex(),
+            "cosignature_times": {},
+        },
+    ]
+
+    def bad(name: str, data: bytes, error: str, reason: str, quorum: int = 1) -> dict[str, Any]:
+        return {"id": name, "receipt": data.hex(), **base, "quorum": quorum, "error": error,
+                "reason": reason}
+
+    other_root = Checkpoint(ORIGIN, 8, tree.root(7), LEDGER_EXTENSIONS)
+    size7 = Checkpoint(ORIGIN, 7, tree.root(7), LEDGER_EXTENSIONS)
+    good = cbor2.loads(receipt(cosigned))
+    protected, unprotected, _, signature = good.value
+    flipped = cbor2.dumps(
+        cbor2.CBORTag(18, [protected, unprotected, None, _flip(signature, 9)]), canonical=True
+    )
+    invalid = [
+        bad("no-checkpoint", receipt(None), "DecodeError", "the receipt carries no checkpoint"),
+        bad("checkpoint-not-text", receipt(cosigned.encode()), "DecodeError",
+            "the carried checkpoint is a byte string, not text"),
+        bad("checkpoint-of-size-7", receipt(_cosigned_by_two(size7)), "CheckpointError",
+            "the carried checkpoint is of another tree size than the receipt"),
+        bad("checkpoint-other-root", receipt(_cosigned_by_two(other_root)), "CheckpointError",
+            "the carried checkpoint's root is not the root the proof leads to"),
+        bad("quorum-not-met", receipt(log_only), "QuorumError",
+            "no witness cosigned, quorum 1"),
+        bad("quorum-2-one-witness", receipt(_cosigned_by_two(ledger_cp, second=False)),
+            "QuorumError", "quorum 2, only witness 1 cosigned", quorum=2),
+        bad("bad-cosignature", receipt(_bad_cosignature(cosigned, WITNESS)), "CheckpointError",
+            "a trusted witness's cosignature fails"),
+        bad("checkpoint-not-signed-by-log",
+            receipt(_checkpoint_note(ledger_cp, log=False)), "CheckpointError",
+            "the carried checkpoint lacks the log's signature"),
+        bad("receipt-signature-bad", flipped, "SignatureError",
+            "the receipt's own signature fails; the carried checkpoint is fine"),
+    ]
+    return {"valid": valid, "invalid": invalid}
+
+
 def key_vectors() -> dict[str, Any]:
     return {
         "description": "Test keys; each seed is SHA-256 of the ASCII string given.",
@@ -682,6 +845,13 @@ def key_vectors() -> dict[str, Any]:
                 "public_key": OTHER_KEY.public_key.hex(),
                 "vkey": OTHER_V.vkey(),
             },
+            {
+                "role": "witness 2",
+                "seed_of": "provledger test witness key 2",
+                "name": WITNESS2,
+                "public_key": WITNESS2_KEY.public_key.hex(),
+                "vkey": WITNESS2_V.vkey(),
+            },
         ],
     }
 
@@ -698,6 +868,7 @@ def generate(out: Path) -> list[Path]:
         "checkpoints.json": lambda: checkpoint_vectors(tree),
         "tlog_proofs.json": lambda: tlog_proof_vectors(tree),
         "receipts.json": lambda: receipt_vectors(tree),
+        "receipt_checkpoints.json": lambda: receipt_checkpoint_vectors(tree),
     }
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -464,6 +464,51 @@ def verify_receipt(receipt: bytes, leaf_hash: bytes, public_key: bytes) -> bytes
     return root
 
 
+#: spec/log.md 6.2: the unprotected header label of the checkpoint a receipt carries.
+RECEIPT_CHECKPOINT_LABEL = "c2sp.org/tlog-checkpoint"
+
+
+def receipt_parts(receipt: bytes) -> tuple[int, Any]:
+    """(tree size, carried checkpoint or None) of a receipt; nothing verified."""
+    top = cbor_decode(receipt)
+    if not isinstance(top, _Tag) or not isinstance(top.value, list) or len(top.value) != 4:
+        raise TlogCheckError("receipt is not a COSE_Sign1")
+    unprotected = top.value[1]
+    if not isinstance(unprotected, dict):
+        raise TlogCheckError("unprotected header is not a map")
+    try:
+        (encoded,) = unprotected[396][-1]
+        size = cbor_decode(encoded)[0]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise TlogCheckError("receipt needs exactly one inclusion proof at 396/-1") from None
+    return size, unprotected.get(RECEIPT_CHECKPOINT_LABEL)
+
+
+def verify_receipt_checkpoint(
+    receipt: bytes,
+    leaf_hash: bytes,
+    log_vkey: str,
+    witness_vkeys: Sequence[str],
+    quorum: int,
+) -> tuple[int, bytes, dict[str, int]]:
+    """Verify a receipt and the cosigned checkpoint it carries: the receipt
+    under the log key, the checkpoint under the log key and ``quorum``
+    witnesses, and the checkpoint's size and root equal to the receipt's tree
+    size and recomputed root. Returns (size, root, {witness: cosignature time})."""
+    name, _, kind, key = parse_vkey(log_vkey)
+    if kind != 1:
+        raise TlogCheckError("the log key must be type 0x01")
+    root = verify_receipt(receipt, leaf_hash, key)
+    size, note = receipt_parts(receipt)
+    if not isinstance(note, str):
+        raise TlogCheckError("the receipt carries no checkpoint text")
+    _, cp_size, cp_root, _, cosigs = verify_checkpoint(note, name, log_vkey, witness_vkeys,
+                                                       quorum)  # fmt: skip
+    if (cp_size, cp_root) != (size, root):
+        raise TlogCheckError("the carried checkpoint is of another tree than the receipt")
+    return size, root, cosigs
+
+
 # -- the vectors --------------------------------------------------------------------------
 
 
@@ -514,6 +559,16 @@ def _run_receipt(c: dict[str, Any]) -> None:
         raise TlogCheckError("receipt root differs from the vector")
 
 
+def _run_receipt_checkpoint(c: dict[str, Any]) -> None:
+    size, root, cosigs = verify_receipt_checkpoint(
+        _h(c["receipt"]), _h(c["leaf_hash"]), c["log_vkey"], c["witness_vkeys"], c["quorum"]
+    )
+    if "size" in c and (size, root.hex(), cosigs) != (
+        c["size"], c["root"], c["cosignature_times"]
+    ):  # fmt: skip
+        raise TlogCheckError("receipt checkpoint fields differ from the vector")
+
+
 def _run_tree(data: dict[str, Any]) -> list[str]:
     leaves = [_h(x) for x in data["leaves"]]
     problems = [
@@ -533,6 +588,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "checkpoints.json": _run_checkpoint,
     "tlog_proofs.json": _run_tlog_proof,
     "receipts.json": _run_receipt,
+    "receipt_checkpoints.json": _run_receipt_checkpoint,
 }
 
 

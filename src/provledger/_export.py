@@ -26,7 +26,8 @@ def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
     """Build the bundle of ``item`` as of ``checkpoint``.
 
     ``since`` lists older checkpoints a verifier has seen; the bundle then
-    carries each with a consistency proof to ``checkpoint``.
+    carries each with a consistency proof to ``checkpoint``. Every checkpoint
+    goes in with the witnesses' cosignatures stored for it.
 
     Raises:
         NotFoundError: the item has no entry covered by the checkpoint (sign
@@ -56,9 +57,9 @@ def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
         if not 0 < old.size < size:
             raise NotFoundError(f"no consistency proof from size {old.size} to {size}")
         consistency.append(ConsistencyProof(proof=consistency_proof(old.size, size, tree_of(store)),
-                                            checkpoint=old.note))
+                                            checkpoint=old.cosigned_note))
     return encode_bundle(Bundle(v=1, item=item, heads=heads, origin=origin, entries=entries,
-                                root_key=root_key, checkpoint=checkpoint.note,
+                                root_key=root_key, checkpoint=checkpoint.cosigned_note,
                                 consistency=consistency))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _rules, _tlog
 from ._audit import AuditReport
@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._events import Event
 from ._keys import SigningKey, format_public_key
+from ._note import NoteVerifier
 from ._parallel import SignatureChecks
 from ._policy import Policy
 from ._progress import Progress
@@ -39,6 +40,9 @@ from ._store import SCHEMA_VERSION, SQLiteStore
 from ._tlog import SignedCheckpoint
 from ._tree import tree_of
 from ._view import StateView
+
+if TYPE_CHECKING:
+    from ._witness_client import Witness, WitnessOutcome
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -400,6 +404,67 @@ class Ledger:
             NotFoundError: none has been signed yet.
         """
         return _tlog.latest(self._store, self.origin, self.log_key)
+
+    def add_cosignatures(self, seq: int, lines: str,
+                         witnesses: Sequence[NoteVerifier]) -> list[str]:
+        """Verify witness cosignatures of checkpoint ``seq`` and store the new ones.
+
+        ``lines`` holds note signature lines (a witness's answer, ``provledger
+        witness cosign`` output) or a whole signed note of that checkpoint.
+        Lines by keys not among ``witnesses`` (type 0x04 keys) are ignored, and
+        so is a witness that already has a cosignature of ``seq`` stored:
+        adding the same lines twice adds nothing. Returns the names of the
+        witnesses whose cosignatures were added.
+
+        Raises:
+            NotFoundError: no checkpoint ``seq``.
+            CheckpointError: malformed lines, a note of another checkpoint, a
+                given witness's cosignature that does not verify, or none by a
+                given witness; nothing is written.
+            ValueError: a witness key is not type 0x04, or given twice.
+            StorageError: the database failed (LedgerBusyError: retry).
+        """
+        return _tlog.add_cosignatures(self._store, origin=self.origin, log_key=self.log_key,
+                                      seq=seq, text=lines, witnesses=witnesses)
+
+    def request_cosignatures(self, witnesses: Sequence[Witness], *, seq: int | None = None,
+                             timeout: float = 10.0, retries: int = 2) -> list[WitnessOutcome]:
+        """Ask witnesses (c2sp.org/tlog-witness) to cosign checkpoint ``seq``
+        (default: the latest), all at once, and store every cosignature that
+        verifies.
+
+        Each request starts from the largest size the witness has a stored
+        cosignature for (0 if none) and, on "409 Conflict", retries from the
+        size the witness names (see :mod:`provledger._witness_client`).
+        Returns one outcome per witness, in order; ``timeout`` bounds the
+        whole exchange. Unreachable or refusing witnesses are outcomes, not
+        errors.
+
+        Raises:
+            NotFoundError: no checkpoint has been signed yet, or none ``seq``.
+            StorageError: storing the cosignatures failed (LedgerBusyError: retry).
+        """
+        from ._witness_client import collect_cosignatures
+
+        signed = self.checkpoints()
+        if not signed:
+            raise NotFoundError("no checkpoint has been signed yet (run `provledger checkpoint`)")
+        target = signed[-1] if seq is None else next((c for c in signed if c.seq == seq), None)
+        if target is None:
+            raise NotFoundError(f"no checkpoint {seq}: the log has signed {len(signed)}")
+        outcomes = collect_cosignatures(
+            target.note, witnesses, timeout=timeout, retries=retries,
+            start=_tlog.witnessed_sizes(signed),
+            proof_for=lambda old: self.consistency_proof(old, target.size))
+        cosigned: dict[str, tuple[NoteVerifier, str]] = {}
+        for o in outcomes:  # one line per key, should a policy list a key twice
+            if o.ok and o.line is not None:
+                cosigned.setdefault(o.witness.key.vkey(), (o.witness.key, o.line))
+        if cosigned:
+            self.add_cosignatures(target.seq, "".join(f"{line}\n" for _, line in
+                                                      cosigned.values()),
+                                  [key for key, _ in cosigned.values()])
+        return outcomes
 
     def log_vkey(self) -> str:
         """The C2SP verifier key of this log: ``<origin>+<key id>+<base64 key>``."""

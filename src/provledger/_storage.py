@@ -143,7 +143,8 @@ class TreeStore(Protocol):
 
 
 class CheckpointStore(Protocol):
-    """Signed checkpoints, as (seq, size, time, note) rows."""
+    """Signed checkpoints, as (seq, size, time, note) rows, and the witnesses'
+    cosignatures of them, as (seq, witness vkey, signature line) rows."""
 
     def checkpoints(self) -> list[tuple[int, int, int, str]]:
         """Every checkpoint, by seq (dense from 0)."""
@@ -154,6 +155,21 @@ class CheckpointStore(Protocol):
 
         Raises:
             StorageError: ``seq`` is already stored, or the store refused it.
+        """
+        ...
+
+    def cosignatures(self) -> list[tuple[int, str, str]]:
+        """Every witness cosignature as (seq, witness vkey, signature line without
+        its newline), by seq, then in the order stored. Rows are never updated
+        or deleted; the layer above verifies them."""
+        ...
+
+    def insert_cosignatures(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Add (seq, witness vkey, signature line) rows; only inside ``write()``.
+
+        Raises:
+            StorageError: a (seq, vkey) pair is already stored, ``seq`` is not
+                a stored checkpoint, or the store refused them.
         """
         ...
 

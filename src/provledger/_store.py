@@ -70,17 +70,31 @@ CREATE TRIGGER entries_dense BEFORE INSERT ON entries
     WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
     BEGIN SELECT RAISE(ABORT, 'provledger: log indices must be dense'); END;
 """
+# Added after schema 1 shipped without it: files made before get it when
+# opened for writing (idempotent, hence IF NOT EXISTS), and newer files stay
+# readable by the older code, which ignores tables it does not know.
+_COSIGNATURES = """
+CREATE TABLE IF NOT EXISTS cosignatures (
+    id      INTEGER PRIMARY KEY,  -- storing order (stable across VACUUM)
+    seq     INTEGER NOT NULL REFERENCES checkpoints (seq),  -- the checkpoint cosigned
+    vkey    TEXT NOT NULL,        -- the witness's verifier key (signature type 0x04)
+    line    TEXT NOT NULL,        -- its note signature line, without the newline
+    UNIQUE (seq, vkey)
+);
+"""
 _APPEND_ONLY = """
-CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t}
+CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
-CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t}
+CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t}
     BEGIN SELECT RAISE(ABORT, 'provledger: the ledger is append-only'); END;
 """
 #: tree_nodes' queries, by node count.
 _POINTS: dict[int, str] = {}
 #: SQLite's largest integer: an entry there would make the log's size overflow.
 _MAX_INDEX = 2**63 - 1
+#: The tables every schema-1 file has; ``cosignatures`` came later (_COSIGNATURES).
 _TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes")
+_MIGRATE = "BEGIN IMMEDIATE;" + _COSIGNATURES + _APPEND_ONLY.format(t="cosignatures") + "COMMIT;"
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
 # written behind the ledger's back reaches the audit as bytes, not an exception.
@@ -98,6 +112,8 @@ class SQLiteStore:
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
+        #: False for a file made before cosignatures and opened read-only.
+        self._cosigned = True
 
     @classmethod
     def create(
@@ -115,9 +131,9 @@ class SQLiteStore:
         if p.exists():
             raise StorageError(f"{p}: already exists; refusing to overwrite a ledger")
         store = cls(_connect(p, create=True), str(p))
-        triggers = "".join(_APPEND_ONLY.format(t=t) for t in _TABLES)
+        triggers = "".join(_APPEND_ONLY.format(t=t) for t in (*_TABLES, "cosignatures"))
         try:
-            store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + triggers)
+            store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + _COSIGNATURES + triggers)
             # Imported here: only creating a ledger needs it, and verifiers that
             # never open a database should not pay for importing it.
             import sqlite_utils
@@ -138,8 +154,12 @@ class SQLiteStore:
              timeout: float = 10.0) -> SQLiteStore:
         """Open an existing ledger file.
 
+        A file made before cosignatures were stored gains their (empty) table
+        when opened for writing; opened read-only, it reads no cosignatures.
+
         Raises:
-            StorageError: missing file, not a provledger ledger, or a newer schema.
+            StorageError: missing file, not a provledger ledger, or a newer
+                schema; LedgerBusyError when adding the table waited too long.
         """
         p = Path(path)
         if not p.is_file():
@@ -163,7 +183,33 @@ class SQLiteStore:
             raise StorageError(f"{p}: unsupported ledger schema {version!r} (tables "
                                f"{', '.join(sorted(set(_TABLES) - tables)) or 'present'}); "
                                "this file was made by another provledger version")
+        if "cosignatures" not in tables:
+            if readonly:
+                store._cosigned = False
+            else:
+                try:
+                    store._migrate()
+                except BaseException:
+                    store.close()
+                    raise
         return store
+
+    def _migrate(self) -> None:
+        """Add the cosignatures table to a file made before it (idempotent).
+
+        Raises:
+            LedgerBusyError: another writer held the ledger too long.
+            StorageError: the database refused the change.
+        """
+        try:
+            self._conn.executescript(_MIGRATE)
+        except sqlite3.DatabaseError as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LedgerBusyError(f"{self.path}: another writer holds the ledger; "
+                                      "cannot add the cosignatures table, try again") from None
+            raise StorageError(f"{self.path}: cannot add the cosignatures table ({exc})") from None
 
     # -- reads ----------------------------------------------------------------
 
@@ -394,6 +440,30 @@ class SQLiteStore:
                                "VALUES (?, ?, ?, ?)", (seq, size, time, note))
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: checkpoint refused ({exc})") from None
+
+    def cosignatures(self) -> list[tuple[int, str, str]]:
+        """(seq, witness vkey, signature line) of every stored cosignature, by
+        seq, then in storing order; none for a pre-cosignature file read-only."""
+        if not self._cosigned:
+            return []
+        cur = self._conn.execute("SELECT CAST(seq AS INTEGER), CAST(vkey AS TEXT), "
+                                 "CAST(line AS TEXT) FROM cosignatures ORDER BY seq, id")
+        return [(int(a), str(b), str(c)) for a, b, c in cur]
+
+    def insert_cosignatures(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Store (seq, witness vkey, signature line) rows; call inside ``write()``.
+
+        Raises:
+            StorageError: a (seq, vkey) pair is already stored, ``seq`` is no
+                stored checkpoint, or the database refused them.
+        """
+        if not self._cosigned:
+            raise StorageError(f"{self.path}: opened read-only; cannot store cosignatures")
+        try:
+            self._conn.executemany("INSERT INTO cosignatures (seq, vkey, line) VALUES (?, ?, ?)",
+                                   rows)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: cosignature refused ({exc})") from None
 
     def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
         """The head-map node at (depth, position) as of ``version``."""

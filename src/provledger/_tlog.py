@@ -4,15 +4,19 @@ Every entry is a leaf of an RFC 9162 Merkle tree whose perfect subtrees are
 stored as entries are appended, so roots at any size and every proof cost
 O(log n) reads. Checkpoints are C2SP signed notes by the log key, named by
 the log's origin, with one extension line ``provledger-time <unix seconds>``
-giving the log's time when it signed (spec/log.md).
+giving the log's time when it signed (spec/log.md). Witnesses' cosignatures
+(c2sp.org/tlog-cosignature v1) are stored beside each note, which stays as
+signed, and are re-verified whenever checkpoints are read.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import _merkle, _smt
+from ._cosignatures import Cosignature, given_cosignatures, stored_cosignature
 from ._errors import (
     CheckpointError,
     NotFoundError,
@@ -22,6 +26,8 @@ from ._errors import (
 from ._extensions import HEADS_EXTENSION, TIME_EXTENSION, extension_heads, extension_time
 from ._keys import SigningKey, format_public_key, key_id
 from ._note import (
+    MAX_NOTE_BYTES,
+    MAX_SIGNATURES,
     Checkpoint,
     NoteVerifier,
     TlogProof,
@@ -29,21 +35,24 @@ from ._note import (
     format_note,
     format_tlog_proof,
     parse_checkpoint,
+    parse_note,
     sign_note,
     verify_note,
 )
 from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
-from ._receipt import make_receipt
+from ._receipt import MAX_RECEIPT_BYTES, make_receipt
 from ._storage import Store
 from ._tree import tree_of
 
 #: Head-map nodes written per INSERT while a checkpoint is made.
 _NODE_BATCH = 10_000
+#: What a receipt needs besides its checkpoint note: 64 proof hashes and headers.
+_RECEIPT_ROOM = 3 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class SignedCheckpoint:
-    """A stored checkpoint: its note text and what it says."""
+    """A stored checkpoint: its note text, what it says, and who cosigned it."""
 
     seq: int
     size: int
@@ -51,7 +60,15 @@ class SignedCheckpoint:
     root: bytes
     #: Root of the head map (subject -> leaf hash of its latest entry) at ``size``.
     heads: bytes
+    #: The note as the log signed it (the log's signature only).
     note: str
+    #: Witness cosignatures, each verified, in the order they were stored.
+    cosignatures: tuple[Cosignature, ...] = ()
+
+    @property
+    def cosigned_note(self) -> str:
+        """The log-signed note followed by its cosignature lines, as exported."""
+        return self.note + "".join(c.line + "\n" for c in self.cosignatures)
 
 
 def check_log_key(key: SigningKey, log_key: bytes, what: str) -> None:
@@ -124,14 +141,69 @@ def checkpoints(store: Store, origin: str, log_key: bytes) -> list[SignedCheckpo
         CheckpointError: a stored note does not verify or parse.
     """
     verifier = log_verifier(origin, log_key)
+    cosigned: dict[int, list[tuple[str, str]]] = {}
+    for seq, vkey, line in store.cosignatures():
+        cosigned.setdefault(seq, []).append((vkey, line))
     out = []
     for seq, size, time, note in store.checkpoints():
-        body = parse_checkpoint(verify_note(note, verifiers=[verifier]).text)
+        text = verify_note(note, verifiers=[verifier]).text
+        body = parse_checkpoint(text)
         if body.size != size or body.origin != origin or extension_time(body) != time:
             raise CheckpointError(f"checkpoint {seq}: stored columns disagree with its note")
+        cosignatures = tuple(stored_cosignature(seq, text, vkey, line)
+                             for vkey, line in cosigned.pop(seq, ()))
         out.append(SignedCheckpoint(seq, size, time, body.root_hash, extension_heads(body),
-                                    note))
+                                    note, cosignatures))
+    if cosigned:
+        raise CheckpointError(f"a cosignature is stored for checkpoint {min(cosigned)}, "
+                              "which the log never signed")
     return out
+
+
+def witnessed_sizes(signed: Sequence[SignedCheckpoint]) -> dict[str, int]:
+    """For each witness (vkey text) with a stored cosignature: the largest tree
+    size it cosigned, which is where its next add-checkpoint request starts."""
+    sizes: dict[str, int] = {}
+    for cp in signed:
+        for c in cp.cosignatures:
+            vkey = c.witness.vkey()
+            sizes[vkey] = max(sizes.get(vkey, 0), cp.size)
+    return sizes
+
+
+def add_cosignatures(store: Store, *, origin: str, log_key: bytes, seq: int, text: str,
+                     witnesses: Sequence[NoteVerifier]) -> list[str]:
+    """Verify cosignature lines of checkpoint ``seq`` and store the new ones.
+
+    ``text`` is signature lines (a witness's answer, ``provledger witness
+    cosign`` output) or a whole signed note of the same checkpoint text.
+    Lines by keys not in ``witnesses`` are ignored, as is a cosignature by a
+    witness that already has one stored for ``seq``; so adding twice adds
+    nothing the second time. Returns the names of the witnesses added.
+
+    Raises:
+        NotFoundError: no checkpoint ``seq``.
+        CheckpointError: as :func:`provledger._cosignatures.given_cosignatures`,
+            or more cosignatures than a note may carry; nothing is written.
+        ValueError: a witness key is not type 0x04, or two are the same key.
+        StorageError: the database failed (LedgerBusyError: retry).
+    """
+    signed = checkpoints(store, origin, log_key)
+    target = next((c for c in signed if c.seq == seq), None)
+    if target is None:
+        raise NotFoundError(f"no checkpoint {seq}: the log has signed {len(signed)}")
+    new = given_cosignatures(text, parse_note(target.note).text, witnesses)
+    with store.write():
+        stored = [(vkey, line) for s, vkey, line in store.cosignatures() if s == seq]
+        have = {vkey for vkey, _ in stored}
+        rows = [(seq, vkey, c.line) for vkey, c in new.items() if vkey not in have]
+        lines = [line for _, line in stored] + [line for _, _, line in rows]
+        note = target.note + "".join(line + "\n" for line in lines)
+        if 1 + len(lines) > MAX_SIGNATURES or len(note.encode()) > MAX_NOTE_BYTES:
+            raise CheckpointError(f"checkpoint {seq} would carry more signatures than a note "
+                                  f"may ({MAX_SIGNATURES} lines, {MAX_NOTE_BYTES} bytes)")
+        store.insert_cosignatures(rows)
+    return [new[vkey].witness.name for _, vkey, _ in rows]
 
 
 def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
@@ -248,14 +320,15 @@ def tlog_proof(store: Store, index: int, checkpoint: SignedCheckpoint) -> str:
     """
     proof = inclusion_proof(store, index, checkpoint.size)
     return format_tlog_proof(TlogProof(index=index, proof=tuple(proof),
-                                       checkpoint=checkpoint.note))
+                                       checkpoint=checkpoint.cosigned_note))
 
 
 def receipt(store: Store, index: int, checkpoint: SignedCheckpoint, key: SigningKey,
             log_key: bytes) -> bytes:
     """A COSE Receipt (RFC 9942, RFC9162_SHA256) of entry ``index``, signed by the log key.
 
-    Its ``kid`` is :func:`provledger._keys.key_id` of the log key (spec/log.md 6.2).
+    Its ``kid`` is :func:`provledger._keys.key_id` of the log key, and it
+    carries the checkpoint note with its cosignatures (spec/log.md 6.2).
 
     Raises:
         UnauthorizedError: ``key`` is not the log key.
@@ -270,5 +343,11 @@ def receipt(store: Store, index: int, checkpoint: SignedCheckpoint, key: Signing
             f"no COSE Receipt for entry {index}: the latest checkpoint ({checkpoint.seq}) is of "
             "a one-entry log (tree size 1), whose empty inclusion path RFC 9942 does not "
             "allow; sign a checkpoint over two or more entries, or use a tlog-proof")
+    if len(checkpoint.cosigned_note.encode()) > MAX_RECEIPT_BYTES - _RECEIPT_ROOM:
+        raise ReceiptUnavailableError(
+            f"no COSE Receipt for entry {index}: checkpoint {checkpoint.seq} with its "
+            f"{len(checkpoint.cosignatures)} cosignatures is too long to carry in one "
+            f"({MAX_RECEIPT_BYTES} bytes at most); use a tlog-proof")
     return make_receipt(key, kid=key_id(log_key), leaf_index=index,
-                        tree_size=checkpoint.size, proof=proof, root=checkpoint.root)
+                        tree_size=checkpoint.size, proof=proof, root=checkpoint.root,
+                        checkpoint=checkpoint.cosigned_note)
