@@ -169,8 +169,11 @@ def test_the_commands_are_the_documented_ones() -> None:
         "revoke", "sign", "submit", "history", "audit", "transfer",
         *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",
                                     "reject", "dispute", "resolve", "status")),
-        "export", "policy", "verify", "checkpoint", "proof", "proof inclusion",
+        "export", "policy", "verify", "checkpoint", "checkpoint cosignatures",
+        "checkpoint cosignatures add", "proof", "proof inclusion",
         "proof consistency", "log", "log vkey", "log entry", "log checkpoints", "backup",
+        "monitor", "witness", "witness init", "witness add-log", "witness serve",
+        "witness cosign", "witness show",
     }
 
 

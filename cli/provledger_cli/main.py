@@ -60,6 +60,8 @@ _COMMANDS: Final = {
     "log": "log_cmd:log",
     # Backups: a consistent online copy of the ledger, audited.
     "backup": "backup_cmd:backup",
+    "witness": "witness_cmd:witness",
+    "monitor": "monitor_cmd:monitor",
 }
 
 

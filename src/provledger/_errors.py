@@ -86,6 +86,26 @@ class AuditError(VerificationError):
         self.index = index
 
 
+class MonitorError(VerificationError):
+    """A log's own entries and signed checkpoints are inconsistent: the first
+    finding of ``provledger monitor`` (spec/log.md, "Monitors").
+
+    ``kind`` says what failed (``entry``, ``signature``, ``rules``,
+    ``checkpoint-signature``, ``checkpoint``, ``cosignature``, ``order``,
+    ``size``, ``tree-root``, ``head-map``); ``index`` names the entry and
+    ``checkpoint`` the checkpoint's seq, each None when not about one.
+    """
+
+    code = "monitor"
+
+    def __init__(self, message: str, *, kind: str, index: int | None = None,
+                 checkpoint: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.index = index
+        self.checkpoint = checkpoint
+
+
 class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof is malformed or does not verify."""
 
