@@ -32,7 +32,7 @@ from provledger._witness_client import (
     OK,
     TIMEOUT,
     UNREACHABLE,
-    Witness,
+    WitnessEndpoint,
     collect_cosignatures,
 )
 from provledger_cli.main import cli
@@ -68,8 +68,8 @@ class Server:
         self.verifier = parse_vkey(lines[0])
         self.url = lines[1]
 
-    def witness(self, name: str = "w1") -> Witness:
-        return Witness(name, self.url, self.verifier)
+    def witness(self, name: str = "w1") -> WitnessEndpoint:
+        return WitnessEndpoint(name, self.url, self.verifier)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -202,11 +202,11 @@ def test_dead_and_silent_witnesses_do_not_hold_up_the_others(world: World,
                                                              server: Server) -> None:
     grow(world, 1)
     cp = world.ledger.sign_checkpoint(key("log"))
-    dead = Witness("dead", f"http://127.0.0.1:{free_port()}", server.verifier)
+    dead = WitnessEndpoint("dead", f"http://127.0.0.1:{free_port()}", server.verifier)
     with socket.socket() as silent_socket:  # listens, never answers
         silent_socket.bind(("127.0.0.1", 0))
         silent_socket.listen(8)
-        silent = Witness("silent", f"http://127.0.0.1:{silent_socket.getsockname()[1]}/w",
+        silent = WitnessEndpoint("silent", f"http://127.0.0.1:{silent_socket.getsockname()[1]}/w",
                          server.verifier)
         started = time.monotonic()
         outcomes = world.ledger.request_cosignatures([dead, silent, server.witness()],
@@ -221,7 +221,8 @@ def test_a_wrong_key_or_an_unknown_log_is_no_cosignature(world: World, server: S
     grow(world, 1)
     world.ledger.sign_checkpoint(key("log"))
     other = NoteVerifier(server.verifier.name, key("not the witness").public_key, 4)
-    (wrong,) = world.ledger.request_cosignatures([Witness("w", server.url, other)], timeout=20)
+    (wrong,) = world.ledger.request_cosignatures([WitnessEndpoint("w", server.url, other)],
+                                                 timeout=20)
     assert wrong.status == INVALID, wrong
     assert world.ledger.checkpoints()[0].cosignatures == ()
     stranger = pl.Ledger.create(world.path.parent / "s.db", origin="stranger.example/log",
@@ -344,7 +345,7 @@ def test_answers_a_witness_must_not_give(world: World, canned: Callable[[Canned]
     grow(world, 1)
     cp = world.ledger.sign_checkpoint(key("log"))
     url = canned(answer)
-    witness = Witness("odd", url, NoteVerifier("odd.example", key("odd").public_key, 4))
+    witness = WitnessEndpoint("odd", url, NoteVerifier("odd.example", key("odd").public_key, 4))
     (outcome,) = collect_cosignatures(cp.note, [witness], proof_for=lambda old: [],
                                       timeout=1.5)
     assert outcome.status == status, outcome
@@ -356,7 +357,7 @@ def test_a_409_beyond_the_checkpoint_is_not_retried(world: World,
     grow(world, 1)
     cp = world.ledger.sign_checkpoint(key("log"))
     url = canned(Canned(409, {"Content-Type": "text/x.tlog.size"}, b"1000\n"))
-    witness = Witness("odd", url, NoteVerifier("odd.example", key("odd").public_key, 4))
+    witness = WitnessEndpoint("odd", url, NoteVerifier("odd.example", key("odd").public_key, 4))
     (outcome,) = collect_cosignatures(cp.note, [witness], proof_for=lambda old: [], timeout=5)
     assert outcome.status == AHEAD
     assert "1000" in outcome.detail
@@ -368,10 +369,10 @@ def test_a_409_beyond_the_checkpoint_is_not_retried(world: World,
                                  "http://w.example/a b"])
 def test_only_http_urls(url: str) -> None:
     with pytest.raises(ValueError, match=r"URL|query"):
-        Witness("w", url, NoteVerifier("w.example", key("w").public_key, 4))
+        WitnessEndpoint("w", url, NoteVerifier("w.example", key("w").public_key, 4))
 
 
 def test_a_log_key_is_no_witness_key() -> None:
     with pytest.raises(ValueError, match="0x04"):
-        Witness("w", "http://127.0.0.1:1", LOG_V)
+        WitnessEndpoint("w", "http://127.0.0.1:1", LOG_V)
 

@@ -32,8 +32,7 @@ from ._common import (
 from ._progress import progress_bar, quiet_option
 
 if TYPE_CHECKING:  # imported when witnesses are asked: urllib is slow to import
-    from provledger._policy import PolicyWitness
-    from provledger._witness_client import Witness, WitnessOutcome
+    from provledger._witness_client import WitnessEndpoint, WitnessOutcome
 
 
 def _leaf_hash(entry: bytes) -> bytes:
@@ -144,33 +143,14 @@ def checkpoint(ctx: click.Context, *, key_file: Path | None, policy_file: Path |
     _report_witnessing(signed, policy, outcomes, as_json=as_json)
 
 
-def _chosen_witnesses(policy: provledger.Policy, urls: Sequence[str]) -> list[Witness]:
-    """The policy's witnesses to ask: those with a URL, or those with one of ``urls``.
+def _chosen_witnesses(policy: provledger.Policy, urls: Sequence[str]
+                      ) -> list[WitnessEndpoint]:
+    from provledger.witness import witness_endpoints
 
-    Raises:
-        click.UsageError: a URL no policy witness has, or a URL that is not http(s).
-    """
-    def same(a: str, b: str) -> bool:
-        return a.rstrip("/") == b.rstrip("/")
-
-    named = [w for w in policy.named_witnesses if w.url is not None]
-    for url in urls:
-        if not any(w.url is not None and same(w.url, url) for w in named):
-            known = ", ".join(f"{w.name} {w.url}" for w in named) or "none has a URL"
-            raise click.UsageError(f"--witness {url}: no witness of the policy has this URL "
-                                   f"(its witnesses: {known})")
-    chosen = [w for w in named if not urls or any(same(w.url or "", u) for u in urls)]
-    return [_witness(w) for w in chosen]
-
-
-def _witness(w: PolicyWitness) -> Witness:
-    from provledger._witness_client import Witness
-
-    assert w.url is not None
     try:
-        return Witness(w.name, w.url, w.verifier)
+        return witness_endpoints(policy, urls)
     except ValueError as exc:
-        raise click.UsageError(f"policy witness {w.name}: {exc}") from None
+        raise click.UsageError(f"--witness: {exc}") from None
 
 
 def _report_witnessing(cp: provledger.SignedCheckpoint, policy: provledger.Policy,

@@ -84,7 +84,13 @@ from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid as gtin_is_va
 from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
 from ._model import CheckpointInfo as CheckpointInfo, EscrowView as EscrowView, History
-from ._policy import DEFAULT_MAX_AGE, Policy, parse_policy, read_policy
+from ._policy import (
+    DEFAULT_MAX_AGE,
+    Policy,
+    PolicyWitness as PolicyWitness,
+    parse_policy,
+    read_policy,
+)
 from ._progress import Progress
 from ._state import (
     AuthorityState as AuthorityState,
@@ -97,8 +103,14 @@ from ._types import MAX_TIME as MAX_TIME
 from ._verify import VERIFICATION_CHECKS as VERIFICATION_CHECKS, Report as Report, verify_bundle
 
 if TYPE_CHECKING:
+    from . import witness as witness
     from ._audit import AuditReport, Invalidated as Invalidated
     from ._ledger import Ledger, Record
+    from ._monitor import (
+        MonitorReport as MonitorReport,
+        monitor as monitor,
+        open_backup as open_backup,
+    )
     from ._report import item_report
     from ._tlog import SignedCheckpoint as SignedCheckpoint
 
@@ -108,10 +120,15 @@ _STORE_BACKED = {
     "AuditReport": "_audit", "Invalidated": "_audit", "Ledger": "_ledger", "Record": "_ledger",
     "item_report": "_report",
     "SignedCheckpoint": "_tlog",
+    "MonitorReport": "_monitor", "monitor": "_monitor", "open_backup": "_monitor",
 }
+#: Public submodules loaded on first use: witnessing is not part of verifying.
+_SUBMODULES = ("witness",)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _STORE_BACKED.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

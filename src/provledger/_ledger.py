@@ -42,7 +42,7 @@ from ._tree import tree_of
 from ._view import StateView
 
 if TYPE_CHECKING:
-    from ._witness_client import Witness, WitnessOutcome
+    from ._witness_client import WitnessEndpoint, WitnessOutcome
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -427,7 +427,7 @@ class Ledger:
         return _tlog.add_cosignatures(self._store, origin=self.origin, log_key=self.log_key,
                                       seq=seq, text=lines, witnesses=witnesses)
 
-    def request_cosignatures(self, witnesses: Sequence[Witness], *, seq: int | None = None,
+    def request_cosignatures(self, witnesses: Sequence[WitnessEndpoint], *, seq: int | None = None,
                              timeout: float = 10.0, retries: int = 2) -> list[WitnessOutcome]:
         """Ask witnesses (c2sp.org/tlog-witness) to cosign checkpoint ``seq``
         (default: the latest), all at once, and store every cosignature that

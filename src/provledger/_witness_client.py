@@ -30,6 +30,7 @@ from http.client import HTTPException, HTTPResponse
 from ._display import safe_text
 from ._errors import CheckpointError, ProvLedgerError, WitnessRequestError
 from ._note import SIG_COSIGNATURE_V1, NoteVerifier, parse_checkpoint, parse_note, verify_note
+from ._policy import Policy
 from ._witness_wire import (
     ADD_CHECKPOINT_PATH,
     SIZE_CONTENT_TYPE,
@@ -53,7 +54,7 @@ _USER_AGENT = "provledger (c2sp.org/tlog-witness client)"
 
 
 @dataclass(frozen=True)
-class Witness:
+class WitnessEndpoint:
     """A witness to ask: a name for reports, its submission URL prefix and its key."""
 
     name: str
@@ -86,7 +87,7 @@ class Witness:
 class WitnessOutcome:
     """What one witness answered: ``status`` OK with its cosignature line, or why not."""
 
-    witness: Witness
+    witness: WitnessEndpoint
     #: OK, UNREACHABLE, TIMEOUT, HTTP_ERROR, INVALID, CONFLICT or AHEAD.
     status: str
     #: One line for people (control characters escaped).
@@ -112,9 +113,30 @@ class _Reply:
     detail: str = ""
 
 
+def witness_endpoints(policy: Policy, urls: Sequence[str] = ()) -> list[WitnessEndpoint]:
+    """The policy's witnesses to ask: every one with a URL, or those whose URL
+    is in ``urls`` (compared without a trailing slash).
+
+    Raises:
+        ValueError: a URL in ``urls`` that no policy witness has, or a policy
+            witness whose URL is not http(s).
+    """
+    def same(a: str, b: str) -> bool:
+        return a.rstrip("/") == b.rstrip("/")
+
+    named = [w for w in policy.named_witnesses if w.url is not None]
+    for url in urls:
+        if not any(same(w.url or "", url) for w in named):
+            known = ", ".join(f"{w.name} {w.url}" for w in named) or "none has a URL"
+            raise ValueError(f"no witness of the policy has the URL {url[:200]!r} (its "
+                             f"witnesses: {known})")
+    return [WitnessEndpoint(w.name, w.url or "", w.verifier) for w in named
+            if not urls or any(same(w.url or "", u) for u in urls)]
+
+
 def collect_cosignatures(
     note: str,
-    witnesses: Sequence[Witness],
+    witnesses: Sequence[WitnessEndpoint],
     *,
     proof_for: Callable[[int], Sequence[bytes]],
     start: Mapping[str, int] | None = None,
@@ -193,7 +215,7 @@ def collect_cosignatures(
     return [outcomes[i] for i in range(len(witnesses))]
 
 
-def _outcome(w: Witness, reply: _Reply, text: str) -> WitnessOutcome:
+def _outcome(w: WitnessEndpoint, reply: _Reply, text: str) -> WitnessOutcome:
     """The outcome of a final (non-409) reply."""
     if reply.status == 0:
         return WitnessOutcome(w, reply.failure, reply.detail)
@@ -248,7 +270,7 @@ _OPENER = _opener()
 
 def _post(url: str, body: bytes, deadline: float) -> _Reply:
     """POST ``body`` to ``url`` and read the answer before ``deadline``; never raises."""
-    # Witness checked the scheme (http, https), and _OPENER knows no other.
+    # WitnessEndpoint checked the scheme (http, https), and _OPENER knows no other.
     request = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310
         "Content-Type": "text/plain; charset=utf-8", "User-Agent": _USER_AGENT})
     remaining = deadline - time.monotonic()
