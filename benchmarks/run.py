@@ -28,12 +28,13 @@ import core
 import memory
 import scale
 import tree
+import witness
 from _common import Row, print_table
 
 #: In order: memory verifies the bundles bundle.py exported.
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "core": core.run, "tree": tree.run, "bundle": bundle.run, "memory": memory.run,
-    "checkpoint": checkpoint.run,
+    "checkpoint": checkpoint.run, "witness": witness.run,
 }
 
 
