@@ -20,11 +20,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
+from provledger._note import SIG_COSIGNATURE_V1, NoteVerifier, cosign_checkpoint, parse_note
 from provledger_cli.main import cli
 
-from .conftest import key, make_world
+from .conftest import T0, key, make_world
 
-TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes")
+TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes", "cosignatures")
 QUICK, HEAVY = 60, 500
 
 
@@ -37,7 +38,11 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
         w.issue(f"T-{i}")
     w.ledger.sign_checkpoint(key("log"))
     w.issue("T-3")
-    w.ledger.sign_checkpoint(key("log"))
+    signed = w.ledger.sign_checkpoint(key("log"))
+    witness = NoteVerifier("witness.test.example", key("witness").public_key, SIG_COSIGNATURE_V1)
+    body = parse_note(signed.note).text
+    line = cosign_checkpoint(body, name=witness.name, key=key("witness"), timestamp=T0).line
+    assert w.ledger.add_cosignatures(signed.seq, line, [witness])
     w.ledger.close()
     return path
 
