@@ -9,10 +9,8 @@ import http.server
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import provledger as pl
-from provledger._note import NoteVerifier, parse_vkey, verify_checkpoint
+from provledger._note import NoteVerifier, verify_checkpoint
 from provledger._witness_client import (
     AHEAD,
     CONFLICT,
@@ -38,47 +36,11 @@ from provledger._witness_client import (
 from provledger_cli.main import cli
 
 from .conftest import ORIGIN, World, key
+from .witnesses import CLI, Server
 
 PASSPHRASE = "witness client test"
-_INSTALLED = Path(sys.executable).parent / "provledger"
-CLI = [str(_INSTALLED)] if _INSTALLED.exists() else [
-    sys.executable, "-c", "from provledger_cli.main import main; main()"]
 ENV = {**os.environ, "PROVLEDGER_PASSPHRASE": PASSPHRASE}
 LOG_V = NoteVerifier(ORIGIN, key("log").public_key)
-
-
-class Server:
-    """One `provledger witness serve` process on a free loopback port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.out = directory.parent / f"{directory.name}-{time.monotonic_ns()}.out"
-        with self.out.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*CLI, "witness", "serve", str(directory), "--listen", "127.0.0.1:0",
-                 "--log-level", "warning"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=ENV)
-        deadline = time.monotonic() + 30
-        while True:
-            lines = self.out.read_text(errors="replace").splitlines()
-            if len(lines) >= 2 and lines[1].startswith("http://"):
-                break
-            assert self.proc.poll() is None, self.out.read_text()
-            assert time.monotonic() < deadline, "the witness did not start"
-            time.sleep(0.05)
-        self.verifier = parse_vkey(lines[0])
-        self.url = lines[1]
-
-    def witness(self, name: str = "w1") -> WitnessEndpoint:
-        return WitnessEndpoint(name, self.url, self.verifier)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +58,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(template: Path, tmp_path: Path) -> Iterator[Server]:
     directory = tmp_path / "w1"
     shutil.copytree(template, directory)
-    running = Server(directory)
+    running = Server(directory, env=ENV)
     yield running
     running.stop()
 

@@ -9,15 +9,10 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,6 +31,9 @@ from provledger._note import (
 from provledger._witness import origin_hash
 from provledger._witness_wire import MAX_REQUEST_BYTES, format_add_checkpoint
 
+from . import witnesses
+from .witnesses import CLI, Answer, Server, get, post
+
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors" / "witness"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text(encoding="utf-8"))
@@ -44,9 +42,6 @@ LOG_KEY = SigningKey(hashlib.sha256(MANIFEST["log"]["seed_sha256_of"].encode()).
 LOG_V = NoteVerifier(ORIGIN, LOG_KEY.public_key)
 PASSPHRASE = "witness test passphrase"
 NAME = "witness.example/w-test"
-_INSTALLED = Path(sys.executable).parent / "provledger"
-CLI = [str(_INSTALLED)] if _INSTALLED.exists() else [
-    sys.executable, "-c", "from provledger_cli.main import main; main()"]
 ENV = {**os.environ, "PROVLEDGER_PASSPHRASE": PASSPHRASE}
 
 
@@ -71,64 +66,7 @@ def request(old: int, size: int, tree: MemoryTree = MAIN) -> bytes:
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV,
-                            timeout=60, check=False)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-@dataclass
-class Answer:
-    status: int
-    content_type: str
-    body: bytes
-
-
-def post(url: str, body: bytes) -> Answer:
-    req = urllib.request.Request(url + "/add-checkpoint", data=body, method="POST")
-    return _open(req)
-
-
-def get(url: str, path: str, method: str = "GET") -> Answer:
-    return _open(urllib.request.Request(url + path, method=method))
-
-
-def _open(req: urllib.request.Request) -> Answer:
-    try:
-        with urllib.request.urlopen(req, timeout=20) as response:
-            return Answer(response.status, response.headers["Content-Type"], response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return Answer(error.code, error.headers["Content-Type"], error.read())
-
-
-class Server:
-    """One `provledger witness serve` process; its stdout and stderr go to files."""
-
-    def __init__(self, directory: Path, prefix: str = "/") -> None:
-        self.directory = directory
-        self.out = directory.parent / f"{directory.name}-{time.monotonic_ns()}.out"
-        with self.out.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*CLI, "witness", "serve", str(directory), "--listen", "127.0.0.1:0",
-                 "--prefix", prefix, "--log-level", "warning"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=ENV)
-        deadline = time.monotonic() + 30
-        while True:
-            lines = self.out.read_text(errors="replace").splitlines()
-            if len(lines) >= 2 and lines[1].startswith("http://"):
-                break
-            assert self.proc.poll() is None, self.out.read_text()
-            assert time.monotonic() < deadline, "the witness did not start"
-            time.sleep(0.05)
-        self.vkey, self.url = lines[0], lines[1]
-        self.verifier = parse_vkey(self.vkey)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+    return witnesses.run_cli(*args, env=ENV, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +94,7 @@ def servers() -> Iterator[list[Server]]:
 
 
 def start(servers: list[Server], directory: Path, prefix: str = "/") -> Server:
-    server = Server(directory, prefix)
+    server = Server(directory, env=ENV, prefix=prefix)
     servers.append(server)
     return server
 
