@@ -16,6 +16,7 @@ test_sigkill_mid_run_keeps_the_state there. They are not repeated here.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -43,7 +44,6 @@ from provledger._witness_client import (
     WitnessOutcome,
     collect_cosignatures,
 )
-from provledger._witness_wire import format_add_checkpoint
 from provledger.errors import QuorumError
 from provledger_cli.main import cli
 
@@ -430,10 +430,22 @@ def test_two_down_no_quorum_then_an_offline_cosignature_completes_it(net: Net) -
     # w2's operator cosigns offline, on its state directory (its server is down):
     # the checkpoint, and the request head with a proof from w2's recorded size.
     assert recorded_offline(net.dirs["w2"]) == first.size
-    body = format_add_checkpoint(first.size, net.ledger().consistency_proof(first.size, cp.size),
-                                 cp.note)
-    (net.tmp / "cp.txt").write_text(cp.note)
-    (net.tmp / "head.txt").write_bytes(body.split(b"\n\n", 1)[0] + b"\n")
+    # The log's operator first guesses a stale size: the witness says which it holds.
+    stale = net.run("checkpoint", "cosignatures", "request", "--old", "0",
+                    "--checkpoint-out", net.tmp / "cp.txt")
+    assert stale.exit_code == 0, stale.stderr
+    assert stale.stdout == "old 0\n"
+    assert (net.tmp / "cp.txt").read_text() == cp.cosigned_note
+    (net.tmp / "head.txt").write_text(stale.stdout)
+    conflict = run_cli("witness", "cosign", str(net.dirs["w2"]), str(net.tmp / "cp.txt"),
+                       "--proof", str(net.tmp / "head.txt"), env=ENV, check=False)
+    assert (conflict.returncode, conflict.stdout) == (9, f"{first.size}\n")
+    head = net.run("checkpoint", "cosignatures", "request", "--old", str(first.size))
+    assert head.exit_code == 0, head.stderr
+    proof = net.ledger().consistency_proof(first.size, cp.size)
+    assert head.stdout == "".join([f"old {first.size}\n",
+                                   *(base64.b64encode(h).decode() + "\n" for h in proof)])
+    (net.tmp / "head.txt").write_text(head.stdout)
     offline = run_cli("witness", "cosign", str(net.dirs["w2"]), str(net.tmp / "cp.txt"),
                       "--proof", str(net.tmp / "head.txt"), env=ENV)
     (net.tmp / "w2.cosig").write_text(offline.stdout)

@@ -194,6 +194,52 @@ def cosignatures() -> None:
     """
 
 
+@cosignatures.command("request")
+@click.option("--old", "old_size", type=click.IntRange(min=0), required=True,
+              help="The size the witness last cosigned (0 if never).")
+@click.option("--seq", type=click.IntRange(min=0),
+              help="The checkpoint to have cosigned [default: the latest].")
+@click.option("--checkpoint-out", "note_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the checkpoint's signed note to this new file.")
+@pass_settings
+def cosignatures_request(settings: Settings, *, old_size: int, seq: int | None,
+                         note_file: Path | None) -> None:
+    """Print what an offline witness needs besides the checkpoint: the
+    add-checkpoint request's head, an 'old <size>' line and the base64
+    consistency proof from OLD to the checkpoint (c2sp.org/tlog-witness).
+
+    Carry it and the checkpoint note (--checkpoint-out) to the witness,
+    run `provledger witness cosign`, and bring its lines back to
+    `checkpoint cosignatures add`. If the witness answers that its size is
+    another (exit 9, the size on stdout), ask again with that --old.
+
+    \b
+    Example:
+      provledger --db rings.db checkpoint cosignatures request --old 120 \\
+        --checkpoint-out checkpoint.txt > proof.txt
+      provledger witness cosign w1 checkpoint.txt --proof proof.txt > w1.cosig
+      provledger --db rings.db checkpoint cosignatures add w1.cosig --policy marketplace.policy
+    """
+    _refuse_existing(note_file, "--checkpoint-out")
+    with provledger.Ledger.open(settings.db) as ledger:
+        signed = ledger.checkpoints()
+        if not signed:
+            raise provledger.NotFoundError("no checkpoint has been signed yet "
+                                           "(run `provledger checkpoint`)")
+        cp = signed[-1] if seq is None else next((c for c in signed if c.seq == seq), None)
+        if cp is None:
+            raise provledger.NotFoundError(f"no checkpoint {seq}: the log has signed "
+                                           f"{len(signed)}")
+        if old_size > cp.size:
+            raise provledger.NotFoundError(f"--old {old_size}: checkpoint {cp.seq} has only "
+                                           f"{cp.size} entries")
+        proof = ledger.consistency_proof(old_size, cp.size) if 0 < old_size < cp.size else []
+    head = provledger.witness.format_add_checkpoint(old_size, proof, cp.note)
+    if note_file is not None:
+        _write_new(note_file, cp.cosigned_note.encode())
+    click.echo(head.decode().partition("\n\n")[0] + "\n", nl=False)
+
+
 @cosignatures.command("add")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--policy", "policy_file", type=_KEY_FILE, required=True,
