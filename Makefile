@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: issue a ring, repair it, audit; everything it made lands in demo-out/
+## demo: issue a ring, repair it, sell it through escrow, have a witness cosign the
+## checkpoint, verify offline, monitor; everything it made lands in demo-out/
 demo: install
 	rm -rf demo-out
 	$(BIN)/python examples/demo.py demo-out

@@ -4,10 +4,17 @@ A registry (the root) authorizes a jeweler; the jeweler authorizes a workshop
 and a gemologist and certifies a ring for its first owner; the workshop logs
 a resize and an appraisal; the gemologist countersigns. The owner then sells
 the ring through escrow: the buyer accepts on their own device, inspects the
-piece and acknowledges its condition, and only then does ownership move. The
-log signs a checkpoint, the ring is exported as one bundle file, and a
-marketplace verifies it offline against a trust policy. Everything it makes
-is left in OUT_DIR.
+piece and acknowledges its condition, and only then does ownership move.
+
+A witness runs beside the log, as its own process on loopback
+(`provledger witness serve`), and the trust policy requires its cosignature:
+each checkpoint the log signs is sent to it (c2sp.org/tlog-witness), and it
+cosigns only trees consistent with the last one it saw. Before the sale the
+ring is listed on a marketplace, which verifies its bundle offline and keeps
+the checkpoint it saw; after the sale the new owner's newer bundle is
+accepted without a consistency proof because both checkpoints are witnessed,
+and the old bundle is refused as a rollback. A monitor then replays a backup
+of the whole log. Everything it makes is left in OUT_DIR.
 
 Usage: python examples/demo.py [OUT_DIR]   (default: demo-out)
 """
@@ -18,11 +25,15 @@ import datetime
 import hashlib
 import json
 import os
+import select
+import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import provledger as pl
+from provledger.verify import SeenCheckpoints
 
 PASSPHRASE = os.environ.get("PROVLEDGER_PASSPHRASE", "demo passphrase").encode()
 DAY = 86_400
@@ -31,6 +42,10 @@ DAY = 86_400
 #: The jeweler's GS1 Digital Link domain and GS1 company prefix.
 DOMAIN = "id.maison-exemple.example"
 GS1_PREFIX = "9506000"
+#: The witness's key name, and its name in the trust policy.
+WITNESS_NAME, WITNESS = "witness.demo.provledger.example/w1", "w1"
+#: The provledger command installed beside this interpreter (the same venv).
+CLI = Path(sys.executable).with_name("provledger")
 
 
 def new_key(keys: Path, name: str) -> pl.SigningKey:
@@ -66,24 +81,126 @@ def main(out: Path) -> int:
     ledger = pl.Ledger.create(out / "ledger.db", origin="demo.provledger.example/ledger",
                               root_key=root.public_key, log_key=log.public_key)
     with ledger:
-        authorize(ledger, root, jeweler, workshop, gemologist)
-        ring = certify_and_service(ledger, photos, jeweler, workshop, gemologist, alice)
-        sell(ledger, photos, ring, alice, bob)
-        bundle = publish(ledger, out, ring, log)
-    verify_offline(out, bundle)
+        step("A witness starts, as its own process on loopback")
+        witness = Witness(out, ledger.log_vkey())
+        try:
+            policy = write_policy(ledger, out, witness)
+            # What the marketplace keeps between runs: the newest checkpoint it saw.
+            seen = SeenCheckpoints(out / "seen")
+            authorize(ledger, root, jeweler, workshop, gemologist)
+            ring = certify_and_service(ledger, photos, jeweler, workshop, gemologist, alice)
+            listed = list_for_sale(ledger, out, ring, log=log, policy=policy, seen=seen,
+                                   alice=alice)
+            sell(ledger, photos, ring, alice, bob)
+            bundle = publish(ledger, out, ring, log, policy)
+            verify_offline(out, bundle, policy, seen, listed)
+            monitor(ledger, out, policy)
+        finally:
+            witness.stop()
     print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
-          "ring.bundle, policy.txt, checkpoint.txt, ring.report.json")
-    cli, fresh = ".venv/bin/provledger", f"{out}/ring-$(date +%F).bundle"
-    max_age = pl.read_policy(out / "policy.txt").max_age
-    # The bundle's checkpoint grows stale after max-age, so the hint also says
-    # how to sign a new one and export again, instead of failing a day later.
-    print(f"try: {cli} verify {out}/ring.bundle --policy {out}/policy.txt --item {ring}\n"
-          f"  (past the policy's max-age {max_age} s that fails with StaleCheckpointError;"
-          " refresh, then verify the new bundle:\n"
-          f"  {cli} --db {out}/ledger.db checkpoint --key {out}/keys/log.key >/dev/null\n"
-          f"  {cli} --db {out}/ledger.db export {ring} -o {fresh}\n"
-          f"  {cli} verify {fresh} --policy {out}/policy.txt --item {ring})")
+          "witness/ (its key, logs and state), policy.txt, ring-listed.bundle, ring.bundle, "
+          "checkpoint.txt, ring.report.json, seen/, backup.db, witness.log")
+    print(hint(out, ring, policy, witness.address))
     return 0
+
+
+def hint(out: Path, ring: str, policy: pl.Policy, address: str) -> str:
+    """The closing "try:" lines. The bundle's checkpoint grows stale after
+    max-age, so they also say how to sign a new one and export again; the
+    policy wants the witness's cosignature and the witness stopped with the
+    demo, so the refresh serves it again (on the address the policy names)
+    for as long as the shell runs; it listens once it has printed its URL."""
+    cli, fresh = ".venv/bin/provledger", f"{out}/ring-$(date +%F).bundle"
+    secret = shlex.quote(PASSPHRASE.decode())
+    return (
+        f"try: {cli} verify {out}/ring.bundle --policy {out}/policy.txt --item {ring}\n"
+        f"  (past the policy's max-age {policy.max_age} s that fails with "
+        "StaleCheckpointError; the witness stopped with the demo: serve it again (until this "
+        "shell exits), sign a checkpoint it cosigns, export and verify the new bundle:\n"
+        f"  PROVLEDGER_PASSPHRASE={secret} {cli} witness serve {out}/witness --listen {address} "
+        f'>{out}/witness.out 2>>{out}/witness.log & trap "kill $!" EXIT; '
+        f'timeout 10 sh -c "until grep -q http {out}/witness.out; do sleep 0.1; done"\n'
+        f"  {cli} --db {out}/ledger.db checkpoint --key {out}/keys/log.key "
+        f"--policy {out}/policy.txt >/dev/null\n"
+        f"  {cli} --db {out}/ledger.db export {ring} -o {fresh} && "
+        f"{cli} verify {fresh} --policy {out}/policy.txt --item {ring})")
+
+
+class Witness:
+    """A c2sp.org/tlog-witness witness for the ledger's log, run with the CLI
+    as a separate process (`provledger witness init`, then `witness serve`)."""
+
+    def __init__(self, out: Path, log_vkey: str) -> None:
+        self.directory = out / "witness"
+        if not CLI.exists():
+            raise RuntimeError(f"{CLI} is missing: install the package (make install)")
+        env = {**os.environ, "PROVLEDGER_PASSPHRASE": PASSPHRASE.decode()}
+        made = subprocess.run(
+            [CLI, "witness", "init", self.directory, "--name", WITNESS_NAME, "--log", log_vkey],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            raise RuntimeError(f"witness init failed: {made.stderr.strip()}")
+        # Port 0: the kernel picks a free port; serve prints its vkey, then its URL.
+        with (out / "witness.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [CLI, "witness", "serve", self.directory, "--listen", "127.0.0.1:0",
+                 "--log-level", "warning"],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                bufsize=0)  # unbuffered: select() below must see each line
+        try:
+            self.vkey, self.url = self._line(out), self._line(out)
+        except BaseException:
+            self.stop()
+            raise
+        self.address = self.url.removeprefix("http://").split("/", 1)[0]
+        print(f"  {self.vkey}\n  cosigns at {self.url}/add-checkpoint (pid {self.process.pid})")
+
+    def _line(self, out: Path, timeout: float = 15.0) -> str:
+        """The next line the server prints (it prints once it listens)."""
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline().decode() if ready else ""
+        if not line:
+            raise RuntimeError(f"witness serve did not start; see {out}/witness.log")
+        return line.strip()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: uvicorn shuts down gracefully), or kill it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def write_policy(ledger: pl.Ledger, out: Path, witness: Witness) -> pl.Policy:
+    """The trust policy a marketplace pins: the log, the root, and (tlog-policy
+    syntax) the witness, with its URL for the log's side, as the quorum."""
+    policy = pl.parse_policy(
+        f"log {ledger.log_vkey()}\n"
+        f"root {pl.format_public_key(ledger.root_key)}\n"
+        f"witness {WITNESS} {witness.vkey} {witness.url}\n"
+        f"quorum {WITNESS}\n")
+    (out / "policy.txt").write_text(policy.to_text())
+    print(f"  policy.txt requires its cosignature: {policy.describe_quorum()}")
+    return policy
+
+
+def sign_and_witness(ledger: pl.Ledger, log: pl.SigningKey,
+                     policy: pl.Policy) -> pl.SignedCheckpoint:
+    """Sign a checkpoint and have the policy's witnesses cosign it (over HTTP)."""
+    signed = ledger.sign_checkpoint(log)
+    outcomes = ledger.request_cosignatures(pl.witness.witness_endpoints(policy), seq=signed.seq)
+    for o in outcomes:
+        if not o.ok:
+            raise RuntimeError(f"witness {o.witness.name}: {o.status}: {o.detail}")
+    print(f"  checkpoint {signed.seq}: {signed.size} entries, cosigned by "
+          f"{', '.join(o.witness.name for o in outcomes)}")
+    return ledger.latest_checkpoint()
 
 
 def authorize(ledger: pl.Ledger, root: pl.SigningKey, jeweler: pl.SigningKey,
@@ -172,32 +289,63 @@ def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
     print("  Bob acknowledged the condition: the ring is his")
 
 
-def publish(ledger: pl.Ledger, out: Path, ring: str, log: pl.SigningKey) -> bytes:
-    step("The log signs a checkpoint; the ring is exported as one bundle file")
-    checkpoint = ledger.sign_checkpoint(log)
-    bundle = ledger.export(ring)
-    (out / "ring.bundle").write_bytes(bundle)
-    (out / "checkpoint.txt").write_text(checkpoint.note)
-    policy = ledger.trust_policy()
-    (out / "policy.txt").write_text(policy.to_text())
-    print(f"  checkpoint {checkpoint.seq}: {checkpoint.size} entries; "
-          f"ring.bundle: {len(bundle):,} bytes")
+def list_for_sale(ledger: pl.Ledger, out: Path, ring: str, *, log: pl.SigningKey,
+                  policy: pl.Policy, seen: SeenCheckpoints, alice: pl.SigningKey) -> int:
+    """The ring's first bundle, verified by a marketplace that keeps what it
+    saw; returns the size of the checkpoint it kept."""
+    step("Alice lists the ring: the log signs a checkpoint, the witness cosigns it")
+    sign_and_witness(ledger, log, policy)
+    (out / "ring-listed.bundle").write_bytes(ledger.export(ring))
+    listed = check(out / "ring-listed.bundle", policy, seen, ring)
+    assert listed.owner == alice.public_key
+    print(f"  a marketplace verifies ring-listed.bundle (owner: Alice) and keeps its "
+          f"checkpoint (size {size_of(listed)}) in seen/")
+    return size_of(listed)
 
+
+def check(path: Path, policy: pl.Policy, seen: SeenCheckpoints, ring: str) -> pl.Report:
+    """What `provledger verify FILE --policy P --seen DIR --item ID` does: verify
+    against the checkpoint seen before, then keep this one if it is newer."""
+    report = pl.verify_bundle(path.read_bytes(), policy=policy, now=int(time.time()), item=ring,
+                              seen=seen.notes(policy.logs[0].name))
+    assert report.checkpoint is not None  # a verified bundle holds as of its checkpoint
+    seen.remember(report.checkpoint)
+    return report
+
+
+def size_of(report: pl.Report) -> int:
+    assert report.checkpoint is not None
+    return report.checkpoint.size
+
+
+def publish(ledger: pl.Ledger, out: Path, ring: str, log: pl.SigningKey,
+            policy: pl.Policy) -> bytes:
     step("Anyone audits the whole ledger")
     report = ledger.audit()
     print(f"  {report.size} entries, {report.subjects} chains, "
           f"{report.checkpoints} checkpoint(s): all verified")
+
+    step("The log signs a new checkpoint, the witness cosigns it; the ring is exported")
+    checkpoint = sign_and_witness(ledger, log, policy)
+    bundle = ledger.export(ring)
+    (out / "ring.bundle").write_bytes(bundle)
+    (out / "checkpoint.txt").write_text(checkpoint.cosigned_note)
+    print(f"  ring.bundle: {len(bundle):,} bytes, with the checkpoint and its cosignature")
     return bundle
 
 
-def verify_offline(out: Path, bundle: bytes) -> None:
-    step("A marketplace verifies the bundle offline: no database, no network")
-    policy = pl.read_policy(out / "policy.txt")
+def verify_offline(out: Path, bundle: bytes, policy: pl.Policy, seen: SeenCheckpoints,
+                   seen_size: int) -> None:
+    step("Bob lists the ring: the marketplace verifies offline (no database, no network)")
     # item= is the id on the piece in front of the buyer: a genuine bundle of
     # another piece would verify too without it.
     ring = pl.gs1_item_id(DOMAIN, "09506000134352", "RING-0001")
-    verified = pl.verify_bundle((out / "ring.bundle").read_bytes(), policy=policy,
-                                now=int(time.time()), item=ring)
+    # Newer than the checkpoint seen, and no consistency proof from it (no
+    # `export --since`): accepted because both checkpoints carry the witness
+    # quorum, and the witness checked consistency before cosigning.
+    verified = check(out / "ring.bundle", policy, seen, ring)
+    print(f"  ring.bundle is newer than the checkpoint seen (size {size_of(verified)} > "
+          f"{seen_size}) and has no consistency proof from it: accepted, as both are witnessed")
     print_report(verified)
     (out / "ring.report.json").write_text(json.dumps(verified.to_json(), indent=2) + "\n")
     tampered = bytearray(bundle)
@@ -208,6 +356,24 @@ def verify_offline(out: Path, bundle: bytes) -> None:
         print(f"\n  a copy with one flipped bit is rejected: {type(exc).__name__}")
     except pl.DecodeError as exc:
         print(f"\n  a copy with one flipped bit is rejected: {type(exc).__name__}")
+    try:
+        check(out / "ring-listed.bundle", policy, seen, ring)
+        raise AssertionError("the old bundle verified after a newer one was seen")
+    except pl.VerificationError as exc:
+        print(f"  Alice lists the ring again with ring-listed.bundle: refused, "
+              f"{type(exc).__name__} (older than the checkpoint seen)")
+
+
+def monitor(ledger: pl.Ledger, out: Path, policy: pl.Policy) -> None:
+    step("A monitor replays a backup of the log: every entry, every checkpoint's head map")
+    ledger.backup(out / "backup.db")
+    report = pl.monitor(out / "backup.db", log_key=policy.logs[0], root_key=policy.roots[0],
+                        witnesses=policy.witnesses)
+    names = {w.verifier: w.name for w in policy.named_witnesses}
+    cosigned = ", ".join(f"{names[v]} cosigned {n} of {report.checkpoints}"
+                         for v, n in report.cosignatures.items())
+    print(f"  monitor ok: {report.entries} entries, {report.subjects} subjects, "
+          f"{report.checkpoints} checkpoints; {cosigned}")
 
 
 def print_report(report: pl.Report) -> None:
@@ -224,6 +390,8 @@ def print_report(report: pl.Report) -> None:
     assert cp is not None  # a verified bundle holds as of its checkpoint
     print(f"  valid as of checkpoint of {cp.origin}: {cp.size} entries, signed "
           f"{datetime.datetime.fromtimestamp(cp.time, datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print("  vouched for by " + ", ".join(f"witness {w.name} ({w.vkey.split('+')[0]})"
+                                          for w in cp.witnesses))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ NOW (Unix seconds) verifies as of another time than the clock's, e.g. for
 spec/vectors/bundle/valid.bundle, whose checkpoint is long stale.
 
 Without arguments it plays the jeweler first, in a temporary directory: a ring
-is certified, repaired and appraised, the log signs a checkpoint, and the
-ring's bundle and the ledger's policy are exported. Then, as the marketplace,
-it verifies the bundle, and shows a copy with one byte changed being refused.
+is certified, repaired and appraised, the log signs a checkpoint, two of the
+three witnesses the policy names cosign it (its quorum is any two: the third
+is down), and the ring's bundle and the policy are exported. Then, as the
+marketplace, it verifies the bundle, and shows a copy with one byte changed
+being refused.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def show(report: pl.Report, now: int) -> None:
     print(f"  attested by  {', '.join(report.attested_by) or '-'}")
     print(f"  checkpoint   {cp.origin} size {cp.size}, signed {when(cp.time)} "
           f"({now - cp.time} s ago)")
+    if cp.witnesses:
+        print(f"  witnessed by {', '.join(w.name for w in cp.witnesses)}")
     for escrow in report.escrows:
         print(f"  escrow       {escrow.state} ({escrow.id.hex()[:16]})")
     print("  history")
@@ -72,7 +76,7 @@ def check(data: bytes, policy: pl.Policy, now: int, label: str) -> bool:
 
 
 def demo(directory: Path) -> tuple[Path, Path]:
-    """Play the jeweler: a ledger with a ring, its bundle and the ledger's policy."""
+    """Play the jeweler: a ledger with a ring, its bundle and a policy with a witness quorum."""
     root, log, jeweler, workshop, owner = (pl.SigningKey.generate() for _ in range(5))
     origin = "ledger.maison-exemple.example/rings"
     with pl.Ledger.create(directory / "rings.db", origin=origin, root_key=root.public_key,
@@ -93,14 +97,35 @@ def demo(directory: Path) -> tuple[Path, Path]:
             started=now - 86_400, completed=now - 3600))
         add(workshop, item, pl.AppraisalRecorded(value_minor=420_000, currency="EUR",
                                                  method="in_person", appraiser="Atelier Exemple"))
-        ledger.sign_checkpoint(log)
+        signed = ledger.sign_checkpoint(log)
+        # Three witnesses run by others (here in-process, each with its own
+        # state); the policy trusts any two of them. w3 is down today.
+        witnesses = [pl.witness.Witness(
+            name=f"witness{n}.example/w", key=pl.SigningKey.generate(),
+            logs={origin: ledger.trust_policy().logs},
+            state=pl.witness.WitnessState(directory / f"w{n}.db", create=True))
+            for n in (1, 2, 3)]
+        for w in witnesses[:2]:
+            # The c2sp.org/tlog-witness request, as `provledger checkpoint
+            # --policy` sends it over HTTP: no proof, the witness saw nothing yet.
+            body = pl.witness.format_add_checkpoint(0, [], signed.note)
+            answer = w.add_checkpoint(body, now=int(time.time()))
+            ledger.add_cosignatures(signed.seq, answer.body.decode(), [w.verifier])
+        for w in witnesses:
+            w.close()
         bundle, policy = directory / "R-1001.bundle", directory / "rings.policy"
         bundle.write_bytes(ledger.export(item))
+        # c2sp.org/tlog-policy syntax, plus provledger's root and max-age lines.
         policy.write_text(pl.parse_policy(
-            f"log {ledger.log_vkey()}\nroot {pl.format_public_key(root.public_key)}\n"
+            f"log {ledger.log_vkey()}\n"
+            f"root {pl.format_public_key(root.public_key)}\n"
+            + "".join(f"witness w{n} {w.verifier.vkey()}\n" for n, w in enumerate(witnesses, 1))
+            + "group registry-witnesses 2 w1 w2 w3\n"
+            "quorum registry-witnesses\n"
+            "max-age 86400\n"
         ).to_text())
-    print(f"jeweler: exported {bundle.name} ({bundle.stat().st_size:,} bytes) and "
-          f"{policy.name}\n")
+    print(f"jeweler: exported {bundle.name} ({bundle.stat().st_size:,} bytes), cosigned by "
+          f"w1 and w2, and {policy.name} (quorum: 2 of w1, w2, w3)\n")
     return bundle, policy
 
 

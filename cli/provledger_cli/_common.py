@@ -36,6 +36,11 @@ EXIT_NOT_FOUND: Final = 6
 EXIT_OTHER: Final = 7
 #: `checkpoint`: signed and stored, but the witnesses did not reach the policy's quorum.
 EXIT_QUORUM: Final = 8
+#: `witness cosign`: the witness has recorded another size than the request's
+#: old size (add-checkpoint's 409); the size is printed on stdout.
+EXIT_CONFLICT: Final = 9
+#: `witness cosign`: not consistent with what the witness cosigned before (422).
+EXIT_INCONSISTENT: Final = 10
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 #: Most specific family first: AuditError is a VerificationError, and so on.
@@ -64,6 +69,10 @@ Exit codes:
      other provledger error
   {EXIT_QUORUM}  checkpoint signed and stored, but the witness quorum was not
      reached (add cosignatures later: `checkpoint cosignatures add`)
+  {EXIT_CONFLICT}  `witness cosign`: the witness has recorded another size than the
+     proof's old size (printed on stdout: send a proof from it)
+  {EXIT_INCONSISTENT}  `witness cosign`: the checkpoint is not consistent with the one
+     the witness cosigned before (a fork; kept as evidence)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C), or the passphrase prompt was closed
 
 \b

@@ -30,7 +30,9 @@ from provledger._witness_dir import (
 )
 
 from ._common import (
+    EXIT_CONFLICT,
     EXIT_DECODE,
+    EXIT_INCONSISTENT,
     EXIT_NOT_FOUND,
     EXIT_OTHER,
     EXIT_VERIFICATION,
@@ -40,8 +42,6 @@ from ._common import (
     passphrase,
 )
 
-EXIT_CONFLICT: Final = 9
-EXIT_INCONSISTENT: Final = 10
 #: `witness cosign`: the exit code for each add-checkpoint status.
 COSIGN_EXIT_CODES: Final = {200: 0, 400: EXIT_DECODE, 403: EXIT_VERIFICATION,
                             404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT, 422: EXIT_INCONSISTENT}
