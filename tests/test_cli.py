@@ -174,7 +174,7 @@ def test_the_commands_are_the_documented_ones() -> None:
         "proof inclusion",
         "proof consistency", "log", "log vkey", "log entry", "log checkpoints", "backup",
         "monitor", "witness", "witness init", "witness add-log", "witness serve",
-        "witness cosign", "witness show",
+        "witness cosign", "witness show", "serve", "card", "publish",
     }
 
 

@@ -2,7 +2,8 @@
 
 ``verify`` is what a marketplace runs: it reads only the bundle, the policy
 and (with --seen) the checkpoints it kept from earlier runs; it never opens
-a ledger and never touches the network (spec/bundle.md).
+a ledger, and touches the network only to fetch a published bundle and
+tiles with --from (spec/bundle.md, spec/tiles.md).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import click
 
 import provledger
 from provledger import safe_text
+from provledger._verdict import failed_document, verified_document
 from provledger.verify import SeenCheckpoints
 
 from ._common import (
@@ -185,8 +187,18 @@ def policy(settings: Settings, *, out: Path | None, max_age: int, log_url: str |
 # -- verify ---------------------------------------------------------------------
 
 
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", metavar="FILE|ITEM")
+@click.option("--from", "source", metavar="URL|DIR",
+              help="Fetch ITEM's bundle from this publish directory, or the http(s) URL of "
+                   "one or of `provledger serve`, instead of reading FILE (--item is then "
+                   "ITEM). With --seen, a bundle lacking a consistency proof from the "
+                   "checkpoint seen gets one built from the log's tiles there.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="With --from: seconds each HTTP request may take.")
 @click.option("--policy", "policy_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The trust policy: trusted logs, issuer roots, witnesses, max age.")
@@ -204,60 +216,90 @@ def policy(settings: Settings, *, out: Path | None, max_age: int, log_url: str |
                    "of it): fail unless the bundle is about exactly that item. A "
                    "marketplace should always give it.")
 @json_option
-def verify(*, file: Path, policy_file: Path, at: int | None, max_age: int | None,
-           seen_dir: Path | None, item_id: str | None, as_json: bool) -> None:
+def verify(*, target: str, source: str | None, timeout: float, policy_file: Path,
+           at: int | None, max_age: int | None, seen_dir: Path | None, item_id: str | None,
+           as_json: bool) -> None:
     """Verify a bundle offline: checkpoint and its witness quorum, proofs,
     signatures, complete history and the ledger's rules. Exits 0 with a report
     (which names the witnesses that vouched), or 1 naming the first failure.
 
-    Needs no ledger and never uses the network. Without --item it proves
-    only that the bundle is about some genuine item, not the one you hold:
-    a genuine bundle of another piece verifies too (a warning says so).
+    Needs no ledger, and without --from never uses the network. Without
+    --item it proves only that the bundle is about some genuine item, not
+    the one you hold: a genuine bundle of another piece verifies too (a
+    warning says so).
+
+    With --from URL|DIR the argument is the item: its bundle is fetched from
+    the published log (spec/tiles.md) and verified exactly as offline. A
+    bundle or tile that is not there exits 6, an unreachable source 5.
 
     \b
-    Example:
+    Examples:
       provledger verify R-1001.bundle --policy rings.policy --seen ~/.provledger-seen \\
         --item https://maison-rose.example/01/09506000134352/21/R-1001
+      provledger verify --from https://ledger.maison-rose.example/rings/ \\
+        https://maison-rose.example/01/09506000134352/21/R-1001 \\
+        --policy rings.policy --seen ~/.provledger-seen
     """
     now = int(time.time()) if at is None else at
     if item_id is not None:
-        try:
-            item_id = provledger.canonical_item_id(item_id)
-        except provledger.ItemIdError as exc:
-            raise click.BadParameter(str(exc), param_hint="--item") from None
+        item_id = _item_option(item_id, "--item")
+    if source is not None:
+        wanted = _item_option(target, "ITEM")
+        if item_id is not None and item_id != wanted:
+            raise click.UsageError(f"--item {item_id} is not ITEM {wanted}")
+        item_id = wanted
     trust = provledger.read_policy(policy_file)
-    with file.open("rb") as f:
-        data = f.read(_MAX_BUNDLE_READ)
     kept = None if seen_dir is None else SeenCheckpoints(seen_dir)
-    seen = () if kept is None else kept.notes(_origin(trust, data))
+    where = target if source is None else f"{source} ({target})"
     try:
-        report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
-                                          seen=seen, item=item_id)
+        if source is None:
+            with _FILE.convert(target, None, None).open("rb") as f:
+                data = f.read(_MAX_BUNDLE_READ)
+            seen = () if kept is None else kept.notes(_origin(trust, data))
+            report = provledger.verify_bundle(data, policy=trust, now=now, max_age=max_age,
+                                              seen=seen, item=item_id)
+        else:
+            report = _verify_from(source, str(item_id), trust=trust, now=now, max_age=max_age,
+                                  kept=kept, timeout=timeout)
+    except (provledger.NotFoundError, provledger.StorageError):
+        raise  # nothing to verify: not a verdict on a bundle
     except provledger.ProvLedgerError as exc:
         if as_json:
-            emit(True, {"verified": False,
-                        "error": {"code": exc.code, "class": type(exc).__name__,
-                                  "message": str(exc)},
-                        "checks": _checks(exc.check, item=item_id is not None)}, ())
-        fail(f"{file}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
+            emit(True, failed_document(exc, item_given=item_id is not None), ())
+        fail(f"{where}: {type(exc).__name__}: {exc}", EXIT_VERIFICATION)
     assert report.checkpoint is not None  # a bundle's history always holds as of one
     if kept is not None:
         kept.remember(report.checkpoint)
-    document = report.to_json()
-    document["checkpoint"]["age"] = now - report.checkpoint.time
-    document["checks"] = _checks(None, item=item_id is not None)
+    document = verified_document(report, now=now, item_given=item_id is not None)
     emit(as_json, document, ["VERIFIED", *history_lines(report, now=now)])
     if item_id is None:
         click.echo(f"warning: no --item given: nothing checked that "
                    f"{safe_text(report.item)} is the piece in front of you", err=True)
 
 
-def _checks(failed: str | None, *, item: bool) -> list[dict[str, Any]]:
-    """The checks that ran (spec/errors.md): all passed up to ``failed``, which did not."""
-    ran = [c for c in provledger.VERIFICATION_CHECKS if item or c != "item"]
-    if failed is not None:
-        ran = ran[:ran.index(failed) + 1] if failed in ran else []
-    return [{"check": c, "passed": c != failed} for c in ran]
+def _item_option(text: str, hint: str) -> str:
+    try:
+        return provledger.canonical_item_id(text)
+    except provledger.ItemIdError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _verify_from(source: str, item: str, *, trust: provledger.Policy, now: int,
+                 max_age: int | None, kept: SeenCheckpoints | None,
+                 timeout: float) -> provledger.History:
+    """``item``'s bundle fetched from ``source`` and verified; a consistency
+    proof built from the tiles there is said on stderr."""
+    from provledger._tile_client import TileReader, verify_fetched
+
+    reader = TileReader(source, timeout=timeout)
+    data = reader.bundle(item)
+    seen = () if kept is None else kept.notes(_origin(trust, data))
+    result = verify_fetched(reader, data, item=item, policy=trust, now=now, max_age=max_age,
+                            seen=seen)
+    for size in result.from_tiles:
+        click.echo(f"note: consistency with the checkpoint seen (size {size}) was proven "
+                   f"from the log's tiles at {source}", err=True)
+    return result.history
 
 
 def _origin(trust: provledger.Policy, data: bytes) -> str:

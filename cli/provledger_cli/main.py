@@ -62,6 +62,9 @@ _COMMANDS: Final = {
     "backup": "backup_cmd:backup",
     "witness": "witness_cmd:witness",
     "monitor": "monitor_cmd:monitor",
+    "publish": "publish_cmd:publish",
+    "serve": "serve_cmd:serve",
+    "card": "card_cmd:card",
 }
 
 

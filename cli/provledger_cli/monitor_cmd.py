@@ -1,12 +1,15 @@
-"""Monitoring: replay a log from a ledger file and check everything it signed.
+"""Monitoring: replay a log from a ledger file, or from its published tiles,
+and check everything it signed.
 
-A marketplace or consortium runs ``monitor`` on a backup the log publishes;
-it pins the log key and root from its own trust policy (or the options), so
-the file's own claims decide nothing (spec/log.md, "Monitors").
+A marketplace or consortium runs ``monitor`` on a backup the log publishes,
+or on its tlog-tiles (``--tiles``); it pins the log key and root from its own
+trust policy (or the options), so the source's own claims decide nothing
+(spec/log.md, "Monitors").
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,13 @@ import click
 
 import provledger
 from provledger._errors import MonitorError
-from provledger._monitor import LogSource, MonitorReport, monitor as replay_log, open_backup
+from provledger._monitor import (
+    LogSource,
+    MonitorReport,
+    monitor as replay_log,
+    open_backup,
+    open_tiles,
+)
 from provledger._note import SIG_ED25519, NoteVerifier, parse_vkey
 
 from ._common import EXIT_VERIFICATION, emit, fail, json_option, rfc3339
@@ -22,7 +31,11 @@ from ._progress import progress_bar, quiet_option
 
 
 @click.command()
-@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("backup", required=False,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tiles", metavar="DIR|URL",
+              help="Replay a published log instead of a BACKUP file: a `provledger publish` "
+                   "directory, or the http(s) URL of one or of `provledger serve`.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False,
                                                          path_type=Path),
               help="Trust policy naming the log key, the root key and any witnesses.")
@@ -33,10 +46,11 @@ from ._progress import progress_bar, quiet_option
                    "root the file names is used, and the report says it was not pinned.")
 @quiet_option
 @json_option
-def monitor(*, backup: Path, policy_file: Path | None, log_vkey: str | None,
-            root_text: str | None, quiet: bool, as_json: bool) -> None:
-    """Replay the log in BACKUP (a `provledger backup` file) from its entries and
-    signed checkpoints alone, and check every checkpoint and entry.
+def monitor(*, backup: Path | None, tiles: str | None, policy_file: Path | None,
+            log_vkey: str | None, root_text: str | None, quiet: bool, as_json: bool) -> None:
+    """Replay the log in BACKUP (a `provledger backup` file), or the published
+    log at --tiles, from its entries and signed checkpoints alone, and check
+    every checkpoint and entry.
 
     For each checkpoint, in signing order: the log signature under the pinned
     key, sizes and times never going back, the Merkle root and the
@@ -44,6 +58,11 @@ def monitor(*, backup: Path, policy_file: Path | None, log_vkey: str | None,
     tree, not the head map: this is what catches a log hiding a theft report
     behind an honest tree). For each entry: its index and time, its signature
     and the ledger's rules. Nothing else the file stores is trusted.
+
+    With --tiles the entries come from the entry bundles and the one
+    checkpoint is the published one; each tile is checked against the
+    entries (a finding of kind "tile"). Tiles name no root key: give it
+    (a policy, or --root).
 
     Exits 1 with the first inconsistency, naming the checkpoint (seq) or the
     entry (index). On a terminal a progress bar shows on stderr (--quiet:
@@ -53,16 +72,24 @@ def monitor(*, backup: Path, policy_file: Path | None, log_vkey: str | None,
     Examples:
       provledger monitor rings-backup.db --policy rings.policy
       provledger monitor rings-backup.db --log-vkey "$(cat log.vkey)" --root ed25519:...
+      provledger monitor --tiles https://ledger.maison-rose.example/rings/ --policy rings.policy
     """
     if (policy_file is None) == (log_vkey is None):
         raise click.UsageError("give exactly one of --policy and --log-vkey")
     if root_text is not None and policy_file is not None:
         raise click.UsageError("--root goes with --log-vkey; a policy names its roots")
+    if (backup is None) == (tiles is None):
+        raise click.UsageError("give exactly one of BACKUP and --tiles")
+    if tiles is not None and log_vkey is not None and root_text is None:
+        raise click.UsageError("--tiles with --log-vkey needs --root: tiles do not name the "
+                               "ledger's root key")
     policy = provledger.read_policy(policy_file) if policy_file is not None else None
-    with (open_backup(backup) as source, progress_bar(quiet=quiet) as progress):
+    where = str(backup) if tiles is None else tiles
+    opened = open_backup(backup) if backup is not None else nullcontext(open_tiles(tiles or ""))
+    with (opened as source, progress_bar(quiet=quiet) as progress):
         log_key, root, witnesses = _trust(source, policy, log_vkey, root_text)
         if progress is not None:
-            click.echo(f"monitoring {source.size} entries of {backup} ...", err=True)
+            click.echo(f"monitoring {source.size} entries of {where} ...", err=True)
         try:
             report = replay_log(source, log_key=log_key, root_key=root, witnesses=witnesses,
                                 progress=progress)
@@ -71,7 +98,7 @@ def monitor(*, backup: Path, policy_file: Path | None, log_vkey: str | None,
         except MonitorError as exc:
             if as_json:
                 emit(True, {"ok": False, "error": _error(exc)}, ())
-            fail(f"{backup}: {exc}", EXIT_VERIFICATION)
+            fail(f"{where}: {exc}", EXIT_VERIFICATION)
     names = {w.verifier: w.name for w in policy.named_witnesses} if policy else {}
     emit(as_json, _document(report, names), _lines(report, names))
     for warning in report.warnings:

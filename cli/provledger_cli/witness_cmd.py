@@ -7,8 +7,6 @@ server (Starlette on uvicorn) is imported only by ``witness serve``.
 
 from __future__ import annotations
 
-import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -41,6 +39,7 @@ from ._common import (
     json_option,
     passphrase,
 )
+from ._http import LOG_LEVELS, base_url, bind, parse_listen, run
 
 #: `witness cosign`: the exit code for each add-checkpoint status.
 COSIGN_EXIT_CODES: Final = {200: 0, 400: EXIT_DECODE, 403: EXIT_VERIFICATION,
@@ -132,34 +131,13 @@ def add_log_command(directory: Path, vkey: str, url: str | None) -> None:
     click.echo(f"added log {log.origin}; restart `witness serve` to serve it", err=True)
 
 
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter("expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
-                                 param_hint="--listen")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 @witness.command("serve")
 @click.argument("directory", type=_DIR)
 @click.option("--listen", "listen", default="127.0.0.1:8080", show_default=True,
               help="HOST:PORT to listen on (port 0 picks a free one).")
 @click.option("--prefix", default="/", show_default=True,
               help="URL prefix of add-checkpoint and of the monitoring GET.")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+@click.option("--log-level", type=click.Choice(LOG_LEVELS),
               default="info", show_default=True, help="uvicorn's log level (stderr).")
 def serve(directory: Path, *, listen: str, prefix: str, log_level: str) -> None:
     """Serve the witness over HTTP until interrupted.
@@ -175,29 +153,22 @@ def serve(directory: Path, *, listen: str, prefix: str, log_level: str) -> None:
       provledger witness serve w1 --listen 127.0.0.1:8080 --prefix /
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 (present, or the extra is missing)
 
         from provledger._witness_http import normalize_prefix, witness_app
     except ImportError as exc:
         fail(f"`witness serve` needs the witness extra (pip install 'provledger[witness]'): "
              f"{exc}", EXIT_OTHER)
-    host, port = _listen(listen)
+    host, port = parse_listen(listen)
     try:
         base = normalize_prefix(prefix)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--prefix") from None
     witness_ = open_witness(directory, passphrase=passphrase(str(directory / KEY_FILE)))
-    sock = _bind(host, port)
-    shown = f"[{host}]" if ":" in host else host
+    sock = bind(host, port)
     click.echo(witness_.verifier.vkey())
-    click.echo(f"http://{shown}:{sock.getsockname()[1]}{base}")
-    sys.stdout.flush()
-    config = uvicorn.Config(witness_app(witness_, prefix=base), log_level=log_level,
-                            timeout_graceful_shutdown=5)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
+    click.echo(base_url(host, sock, base))
+    run(witness_app(witness_, prefix=base), sock, log_level=log_level)
 
 
 @witness.command("cosign")

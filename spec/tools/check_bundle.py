@@ -56,7 +56,7 @@ MAX_PROOF = 64
 MAX_MAP_PROOF = 256
 MAX_NOTE = 1024 * 1024
 MAX_ENTRY = 70_000
-MAX_STATEMENT = 65_536
+MAX_STATEMENT = 65_472
 DEFAULT_MAX_AGE = 86_400
 #: A checkpoint may claim a time at most this far after ``now`` (clock skew).
 MAX_SKEW = 300
@@ -176,7 +176,7 @@ def entry_fields(entry: bytes) -> tuple[int, int, bytes]:
 def statement_payload(statement: bytes) -> dict[str, Any]:
     """Check a statement's COSE_Sign1 shape and signature; return its payload map."""
     if len(statement) > MAX_STATEMENT:
-        raise _fail("DecodeError", "statement: over 65,536 bytes")
+        raise _fail("DecodeError", "statement: over 65,472 bytes")
     top = _canonical(statement, "statement")
     if not isinstance(top, cbor2.CBORTag) or top.tag != 18:
         raise _fail("DecodeError", "statement: not a tagged COSE_Sign1 (tag 18)")

@@ -18,8 +18,10 @@ from ._types import TEXT_RULES
 
 T = TypeVar("T")
 
-#: No single signed statement or log entry may exceed this many bytes.
-MAX_STATEMENT_BYTES = 64 * 1024
+#: No signed statement may exceed this many bytes: 64 KiB less 64, so that its
+#: log entry (the statement and at most 43 bytes of CBOR around it) fits a
+#: c2sp.org/tlog-tiles entry bundle, whose entries are at most 65,535 bytes.
+MAX_STATEMENT_BYTES = 65_472
 
 # A text field's regex, as msgspec quotes it, and what it means to a person.
 _TEXT_RULES = tuple((f"`str` matching regex {p!r}", m) for p, m in TEXT_RULES.items())

@@ -12,9 +12,9 @@ and replays the rules in log order, and stops at the first inconsistency, in
 log order, with a :class:`~provledger._errors.MonitorError` naming it.
 
 A source is any pair of iterables (:class:`LogSource`); :func:`open_backup`
-makes one from a ledger file, and served tiles can make another. Memory grows
-with the log: the tree's hashes, two head-map nodes per subject, and the
-statements the rules replay keeps (about 2 KB per entry).
+makes one from a ledger file, :func:`open_tiles` from a published log.
+Memory grows with the log: the tree's hashes, two head-map nodes per
+subject, and the statements the rules replay keeps (about 2 KB per entry).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from . import _merkle, _smt
 from ._entry import decode_entry
@@ -48,6 +48,10 @@ from ._note import (
 from ._progress import EVERY, REPLAYING, Progress
 from ._replay import replay
 from ._statement import verify_statement
+
+if TYPE_CHECKING:
+    from ._tile_client import TileReader
+    from ._tiles import Tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,73 @@ def open_backup(path: str | Path) -> Iterator[LogSource]:
                             checkpoints=notes, size=size, claimed=_claims(store.meta()))
     finally:
         store.close()
+
+
+def open_tiles(base: str | Path, *, timeout: float = 10.0) -> LogSource:
+    """A published log (a ``provledger publish`` directory, or the URL of one or
+    of ``provledger serve``) as a source: the entries of its entry bundles up
+    to its checkpoint, the one note tiles carry.
+
+    Each entry's leaf hash is checked against its level-0 tile, and every
+    higher tile against the tree rebuilt from the entries, as they are read:
+    a tile that disagrees, or cannot be read, is a finding of kind ``tile``.
+
+    Raises:
+        NotFoundError, StorageError, DecodeError: the checkpoint cannot be read.
+    """
+    from ._tile_client import TileReader
+
+    reader = TileReader(base, timeout=timeout)
+    note = reader.checkpoint()
+    try:
+        body = parse_checkpoint(parse_note(note).text)
+    except CheckpointError:
+        return LogSource(entries=(), checkpoints=[note], size=0)  # the replay says why
+    return LogSource(entries=_tile_entries(reader, body.size), checkpoints=[note],
+                     size=body.size, claimed=Claimed(origin=body.origin))
+
+
+def _tile_entries(reader: TileReader, size: int) -> Iterator[bytes]:
+    """The entries of a tree of ``size``, each checked against the tiles."""
+    from ._tile_client import level0_tiles
+    from ._tiles import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, tiles_for
+
+    tree = _merkle.MemoryTree()
+    for tile in level0_tiles(size):
+        first = tile.index * TILE_WIDTH
+        hashes, entries = _read_tile(reader, tile, first, with_entries=True)
+        for i, entry in enumerate(entries):
+            leaf = _merkle.leaf_hash(entry)
+            if leaf != hashes[i * HASH_SIZE:(i + 1) * HASH_SIZE]:
+                raise MonitorError(f"entry {first + i}: its leaf hash is not hash {i} of "
+                                   f"{tile.path}", kind="tile", index=first + i)
+            tree.append_leaf_hash(leaf)
+            yield entry
+    for tile in tiles_for(size):
+        if not tile.level:
+            continue
+        level = TILE_HEIGHT * tile.level
+        hashes, _ = _read_tile(reader, tile, None, with_entries=False)
+        for i in range(tile.width):
+            if hashes[i * HASH_SIZE:(i + 1) * HASH_SIZE] != tree.subtree(
+                    level, tile.index * TILE_WIDTH + i):
+                raise MonitorError(f"{tile.path}: hash {i} is not the hash of the entries "
+                                   "it covers", kind="tile")
+
+
+def _read_tile(reader: TileReader, tile: Tile, index: int | None, *,
+               with_entries: bool) -> tuple[bytes, list[bytes]]:
+    """A hash tile, and its entry bundle if asked; a failure to read them is a
+    finding about ``tile``."""
+    from ._tiles import Tile
+
+    try:
+        hashes = reader.hashes(tile)
+        entries = reader.entries(Tile(None, tile.index, tile.width)) if with_entries else []
+    except ProvLedgerError as exc:
+        raise MonitorError(f"{tile.path}: the log does not serve it as its checkpoint "
+                           f"requires: {exc}", kind="tile", index=index) from None
+    return hashes, entries
 
 
 def _with_cosignatures(checkpoints: Sequence[tuple[int, int, int, str]],

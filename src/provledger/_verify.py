@@ -76,7 +76,8 @@ def _step(check: str) -> Iterator[None]:
 
 
 def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None = None,
-                  seen: Sequence[str] = (), item: str | None = None) -> History:
+                  seen: Sequence[str] = (), item: str | None = None,
+                  consistency: Sequence[tuple[str, Sequence[bytes]]] = ()) -> History:
     """Verify a bundle offline and describe the item.
 
     ``now`` is the reference time (Unix seconds), taken once by the caller.
@@ -87,7 +88,10 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     checkpoints carry that quorum's cosignatures (the witnesses checked it).
     ``item`` is the id of the piece the caller is looking at (any spelling
     canonical_item_id accepts); a marketplace should always pass it, or a
-    genuine bundle about another piece verifies.
+    genuine bundle about another piece verifies. ``consistency`` holds
+    (older checkpoint note, RFC 9162 proof to the bundle's checkpoint) pairs
+    the caller obtained elsewhere (``verify --from`` builds them from the
+    log's tiles); each is checked and counts exactly as one the bundle carries.
 
     Raises:
         DecodeError: the bundle is malformed or over a limit.
@@ -119,7 +123,7 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     with _step("freshness"):
         _freshness(cp, now=now, max_age=policy.max_age if max_age is None else max_age)
     with _step("consistency"):
-        proven = _consistency(bundle, cp, policy)
+        proven = _consistency(bundle, cp, policy, consistency)
     with _step("seen"):
         _seen(cp, policy, seen, proven, now)
     records = _entries(bundle, cp)
@@ -254,18 +258,24 @@ def _freshness(cp: CheckpointInfo, *, now: int, max_age: int) -> None:
             f"{age} s before {rfc3339(now)}; the limit is {max_age} s (ask for a fresh bundle)")
 
 
-def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy) -> dict[int, bytes]:
-    """Check every older checkpoint the bundle proves consistency from; return
-    their roots by size."""
+def _consistency(bundle: Bundle, cp: CheckpointInfo, policy: Policy,
+                 given: Sequence[tuple[str, Sequence[bytes]]]) -> dict[int, bytes]:
+    """Check every older checkpoint the bundle (or the caller) proves
+    consistency from; return their roots by size."""
     proven: dict[int, bytes] = {}
-    for n, c in enumerate(bundle.consistency):
-        old = _signed(c.checkpoint, cp.origin, policy, witnesses=False).checkpoint
+    proofs: list[tuple[str, str, Sequence[bytes]]] = [
+        (f"bundle consistency proof {n}", c.checkpoint, c.proof)
+        for n, c in enumerate(bundle.consistency)]
+    proofs += [(f"given consistency proof {n}", note, proof)
+               for n, (note, proof) in enumerate(given)]
+    for where, note, proof in proofs:
+        old = _signed(note, cp.origin, policy, witnesses=False).checkpoint
         if not 0 < old.size < cp.size:
-            raise ProofError(f"bundle consistency proof {n}: from size {old.size} is not older "
+            raise ProofError(f"{where}: from size {old.size} is not older "
                              f"than the checkpoint's {cp.size}")
         try:
             _merkle.verify_consistency(old_size=old.size, new_size=cp.size,
-                                       old_root=old.root_hash, new_root=cp.root, proof=c.proof)
+                                       old_root=old.root_hash, new_root=cp.root, proof=proof)
         except ProofError as exc:
             raise ForkError(f"log {cp.origin} at size {cp.size} is not consistent with its "
                             f"checkpoint at size {old.size}: {exc}") from None
