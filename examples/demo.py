@@ -30,9 +30,11 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import provledger as pl
+from provledger._web_paths import item_path
 from provledger.verify import SeenCheckpoints
 
 PASSPHRASE = os.environ.get("PROVLEDGER_PASSPHRASE", "demo passphrase").encode()
@@ -95,11 +97,13 @@ def main(out: Path) -> int:
             bundle = publish(ledger, out, ring, log, policy)
             verify_offline(out, bundle, policy, seen, listed)
             monitor(ledger, out, policy)
+            on_the_web(out, ring)
         finally:
             witness.stop()
     print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
           "witness/ (its key, logs and state), policy.txt, ring-listed.bundle, ring.bundle, "
-          "checkpoint.txt, ring.report.json, seen/, backup.db, witness.log")
+          "checkpoint.txt, ring.report.json, seen/, backup.db, witness.log, site/ (the published "
+          "log and pages), ring-card.png and ring-card.svg")
     print(hint(out, ring, policy, witness.address))
     return 0
 
@@ -126,34 +130,26 @@ def hint(out: Path, ring: str, policy: pl.Policy, address: str) -> str:
         f"{cli} verify {fresh} --policy {out}/policy.txt --item {ring})")
 
 
-class Witness:
-    """A c2sp.org/tlog-witness witness for the ledger's log, run with the CLI
-    as a separate process (`provledger witness init`, then `witness serve`)."""
+class Server:
+    """A provledger server run with the CLI as its own process on loopback; it
+    prints ``lines`` lines (its URL last) once it listens."""
 
-    def __init__(self, out: Path, log_vkey: str) -> None:
-        self.directory = out / "witness"
-        if not CLI.exists():
-            raise RuntimeError(f"{CLI} is missing: install the package (make install)")
+    def __init__(self, out: Path, args: list[str | Path], *, lines: int, what: str) -> None:
         env = {**os.environ, "PROVLEDGER_PASSPHRASE": PASSPHRASE.decode()}
-        made = subprocess.run(
-            [CLI, "witness", "init", self.directory, "--name", WITNESS_NAME, "--log", log_vkey],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-        if made.returncode != 0:
-            raise RuntimeError(f"witness init failed: {made.stderr.strip()}")
-        # Port 0: the kernel picks a free port; serve prints its vkey, then its URL.
-        with (out / "witness.log").open("ab") as log:
+        self.what = what
+        # Port 0: the kernel picks a free port; the server prints where it is.
+        with (out / f"{what}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [CLI, "witness", "serve", self.directory, "--listen", "127.0.0.1:0",
-                 "--log-level", "warning"],
+                [CLI, *args, "--listen", "127.0.0.1:0", "--log-level", "warning"],
                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 bufsize=0)  # unbuffered: select() below must see each line
         try:
-            self.vkey, self.url = self._line(out), self._line(out)
+            self.printed = [self._line(out) for _ in range(lines)]
         except BaseException:
             self.stop()
             raise
+        self.url = self.printed[-1].rstrip("/")
         self.address = self.url.removeprefix("http://").split("/", 1)[0]
-        print(f"  {self.vkey}\n  cosigns at {self.url}/add-checkpoint (pid {self.process.pid})")
 
     def _line(self, out: Path, timeout: float = 15.0) -> str:
         """The next line the server prints (it prints once it listens)."""
@@ -161,7 +157,7 @@ class Witness:
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         line = self.process.stdout.readline().decode() if ready else ""
         if not line:
-            raise RuntimeError(f"witness serve did not start; see {out}/witness.log")
+            raise RuntimeError(f"{self.what} did not start; see {out}/{self.what}.log")
         return line.strip()
 
     def stop(self) -> None:
@@ -175,6 +171,25 @@ class Witness:
                 self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+class Witness(Server):
+    """A c2sp.org/tlog-witness witness for the ledger's log (`provledger witness
+    init`, then `witness serve`, which prints its vkey, then its URL)."""
+
+    def __init__(self, out: Path, log_vkey: str) -> None:
+        self.directory = out / "witness"
+        if not CLI.exists():
+            raise RuntimeError(f"{CLI} is missing: install the package (make install)")
+        made = subprocess.run(
+            [CLI, "witness", "init", self.directory, "--name", WITNESS_NAME, "--log", log_vkey],
+            env={**os.environ, "PROVLEDGER_PASSPHRASE": PASSPHRASE.decode()},
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            raise RuntimeError(f"witness init failed: {made.stderr.strip()}")
+        super().__init__(out, ["witness", "serve", self.directory], lines=2, what="witness")
+        self.vkey = self.printed[0]
+        print(f"  {self.vkey}\n  cosigns at {self.url}/add-checkpoint (pid {self.process.pid})")
 
 
 def write_policy(ledger: pl.Ledger, out: Path, witness: Witness) -> pl.Policy:
@@ -374,6 +389,43 @@ def monitor(ledger: pl.Ledger, out: Path, policy: pl.Policy) -> None:
                          for v, n in report.cosignatures.items())
     print(f"  monitor ok: {report.entries} entries, {report.subjects} subjects, "
           f"{report.checkpoints} checkpoints; {cosigned}")
+
+
+def on_the_web(out: Path, ring: str) -> None:
+    step("The log publishes its tiles and the ring's page, and serves them on loopback")
+    db: list[str | Path] = ["--db", out / "ledger.db"]
+    published = json.loads(run([*db, "publish", out / "site", "--json"]))
+    print(f"  site/: {published['checkpoint']['size']} entries as tlog-tiles, "
+          f"{published['items']} item page(s); any static host can serve it")
+    server = Server(out, [*db, "serve", "--policy", out / "policy.txt"], lines=1, what="serve")
+    try:
+        page = f"{server.url}/{item_path(ring)}"
+        with urllib.request.urlopen(urllib.request.Request(
+                page, headers={"Accept": "text/html"}), timeout=10) as answer:
+            html = answer.read().decode()
+        print(f"  {page} -> {answer.status}, the status page a phone opens ({len(html):,} bytes)")
+        step("A marketplace fetches the ring by URL and verifies it exactly as offline")
+        verified = json.loads(run(["verify", "--from", server.url, ring,
+                                   "--policy", out / "policy.txt", "--json"]))
+        print(f"  provledger verify --from {server.url} ...: verified {verified['verified']}, "
+              f"status {verified['status']}, witnessed by "
+              f"{', '.join(w['name'] for w in verified['checkpoint']['witnesses'])}")
+    finally:
+        server.stop()
+    step("The jeweler prints the ring's certificate card (QR code of its Digital Link)")
+    for suffix in ("png", "svg"):
+        run([*db, "card", ring, "-o", out / f"ring-card.{suffix}"])
+    print(f"  ring-card.png, ring-card.svg: {ring}")
+
+
+def run(args: list[str | Path]) -> str:
+    """The stdout of `provledger ARGS`; its error, if it fails."""
+    done = subprocess.run([CLI, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          check=False, env={**os.environ,
+                                            "PROVLEDGER_PASSPHRASE": PASSPHRASE.decode()})
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args[:3]))}: {done.stderr.strip()}")
+    return done.stdout
 
 
 def print_report(report: pl.Report) -> None:

@@ -94,6 +94,20 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
                  "escrow.opened", "escrow.accepted", "escrow.acknowledged"):
         assert line in out
     assert "a copy with one flipped bit is rejected" in out
+    # On the web: published tiles whose root is the checkpoint's (checked by
+    # the independent tool), a page served over HTTP, verify --from, the card.
+    assert re.search(r"/01/09506000134352/21/RING-0001/ -> 200, the status page", out), out
+    assert "verified True, status active, witnessed by w1" in out, out
+    checked = subprocess.run(
+        [sys.executable, str(EXAMPLES.parent / "spec" / "tools" / "check_tiles.py"),
+         str(out_dir / "site")], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+
+    (code,) = zxingcpp.read_barcodes(Image.open(out_dir / "ring-card.png"))
+    assert code.text == ring
+    assert (out_dir / "ring-card.svg").read_text().startswith("<?xml")
 
     report = json.loads((out_dir / "ring.report.json").read_text())
     assert report["item"] == ring
