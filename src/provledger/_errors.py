@@ -92,7 +92,8 @@ class MonitorError(VerificationError):
 
     ``kind`` says what failed (``entry``, ``signature``, ``rules``,
     ``checkpoint-signature``, ``checkpoint``, ``cosignature``, ``order``,
-    ``size``, ``tree-root``, ``head-map``); ``index`` names the entry and
+    ``size``, ``tree-root``, ``head-map``, and from published tiles ``tile``);
+    ``index`` names the entry and
     ``checkpoint`` the checkpoint's seq, each None when not about one.
     """
 
