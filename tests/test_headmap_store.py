@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import provledger as pl
 from provledger import _smt
@@ -71,3 +72,59 @@ def test_changed_heads_are_the_latest_entry_of_each_subject(tmp_path: Path) -> N
         got = list(store.changed_heads(start, stop))
         assert len(got) == len(expected)
         assert dict(got) == expected
+
+
+def reference_nodes(items: dict[bytes, bytes], depth: int = 0,
+                    position: bytes = bytes(32)) -> list[tuple[int, bytes, _smt.Node]]:
+    """Every node of the map of ``items`` by the definition, children first."""
+    if not items:
+        return []
+    if len(items) == 1:
+        ((k, v),) = items.items()
+        return [(depth, position, _smt.Node(_smt.leaf_hash(k, v), k, v))]
+    left = reference_nodes({k: v for k, v in items.items() if not _smt.bit(k, depth)},
+                           depth + 1, position)
+    right = reference_nodes({k: v for k, v in items.items() if _smt.bit(k, depth)},
+                            depth + 1, _smt._set_bit(position, depth))
+    hashes = [nodes[-1][2].hash if nodes and nodes[-1][0] == depth + 1 else _smt.EMPTY
+              for nodes in (left, right)]
+    return [*left, *right, (depth, position, _smt.Node(_smt.node_hash(*hashes)))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32),
+                       max_size=40),
+       st.sampled_from([0, 1, 2, 7, 254]))
+def test_a_first_map_is_built_bottom_up_as_the_definition_says(
+        items: dict[bytes, bytes], shared: int) -> None:
+    """_smt._build (one pass over sorted keys) makes exactly the nodes of the
+    recursive definition, keys sharing long prefixes included."""
+    # Keys that share their first ``shared`` bits, as neighbours deep in a big map do.
+    mask = (1 << 256) - (1 << (256 - shared)) if shared else 0
+    base = int.from_bytes(b"\xa5" * 32, "big")
+    keyed = {((base & mask) | (int.from_bytes(k, "big") & ~mask)).to_bytes(32, "big"): v
+             for k, v in items.items()}
+    nodes: list[tuple[int, bytes, _smt.Node]] = []
+    root = _smt.update_into(_NoNodes(), previous=-1, changes=_smt.MemoryChanges(keyed),
+                            emit=lambda d, p, n: nodes.append((d, p, n)))
+    expected = reference_nodes(keyed)
+    assert sorted(nodes, key=_order) == sorted(expected, key=_order)
+    assert root == (expected[-1][2].hash if expected else _smt.EMPTY)
+
+
+class _NoNodes:
+    def map_node(self, depth: int, position: bytes, version: int) -> _smt.Node | None:
+        raise AssertionError("a first map reads no stored node")
+
+
+def _order(node: tuple[int, bytes, _smt.Node]) -> tuple[int, bytes]:
+    return node[0], node[1]
+
+
+def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(tmp_path: Path) -> None:
+    w = make_world(tmp_path / "l.db")
+    a, b, c = (bytes([n]) * 32 for n in (1, 2, 3))
+    changes = [(b, a), (a, a), (b, c), (c + b"x", b"short")]
+    with w.ledger.store.staged_changes(iter(changes)) as staged:
+        assert staged.items(bytes(32), None) == [(a, a), (b, c), (c + b"x", b"short")]
+        assert staged.count(b, None, 10) == 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
 from provledger import _merkle, _tree
+from provledger._legacy_tree import CONVERTING
 from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, verify_inclusion
+from provledger._storage import Row, Store
+from provledger._store import SQLiteStore
 
 from .conftest import World, key, make_world, snapshot
 
@@ -218,24 +223,22 @@ def test_a_second_genesis_appended_by_hand_fails_audit(tmp_path: Path) -> None:
         ledger.audit()
 
 
-# -- the Merkle tree cache -------------------------------------------------------------
+# -- the Merkle tree as tiles, and its cache ---------------------------------------------
 
-#: (levels cached from, run bits, budget in bytes): as shipped; tiny runs over most
-#: levels, so appends cross many run ends; and a budget full after three nodes.
-CACHE_SHAPES = {"shipped": None, "tiny-runs": (1, 2, 1 << 20), "tiny-budget": (1, 2, 96)}
+#: (cache budget in bytes, path memos from level 1 cleared after 16 walks?): as shipped;
+#: no tile kept in memory; one tile's worth, so the cache fills and then stops.
+CACHE_SHAPES: dict[str, tuple[int, bool] | None] = {
+    "shipped": None, "no-cache": (0, True), "one-tile": (16_384, True)}
 
 
 def shape_cache(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     shape = CACHE_SHAPES[name]
     if shape is not None:
-        cached, bits, budget = shape
-        monkeypatch.setattr(_tree, "_CACHED", cached)
-        monkeypatch.setattr(_tree, "_RUN_BITS", bits)
-        monkeypatch.setattr(_tree, "_RUN_MASK", (1 << bits) - 1)
+        budget, small_memo = shape
         monkeypatch.setattr(_tree, "_CACHE_BYTES", budget)
-        # Path memos from level 1 up, cleared after 16 walks.
-        monkeypatch.setattr(_merkle, "_MEMO_LEVEL", 1)
-        monkeypatch.setattr(_merkle, "_MEMO_BITS", 3)
+        if small_memo:
+            monkeypatch.setattr(_merkle, "_MEMO_LEVEL", 1)
+            monkeypatch.setattr(_merkle, "_MEMO_BITS", 3)
 
 
 def append_certs(w: World, ledger: pl.Ledger, tag: str, count: int) -> None:
@@ -248,32 +251,42 @@ def append_certs(w: World, ledger: pl.Ledger, tag: str, count: int) -> None:
 
 
 def rebuilt(ledger: pl.Ledger) -> MemoryTree:
-    """The tree rebuilt from the ledger's entries, never from its stored nodes."""
+    """The tree rebuilt from the ledger's entries, never from its stored tiles."""
     tree = MemoryTree()
-    for i in range(len(ledger)):
-        tree.append(ledger.entry(i))
+    for row in ledger.store.rows(0, len(ledger)):
+        tree.append(row.entry)
     return tree
 
 
-def check_proofs(ledger: pl.Ledger, sizes: range) -> None:
-    """Every proof at these sizes equals the one rebuilt from the entries, and verifies."""
+def near(n: int, *marks: int) -> list[int]:
+    """Sizes (or indexes) in 1..n next to the ends and to tile edges: 0, 256, 512..."""
+    edges = {*marks, *range(0, n + 1, 256)}
+    return sorted({x + d for x in edges for d in (-2, -1, 0, 1, 2) if 1 <= x + d <= n})
+
+
+def check_proofs(ledger: pl.Ledger, sizes: Iterable[int]) -> None:
+    """Every proof at these sizes equals the one rebuilt from the entries, and
+    verifies: of every leaf up to 64 leaves, else of leaves at the ends, at
+    tile edges and every 61st."""
     tree = rebuilt(ledger)
     for n in sizes:
         root = tree.root(n)
         assert ledger.root(n) == root
-        for i in range(n):
+        leaves = range(n) if n <= 64 else sorted({*near(n, n), *range(0, n, 61)} - {n})
+        for i in leaves:
             proof = ledger.inclusion_proof(i, n)
             assert proof == inclusion_proof(i, n, tree)
             verify_inclusion(tree.subtree(0, i), index=i, size=n, proof=proof, root=root)
         if n > 1:
-            assert ledger.consistency_proof(n - 1, n) == consistency_proof(n - 1, n, tree)
+            for old in {1, n // 2, n - 1}:
+                assert ledger.consistency_proof(old, n) == consistency_proof(old, n, tree)
 
 
 @pytest.mark.parametrize("shape", list(CACHE_SHAPES))
 def test_proofs_stay_right_as_other_connections_append(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
-    """Warm caches never serve a stale or missing node: runs and ragged edges
-    cached at one size are extended, not trusted, once the log has grown."""
+    """Warm caches never serve a stale or missing node: partial tiles cached at
+    one size are read again, not trusted, once the log has grown past them."""
     shape_cache(monkeypatch, shape)
     w = make_world(tmp_path / "l.db")
     append_certs(w, w.ledger, "a", 29)
@@ -283,54 +296,264 @@ def test_proofs_stay_right_as_other_connections_append(
         ledgers = (w.ledger, other, reader)
         for ledger in ledgers:
             check_proofs(ledger, range(1, len(ledger) + 1))
-        for tag, writer, count in (("b", other, 1), ("c", w.ledger, 7), ("d", other, 31),
+        for tag, writer, count in (("b", other, 1), ("c", w.ledger, 240), ("d", other, 300),
                                    ("e", w.ledger, 1)):
             before = len(writer)
             append_certs(w, writer, tag, count)
             for ledger in ledgers:
                 assert len(ledger) == before + count
-                check_proofs(ledger, range(max(1, before - 2), before + count + 1))
+                check_proofs(ledger, near(before + count, before))
     finally:
         other.close()
         reader.close()
 
 
-def test_a_rolled_back_write_leaves_no_tree_node_cached(tmp_path: Path) -> None:
+def test_tiles_hold_the_tree_as_c2sp_tlog_tiles(tmp_path: Path) -> None:
+    """Each row is tile L/N of c2sp.org/tlog-tiles (hashes of tree level 8L) plus
+    its interior nodes in completion order; _tiles serves the hashes unchanged."""
+    from provledger import _tiles
+
+    w = make_world(tmp_path / "l.db")
+    for tag, count in (("a", 300), ("b", 1), ("c", 212)):  # 517 entries
+        append_certs(w, w.ledger, tag, count)
+    n, tree, store = len(w.ledger), rebuilt(w.ledger), w.ledger.store
+    assert n == 517
+    rows = [r for level in range(3) for r in store.tile_rows(level)]
+    assert [(r.level, r.index, len(r.hashes) // 32) for r in rows] == [
+        (0, 0, 256), (0, 1, 256), (0, 2, 5), (1, 0, 2)]
+    assert store.tile_count() == 4
+    for row in rows:
+        base = 8 * row.level
+        assert row.hashes == b"".join(tree.subtree(base, 256 * row.index + k)
+                                      for k in range(len(row.hashes) // 32))
+        width = len(row.hashes) // 32
+        assert len(row.nodes) == 32 * _tree.interior_count(width)
+        for h in range(1, 8):
+            for j in range(width >> h):
+                at = _tree.NODE_AT[h][j]
+                node = (base + h, (row.index << (8 - h)) + j)
+                assert row.nodes[at:at + 32] == tree.subtree(*node)
+        tile = _tiles.Tile(row.level, row.index, width)
+        assert _tiles.tile_hashes(store, tile, n) == row.hashes
+    # An older partial tile is the prefix of the stored one.
+    assert _tiles.tile_hashes(store, _tiles.Tile(0, 2, 3), n) == rows[2].hashes[:96]
+    assert [t.path for t in _tiles.tiles_for(n) if t.level is not None] == [
+        "tile/0/000", "tile/0/001", "tile/0/002.p/5", "tile/1/000.p/2"]
+
+
+@pytest.mark.parametrize(("sql", "match"), [
+    ("UPDATE tiles SET hashes = hashes WHERE level = 0 AND idx = 0", "full tiles never change"),
+    ("UPDATE tiles SET nodes = nodes || x'00' WHERE level = 0 AND idx = 0",
+     "full tiles never change"),
+    ("UPDATE tiles SET hashes = substr(hashes, 1, 32) WHERE level = 0 AND idx = 1",
+     "partial ones only grow"),
+    ("UPDATE tiles SET hashes = zeroblob(length(hashes) + 32) WHERE level = 0 AND idx = 1",
+     "partial ones only grow"),
+    ("UPDATE tiles SET idx = 7 WHERE level = 0 AND idx = 1", "partial ones only grow"),
+    ("DELETE FROM tiles WHERE level = 0 AND idx = 1", "append-only"),
+])
+def test_full_tiles_are_final_and_partial_ones_only_grow(tmp_path: Path, sql: str,
+                                                         match: str) -> None:
+    w = make_world(tmp_path / "l.db")
+    append_certs(w, w.ledger, "a", 260)
+    before = snapshot(w.path)
+    conn = sqlite3.connect(w.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match=match):
+            conn.execute(sql)
+    finally:
+        conn.close()
+    assert snapshot(w.path) == before
+
+
+def test_a_rolled_back_write_leaves_no_tile_cached(tmp_path: Path) -> None:
+    from provledger._storage import TileRow
+
     w = make_world(tmp_path / "l.db")
     append_certs(w, w.ledger, "a", 12)
     store, n, fake = w.ledger.store, len(w.ledger), b"\x07" * 32
     assert n == 16
+    tree = _tree.tree_of(store)
+    (old,) = store.tiles([(0, 0)])[1]
+    assert old is not None
+    assert len(old.hashes) == 16 * 32
 
     def write_read_and_fail() -> None:
-        with store.write():
-            # A node of a cached level and a leaf, read back before the rollback.
-            store.insert([], [], [(4, 1, fake), (0, n, fake)])
-            assert store.subtree(4, 1) == fake
-            assert store.subtree(0, n) == fake
+        with tree.write():
+            # The partial tile grown by a leaf that never commits, read back.
+            store.insert([], [], [TileRow(0, 0, old.hashes + fake, old.nodes)])
+            assert tree.subtree(0, n) == fake
             raise RuntimeError
 
     with pytest.raises(RuntimeError):
         write_read_and_fail()
-    for level, index in ((4, 1), (0, n)):
-        with pytest.raises(pl.StorageError, match="missing"):
-            store.subtree(level, index)
+    with pytest.raises(pl.StorageError, match=r"\(0, 16\) is missing"):
+        tree.subtree(0, n)
+    assert store.tiles([(0, 0)])[1] == [old]
     append_certs(w, w.ledger, "b", 16)
     check_proofs(w.ledger, range(n, 33))
 
 
-def test_a_gap_in_a_cached_level_is_missing_and_nodes_past_it_still_serve(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shape_cache(monkeypatch, "tiny-runs")
+def test_a_write_that_does_not_extend_a_tile_is_refused(tmp_path: Path) -> None:
+    from provledger._storage import TileRow
+
     w = make_world(tmp_path / "l.db")
-    append_certs(w, w.ledger, "a", 16)
+    append_certs(w, w.ledger, "a", 12)
+    before = snapshot(w.path)
+    with pytest.raises(pl.StorageError, match="refused"), w.ledger.store.write():
+        w.ledger.store.insert([], [], [TileRow(0, 0, b"\x07" * 32 * 17, b"")])
+    assert snapshot(w.path) == before
+
+
+def test_a_short_tile_is_missing_nodes_and_the_rest_still_serve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shape_cache(monkeypatch, "no-cache")
+    w = make_world(tmp_path / "l.db")
+    append_certs(w, w.ledger, "a", 12)
     w.ledger.close()
-    tamper(w.path, "DELETE FROM tree WHERE level = 2 AND idx = 1")
+    # Tile 0/0 keeps its first three interior nodes: (1, 0), (1, 1), (2, 0).
+    tamper(w.path, "UPDATE tiles SET nodes = substr(nodes, 1, 96)")
     with pl.Ledger.open(w.path, readonly=True) as ledger:
-        for i in range(4):  # their level-2 sibling is the deleted node
-            with pytest.raises(pl.StorageError, match=r"\(2, 1\) is missing"):
+        for i in range(4):  # their siblings at levels 2 and 3 are gone
+            with pytest.raises(pl.StorageError, match=r"\(3, 1\) is missing"):
                 ledger.inclusion_proof(i, 16)
         tree = rebuilt(ledger)
-        for index in (2, 3):  # past the gap, in the same run
-            assert ledger.store.subtree(2, index) == tree.subtree(2, index)
-        for i in range(4, 20):
-            assert ledger.inclusion_proof(i, 20) == inclusion_proof(i, 20, tree)
+        for i in range(4):
+            assert ledger.inclusion_proof(i, 4) == inclusion_proof(i, 4, tree)
+        with pytest.raises(pl.AuditError) as info:
+            ledger.audit()
+        assert info.value.index == 5  # it completed (1, 2), the first node missing
+
+
+# -- ledger files made before tiles ------------------------------------------------------
+
+V2_LEDGER = Path(__file__).resolve().parent / "data" / "ledger-v2.db"
+
+
+@pytest.fixture
+def v2(tmp_path: Path) -> Path:
+    copy = tmp_path / "ledger-v2.db"
+    shutil.copyfile(V2_LEDGER, copy)
+    return copy
+
+
+def _tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
+def _expected(ledger: pl.Ledger) -> list[tuple[int, int, bytes, bytes]]:
+    """The tiles of the ledger's entries, rebuilt in memory."""
+    builder = _tree.TileBuilder()
+    tiles = [t for row in ledger.store.rows(0, len(ledger))
+             for t in builder.add(row.index, _merkle.leaf_hash(row.entry))]
+    return sorted((t.level, t.index, t.hashes, t.nodes) for t in tiles + builder.partial())
+
+
+def test_a_v2_file_reads_read_only_from_its_tree_rows_and_is_not_changed(v2: Path) -> None:
+    """tests/data/ledger-v2.db was written before tiles (make_ledger_v2.py)."""
+    assert "tree" in _tables(v2)
+    assert "tiles" not in _tables(v2)
+    digest = hashlib.sha256(v2.read_bytes()).digest()
+    with pl.Ledger.open(v2, readonly=True) as ledger:
+        assert len(ledger) == 604
+        assert [(c.size, len(c.cosignatures)) for c in ledger.checkpoints()] == [
+            (200, 0), (256, 0), (513, 0), (604, 1)]
+        assert ledger.audit().checkpoints == 4
+        store = ledger.store
+        stored = sorted((r.level, r.index, r.hashes, r.nodes)
+                        for level in range(2) for r in store.tile_rows(level))
+        assert stored == _expected(ledger)
+        assert store.tile_count() == 4
+        check_proofs(ledger, [1, 2, 255, 256, 257, 513, 604])
+        again = list(store.rows(0, 1))
+        with pytest.raises(pl.StorageError):
+            _insert(store, again)
+    assert hashlib.sha256(v2.read_bytes()).digest() == digest
+
+
+def _insert(store: Store, rows: list[Row]) -> None:
+    with store.write():
+        store.insert(rows, [], [])
+
+
+def test_a_v2_file_converts_to_tiles_when_opened_for_writing(v2: Path) -> None:
+    with pl.Ledger.open(v2, readonly=True) as ledger:
+        roots = [ledger.root(n) for n in range(1, 605)]
+    stages: list[tuple[str, int, int | None]] = []
+    store = SQLiteStore.open(v2, progress=lambda *a: stages.append(a))
+    store.close()
+    assert stages[0] == (CONVERTING, 0, 604)
+    assert stages[-1] == (CONVERTING, 604, 604)
+    assert "tiles" in _tables(v2)
+    assert "tree" not in _tables(v2)
+    w = make_world(v2.parent / "scratch.db")  # the same keys and origin as the file
+    with pl.Ledger.open(v2, clock=w.clock) as ledger:
+        assert ledger.store.meta()["schema"] == b"2"
+        assert [ledger.root(n) for n in range(1, 605)] == roots
+        assert ledger.audit().checkpoints == 4
+        assert sorted((r.level, r.index, r.hashes, r.nodes)
+                      for level in range(2) for r in ledger.store.tile_rows(level)) == _expected(
+                          ledger)
+        w.clock.t = ledger.store.last_time() + 1
+        append_certs(w, ledger, "after", 200)
+        ledger.sign_checkpoint(key("log"))
+        assert ledger.audit().checkpoints == 5
+        check_proofs(ledger, [604, 605, 767, 768, 804])
+    # A second write-open finds nothing to convert; triggers guard the new table.
+    with pl.Ledger.open(v2) as ledger:
+        assert len(ledger) == 804
+    conn = sqlite3.connect(v2)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="never change"):
+            conn.execute("UPDATE tiles SET hashes = hashes WHERE level = 0 AND idx = 0")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE meta SET value = x'31' WHERE name = 'schema'")
+    finally:
+        conn.close()
+
+
+def test_a_v2_file_with_a_tampered_tree_fails_the_audit_before_and_after_converting(
+        v2: Path) -> None:
+    # Node (3, 5) covers leaves 40-47: the 44th interior node of tile 0/0.
+    tamper(v2, "UPDATE tree SET hash = zeroblob(32) WHERE level = 3 AND idx = 5")
+    with pl.Ledger.open(v2, readonly=True) as ledger, pytest.raises(pl.AuditError) as before:
+        ledger.audit()
+    with pl.Ledger.open(v2) as ledger, pytest.raises(pl.AuditError) as after:
+        ledger.audit()
+    assert before.value.index == after.value.index == 47
+    assert "tree" not in _tables(v2)
+
+
+def test_a_conversion_that_fails_leaves_the_file_as_it_was(v2: Path) -> None:
+    digest = snapshot(v2)
+
+    def interrupt(_stage: str, done: int, _total: int | None) -> None:
+        if done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        SQLiteStore.open(v2, progress=interrupt)
+    assert snapshot(v2) == digest
+    assert "tiles" not in _tables(v2)
+    with pl.Ledger.open(v2) as ledger:
+        assert ledger.audit().checkpoints == 4
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    w = make_world(tmp_path / "l.db")
+    w.ledger.close()
+    tamper(w.path, "UPDATE meta SET value = x'33' WHERE name = 'schema'")
+    with pytest.raises(pl.StorageError, match="unsupported ledger schema b'3'"):
+        pl.Ledger.open(w.path)
+
+
+def test_a_v2_file_with_a_tree_row_past_its_end_fails_the_read_only_audit(v2: Path) -> None:
+    """Such a row is in no tile; read as it is, the count of tiles gives it away."""
+    tamper(v2, "INSERT INTO tree VALUES (7, 5, zeroblob(32))")  # leaves 640-767 of 604
+    with pl.Ledger.open(v2, readonly=True) as ledger, \
+            pytest.raises(pl.AuditError, match="no entry proves"):
+        ledger.audit()

@@ -25,7 +25,7 @@ from provledger_cli.main import cli
 
 from .conftest import T0, key, make_world
 
-TABLES = ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes", "cosignatures")
+TABLES = ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures")
 QUICK, HEAVY = 60, 500
 
 

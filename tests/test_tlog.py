@@ -144,8 +144,10 @@ def test_a_damaged_tree_is_never_signed(tmp_path: Path) -> None:
     w.ledger.sign_checkpoint(key("log"))
     w.issue("more")
     w.ledger.close()
-    # Node (1, 2) covers leaves 4-5 and is part of the root of 6 and of 7.
-    tamper(w.path, "UPDATE tree SET hash = zeroblob(32) WHERE level = 1 AND idx = 2")
+    # Node (1, 2) covers leaves 4-5 and is part of the root of 6 and of 7; it is
+    # the fourth interior node of tile 0/0 (bytes 97-128 of its nodes: _tree).
+    tamper(w.path, "UPDATE tiles SET nodes = CAST(substr(nodes, 1, 96) || zeroblob(32) || "
+                   "substr(nodes, 129) AS BLOB) WHERE level = 0 AND idx = 0")
     before = snapshot(w.path)
     with pl.Ledger.open(w.path, clock=w.clock) as ledger:
         with pytest.raises(pl.CheckpointError):
@@ -157,9 +159,12 @@ def test_a_damaged_tree_is_never_signed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sql", [
-    "UPDATE tree SET hash = zeroblob(32) WHERE level = 2 AND idx = 1",
-    "DELETE FROM tree WHERE level = 1 AND idx = 3",
-    "INSERT INTO tree VALUES (7, 0, zeroblob(32))",
+    "UPDATE tiles SET hashes = CAST(substr(hashes, 1, 160) || zeroblob(32) || "
+    "substr(hashes, 193) AS BLOB) WHERE level = 0 AND idx = 0",
+    "UPDATE tiles SET nodes = substr(nodes, 1, 64)",
+    "UPDATE tiles SET hashes = substr(hashes, 1, 352)",
+    "INSERT INTO tiles VALUES (1, 0, zeroblob(32), x'')",
+    "DELETE FROM tiles",
     "UPDATE checkpoints SET note = replace(note, 'provledger-time', 'provledger-tim3')",
     "UPDATE checkpoints SET size = 3",
     "DELETE FROM checkpoints WHERE seq = 0",

@@ -51,7 +51,9 @@ class SubtreeSource(Protocol):
 
     A source whose subtrees never change may also have a dict ``path_memo``,
     where :func:`inclusion_proof` keeps the upper parts of paths (a few MB at
-    most: see _MEMO_BITS).
+    most: see _MEMO_BITS), and a method ``perfect_path(index, top)`` giving
+    the siblings ``subtree(lv, (index >> lv) ^ 1)`` for ``lv`` from ``top - 1``
+    down to 0 faster than one call each (a tiled store reads them as slices).
     """
 
     def subtree(self, level: int, index: int) -> bytes:
@@ -125,8 +127,13 @@ def inclusion_proof(index: int, size: int, source: SubtreeSource) -> list[bytes]
             walked = memo[index >> top, size] = _walk(index, 0, size, source, top)
         upper, start, end, perfect = walked
         if perfect:  # only the siblings below ``top`` are left
-            subtree = source.subtree
-            path = [*upper, *[subtree(lv, (index >> lv) ^ 1) for lv in range(top - 1, -1, -1)]]
+            lower = getattr(source, "perfect_path", None)
+            if lower is not None:
+                path = [*upper, *lower(index, top)]
+            else:
+                subtree = source.subtree
+                path = [*upper, *[subtree(lv, (index >> lv) ^ 1)
+                                  for lv in range(top - 1, -1, -1)]]
         else:
             path = [*upper, *_walk(index, start, end, source, 0)[0]]
     path.reverse()

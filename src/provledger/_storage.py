@@ -1,5 +1,5 @@
 """The storage protocol: what a backend must implement (SQLite today, a server
-database next), in four parts (entries, tree nodes, checkpoints, head-map
+database next), in four parts (entries, tree tiles, checkpoints, head-map
 nodes), each method with the guarantee a backend owes. Backends store rows;
 the layers above own their meaning and caches (_tree, _view, _audit)."""
 
@@ -28,6 +28,32 @@ class Row:
     type: str
     signer: bytes
     state: bytes
+
+
+#: Bytes of a full tile's ``hashes``: 256 hashes of 32 bytes (c2sp.org/tlog-tiles).
+FULL_TILE_BYTES = 256 * 32
+
+
+@dataclass(frozen=True, slots=True)
+class TileRow:
+    """One stored tile of the Merkle tree (c2sp.org/tlog-tiles).
+
+    Tile ``level`` L, ``index`` N holds the hashes of tree level 8·L, nodes
+    256·N to 256·N + 255: ``hashes`` is the tile exactly as published (32
+    bytes per hash; 1 to 255 hashes while the tile is partial, at the right
+    edge). ``nodes`` is derived by the tree layer (_tree): the tile's
+    interior nodes, as far as they are complete. A partial tile is replaced
+    only by one that extends both; a full one never changes.
+    """
+
+    level: int
+    index: int
+    hashes: bytes
+    nodes: bytes
+
+    @property
+    def full(self) -> bool:
+        return len(self.hashes) >= FULL_TILE_BYTES
 
 
 class EntryStore(Protocol):
@@ -98,47 +124,43 @@ class EntryStore(Protocol):
         ...
 
     def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
-               nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Add entry rows, key registrations and Merkle nodes (level, index,
-        hash); only inside ``write()``, and visible to reads inside it.
+               tiles: Sequence[TileRow]) -> None:
+        """Add entry rows, key registrations and tree tiles; only inside
+        ``write()``, and visible to reads inside it. A tile already stored is
+        replaced by the given one of the same (level, index).
 
         Raises:
             StorageError: a row breaks the store's rules (an index not dense, a
-                key or node already stored); the caller's ``write()`` then
+                key already stored, a tile that replaces a full one or does not
+                extend the partial one stored); the caller's ``write()`` then
                 commits nothing.
         """
         ...
 
 
 class TreeStore(Protocol):
-    """Rows of the Merkle tree: one per perfect subtree, (level, index) -> hash.
+    """The Merkle tree as c2sp.org/tlog-tiles tiles, one row per tile
+    (:class:`TileRow`).
 
-    Nodes are written by ``EntryStore.insert`` and never change; caching and
-    what the nodes mean belong to the tree layer (_tree).
+    Tiles are written by ``EntryStore.insert``; a full tile never changes and
+    a partial one only grows. Caching and what the rows mean belong to the
+    tree layer (_tree).
     """
 
-    def subtree(self, level: int, index: int) -> bytes:
-        """The stored hash of node (level, index), read now (no cache).
-
-        Raises:
-            StorageError: no such node is stored.
-        """
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> tuple[int, list[TileRow | None]]:
+        """The log's size and the tile of each (level, index) in ``keys`` (None
+        where none is stored), in order, read together in one consistent read
+        (one round trip; no cache)."""
         ...
 
-    def tree_nodes(self, nodes: Sequence[tuple[int, int]]) -> tuple[int, list[bytes | None]]:
-        """The log's size and the hash of each node (None where not stored),
-        in order, read together in one consistent read (one round trip)."""
+    def tile_rows(self, level: int, start: int = 0,
+                  stop: int | None = None) -> Iterator[TileRow]:
+        """The stored tiles of ``level`` with ``start <= index < stop`` (no upper
+        bound when None), by index; may stream."""
         ...
 
-    def tree_level(self, level: int, start: int = 0,
-                   stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """(index, hash) of the stored nodes of ``level`` with ``start <= index <
-        stop`` (no upper bound when None), by index; may stream."""
-        ...
-
-    def tree_nodes_within(self, size: int) -> tuple[int, int]:
-        """How many stored nodes lie wholly within the first ``size`` leaves, and
-        how many reach beyond the log's current size (there should be none)."""
+    def tile_count(self) -> int:
+        """How many tiles are stored, all levels."""
         ...
 
 

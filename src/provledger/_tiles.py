@@ -7,8 +7,8 @@ of a level for a tree of size s is partial, of width ``(s // 256^l) % 256``,
 and served at ``…/<N>.p/<W>``. An entry bundle holds the entries of a level-0
 tile, each as a big-endian uint16 length and the entry bytes (spec/tiles.md).
 
-This module knows paths and contents; where the hashes come from is the
-store's (``TreeStore.tree_level``).
+This module knows paths and contents; the hash tiles are the store's rows
+(``TreeStore.tiles``).
 
 Errors: a path that is not a tile path raises :class:`~provledger._errors.NotFoundError`
 (a server answers 404); an entry too long for a uint16 length raises
@@ -138,13 +138,14 @@ def tile_hashes(store: Store, tile: Tile, size: int) -> bytes:
     if tile.level is None:
         raise ValueError("an entry bundle is not a hash tile")
     _check_exists(tile, size)
-    level = TILE_HEIGHT * tile.level
-    start = tile.index * TILE_WIDTH
-    hashes = [h for _, h in store.tree_level(level, start, start + tile.width)]
-    if len(hashes) != tile.width:
-        raise NotFoundError(f"{tile.path}: the store holds {len(hashes)} of its "
+    _, (row,) = store.tiles([(tile.level, tile.index)])
+    # The stored row is the tile at the log's current size: a full tile as
+    # stored, an older partial one its prefix.
+    held = b"" if row is None else row.hashes
+    if len(held) < tile.width * HASH_SIZE:
+        raise NotFoundError(f"{tile.path}: the store holds {len(held) // HASH_SIZE} of its "
                             f"{tile.width} hashes")
-    return b"".join(hashes)
+    return held[:tile.width * HASH_SIZE]
 
 
 def entry_bundle(store: Store, tile: Tile, size: int) -> bytes:

@@ -110,10 +110,8 @@ def inclusion_proof(store: Store, index: int, size: int | None = None) -> list[b
         NotFoundError: ``index`` or ``size`` lies outside the log.
     """
     tree = tree_of(store)
-    # The log's size and the lower siblings of the path, in one read (the
-    # upper ones are cached); levels a grown log adds are read as needed.
-    levels = max(size or 0, tree.size_seen, 1).bit_length() + 1
-    current = tree.prefetch([(lv, (index >> lv) ^ 1) for lv in range(levels)])
+    # The log's size and the path's tiles not in memory, in one read.
+    current = tree.prefetch_path(index, size)
     n = current if size is None else size
     if not 0 <= n <= current:
         raise NotFoundError(f"tree size {n}: the log has {current} entries")

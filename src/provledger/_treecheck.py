@@ -1,9 +1,10 @@
 """Audit of the Merkle tree and checkpoints: rebuild, compare, in O(log n) memory.
 
-The entries are streamed once; a frontier (the latest complete subtree of
-each level) rebuilds every perfect subtree, which is compared with the stored
-node of that level and position, read through one ordered cursor per level.
-Every checkpoint's root is compared with the rebuilt root at its size.
+The entries are streamed once; the tiles they make are rebuilt at the right
+edge (_tree.TileBuilder) and each is compared with the stored tile as it
+fills, read through one ordered cursor per tile level, and the partial ones
+at the end. Every checkpoint's root is compared with the rebuilt root at its
+size.
 """
 
 from __future__ import annotations
@@ -13,22 +14,14 @@ from collections.abc import Iterator
 
 from . import _merkle
 from ._errors import AuditError, ProvLedgerError
+from ._merkle import HASH_SIZE
 from ._progress import CHECKING_HEAD_MAPS, CHECKING_TREE, EVERY, Progress
-from ._storage import Store
+from ._storage import Store, TileRow
 from ._tlog import SignedCheckpoint, checkpoints, head_map_into
+from ._tree import HEIGHT, NODE_AT, TileBuilder, tree_of
 
-
-class _Frontier:
-    """The latest complete subtree of each level: all a growing tree needs."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[int, tuple[int, bytes]] = {}
-
-    def subtree(self, level: int, index: int) -> bytes:
-        idx, h = self.nodes.get(level, (-1, b""))
-        if idx != index:
-            raise AuditError(f"tree rebuild: subtree ({level}, {index}) is not on the frontier")
-        return h
+#: Tile position (tile level h, index j) of each interior node, by its place in ``nodes``.
+_NODE_OF = {at // HASH_SIZE: (h, j) for h, row in enumerate(NODE_AT) for j, at in enumerate(row)}
 
 
 def check_tree(store: Store, *, origin: str, log_key: bytes, size: int,
@@ -39,9 +32,10 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int,
     entries rehashed, then of the head maps rebuilt (_progress).
 
     Raises:
-        AuditError: a stored node, a checkpoint or the consistency between two
+        AuditError: a stored tile, a checkpoint or the consistency between two
             checkpoints does not match the entries; ``index`` names the entry
-            whose leaf first disagrees, where there is one.
+            whose append completed the first node that disagrees, where there
+            is one.
     """
     try:
         signed = checkpoints(store, origin, log_key)
@@ -54,33 +48,38 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int,
         raise AuditError(f"checkpoint at size {max(by_size)} covers more than the "
                          f"{size} entries audited")
     _check_order(signed)
-    frontier = _Frontier()
-    # One ordered cursor per level: the rebuild asks for each level's nodes in order.
-    cursors: dict[int, Iterator[tuple[int, bytes]]] = {}
-    _check_roots(by_size.get(0, []), 0, frontier)
-    for row in store.rows(0, size):
-        for level, idx, h in _merkle.new_subtrees(row.index, _merkle.leaf_hash(row.entry),
-                                                  frontier):
-            cursor = cursors.setdefault(level, store.tree_level(level))
-            stored = next(cursor, None)
-            if stored != (idx, h):
-                raise AuditError(f"entry {row.index}: stored Merkle node ({level}, {idx}) "
-                                 f"differs from the one its entries prove", index=row.index)
-            frontier.nodes[level] = (idx, h)
-        if row.index + 1 in by_size:
-            _check_roots(by_size[row.index + 1], row.index + 1, frontier)
-        if progress is not None and (row.index + 1) % EVERY == 0:
-            progress(CHECKING_TREE, row.index + 1, size)
+    builder = TileBuilder()
+    # One ordered cursor per tile level: tiles fill in index order.
+    cursors: dict[int, _Cursor] = {}
+    compared = 0
+    _check_roots(by_size.get(0, []), 0, builder)
+    try:
+        for row in store.rows(0, size):
+            for tile in builder.add(row.index, _merkle.leaf_hash(row.entry)):
+                _compare(tile, cursors, store)
+                compared += 1
+            if row.index + 1 in by_size:
+                _check_roots(by_size[row.index + 1], row.index + 1, builder)
+            if progress is not None and (row.index + 1) % EVERY == 0:
+                progress(CHECKING_TREE, row.index + 1, size)
+        for tile in builder.partial():
+            _compare(tile, cursors, store)
+            compared += 1
+    finally:
+        # Finished now, not when a traceback that holds them goes: an open
+        # statement keeps the database's read lock.
+        for cursor in cursors.values():
+            cursor.close()
     if progress is not None:
         progress(CHECKING_TREE, size, size)
-    expected = sum(size >> level for level in range(size.bit_length()))
-    if store.tree_nodes_within(size) != (expected, 0):
-        raise AuditError(f"the tree holds nodes that no entry proves ({expected} expected "
-                         f"within {size} leaves)")
+    if store.tile_count() != compared:
+        raise AuditError(f"the tree holds tiles that no entry proves ({compared} expected "
+                         f"for {size} entries)")
     _check_head_maps(store, signed, progress)
+    tree = tree_of(store)
     for old, new in itertools.pairwise(signed):
         if 0 < old.size < new.size:
-            proof = _merkle.consistency_proof(old.size, new.size, store)
+            proof = _merkle.consistency_proof(old.size, new.size, tree)
             try:
                 _merkle.verify_consistency(old_size=old.size, new_size=new.size,
                                            old_root=old.root, new_root=new.root, proof=proof)
@@ -88,6 +87,64 @@ def check_tree(store: Store, *, origin: str, log_key: bytes, size: int,
                 raise AuditError(f"checkpoints {old.seq} and {new.seq} are not consistent: "
                                  f"{exc}") from None
     return len(signed)
+
+
+class _Cursor:
+    """The stored tiles of one level, in order, with one of look-ahead."""
+
+    def __init__(self, rows: Iterator[TileRow]) -> None:
+        self._rows = rows
+        self.head = next(rows, None)
+
+    def pop(self) -> None:
+        self.head = next(self._rows, None)
+
+    def close(self) -> None:
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()
+
+
+def _compare(tile: TileRow, cursors: dict[int, _Cursor], store: Store) -> None:
+    """Compare a rebuilt tile with the next stored one of its level.
+
+    Raises:
+        AuditError: they differ; naming the first node that does.
+    """
+    cursor = cursors.get(tile.level)
+    if cursor is None:
+        cursor = cursors[tile.level] = _Cursor(store.tile_rows(tile.level))
+    stored = cursor.head
+    if stored is not None and stored.index < tile.index:  # one no entry proves
+        raise AuditError(f"the tree holds tile {tile.level}/{stored.index}, which no entry proves")
+    if stored is None or stored.index > tile.index:  # missing
+        stored = TileRow(tile.level, tile.index, b"", b"")
+    else:
+        cursor.pop()
+    if (stored.hashes, stored.nodes) == (tile.hashes, tile.nodes):
+        return
+    base = tile.level * HEIGHT
+    at = _first_difference(tile.hashes, stored.hashes)
+    if at is not None:
+        level, index = base, (tile.index << HEIGHT) | at
+    else:
+        at = _first_difference(tile.nodes, stored.nodes)
+        if at is None:  # the stored tile holds all it should, and more
+            raise AuditError(f"tile {tile.level}/{tile.index} holds nodes that no entry proves")
+        h, j = _NODE_OF[at]
+        level, index = base + h, (tile.index << (HEIGHT - h)) | j
+    entry = ((index + 1) << level) - 1
+    raise AuditError(f"entry {entry}: tile {tile.level}/{tile.index}: the stored Merkle node "
+                     f"({level}, {index}) differs from the one its entries prove", index=entry)
+
+
+def _first_difference(expected: bytes, stored: bytes) -> int | None:
+    """The first hash position where ``stored`` differs from ``expected``
+    (None if ``expected`` is a prefix of ``stored``, extra hashes aside)."""
+    for i in range(0, len(expected), HASH_SIZE):
+        if stored[i:i + HASH_SIZE] != expected[i:i + HASH_SIZE]:
+            return i // HASH_SIZE
+    return None
 
 
 def _check_head_maps(store: Store, signed: list[SignedCheckpoint],
@@ -131,10 +188,10 @@ def _scaled(progress: Progress, start: int, stop: int, last: int) -> Progress:
     return report
 
 
-def _check_roots(cps: list[SignedCheckpoint], size: int, frontier: _Frontier) -> None:
+def _check_roots(cps: list[SignedCheckpoint], size: int, builder: TileBuilder) -> None:
     if not cps:
         return
-    expected = _merkle.root(size, frontier)
+    expected = _merkle.root(size, builder)
     for cp in cps:
         if cp.root != expected:
             raise AuditError(f"checkpoint {cp.seq}: root at size {size} is not the root of "
