@@ -28,6 +28,13 @@ def test_importing_the_verifier_loads_nothing_store_backed() -> None:
     assert loaded.isdisjoint(STORE_BACKED), sorted(loaded & set(STORE_BACKED))
 
 
+def test_verifying_from_a_url_loads_nothing_store_backed() -> None:
+    """`verify --from` reads tiles and bundles over HTTP: no database either."""
+    loaded = _loaded("import provledger._tile_client")
+    assert "provledger._tiles" in loaded
+    assert loaded.isdisjoint(STORE_BACKED), sorted(loaded & set(STORE_BACKED))
+
+
 def test_the_package_loads_storage_only_when_a_ledger_is_used() -> None:
     assert _loaded("import provledger").isdisjoint(STORE_BACKED)
     assert "provledger._ledger" in _loaded("import provledger\nprovledger.Ledger")

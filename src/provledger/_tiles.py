@@ -20,10 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._errors import DecodeError, NotFoundError
-from ._storage import Store
+
+if TYPE_CHECKING:
+    from ._storage import Store
 
 TILE_WIDTH: Final = 256
 TILE_HEIGHT: Final = 8
