@@ -26,6 +26,15 @@ class StepClock:
         return float(self.t)
 
 
+def table_names(path: Path) -> set[str]:
+    """The tables of the SQLite file at ``path``, read without changing it."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
 def key(name: str) -> pl.SigningKey:
     return pl.SigningKey(hashlib.sha256(f"test key {name}".encode()).digest())
 

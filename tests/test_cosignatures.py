@@ -50,7 +50,7 @@ from provledger._receipt import (
 from provledger._tlog import SignedCheckpoint, witnessed_sizes
 from provledger_cli.main import cli
 
-from .conftest import ORIGIN, T0, World, key, make_world, snapshot
+from .conftest import ORIGIN, T0, World, key, make_world, snapshot, table_names
 from .test_cli_log import CHEAP_KDF, PASS, assert_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,16 +264,8 @@ def v1(tmp_path: Path) -> Path:
     return copy
 
 
-def _tables(path: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    finally:
-        conn.close()
-
-
 def test_the_v1_file_is_what_its_script_says() -> None:
-    assert "cosignatures" not in _tables(V1_LEDGER)
+    assert "cosignatures" not in table_names(V1_LEDGER)
     with pl.Ledger.open(V1_LEDGER, readonly=True) as ledger:
         assert (ledger.origin, len(ledger)) == (ORIGIN, 3)
         assert [(c.seq, c.size, c.cosignatures) for c in ledger.checkpoints()] == [
@@ -288,13 +280,13 @@ def test_a_v1_file_opened_read_only_reads_no_cosignatures_and_is_not_changed(v1:
         assert ledger.tlog_proof(1).endswith(ledger.checkpoints()[1].note)
         with pytest.raises(StorageError), ledger.store.write():
             ledger.store.insert_cosignatures([(1, W1.vkey(), "x")])
-    assert "cosignatures" not in _tables(v1)
+    assert "cosignatures" not in table_names(v1)
     assert hashlib.sha256(v1.read_bytes()).digest() == before
 
 
 def test_a_v1_file_migrates_when_opened_for_writing(v1: Path) -> None:
     with pl.Ledger.open(v1) as ledger:
-        assert "cosignatures" in _tables(v1)
+        assert "cosignatures" in table_names(v1)
         cp = ledger.checkpoints()[1]
         assert ledger.add_cosignatures(1, line(cp, W1), [W1]) == [W1_NAME]
         assert ledger.audit().checkpoints == 2

@@ -18,7 +18,7 @@ from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, v
 from provledger._storage import Row, Store
 from provledger._store import SQLiteStore
 
-from .conftest import World, key, make_world, snapshot
+from .conftest import World, key, make_world, snapshot, table_names
 
 
 def populated(tmp: Path) -> World:
@@ -437,14 +437,6 @@ def v2(tmp_path: Path) -> Path:
     return copy
 
 
-def _tables(path: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    finally:
-        conn.close()
-
-
 def _expected(ledger: pl.Ledger) -> list[tuple[int, int, bytes, bytes]]:
     """The tiles of the ledger's entries, rebuilt in memory."""
     builder = _tree.TileBuilder()
@@ -455,8 +447,8 @@ def _expected(ledger: pl.Ledger) -> list[tuple[int, int, bytes, bytes]]:
 
 def test_a_v2_file_reads_read_only_from_its_tree_rows_and_is_not_changed(v2: Path) -> None:
     """tests/data/ledger-v2.db was written before tiles (make_ledger_v2.py)."""
-    assert "tree" in _tables(v2)
-    assert "tiles" not in _tables(v2)
+    assert "tree" in table_names(v2)
+    assert "tiles" not in table_names(v2)
     digest = hashlib.sha256(v2.read_bytes()).digest()
     with pl.Ledger.open(v2, readonly=True) as ledger:
         assert len(ledger) == 604
@@ -488,8 +480,8 @@ def test_a_v2_file_converts_to_tiles_when_opened_for_writing(v2: Path) -> None:
     store.close()
     assert stages[0] == (CONVERTING, 0, 604)
     assert stages[-1] == (CONVERTING, 604, 604)
-    assert "tiles" in _tables(v2)
-    assert "tree" not in _tables(v2)
+    assert "tiles" in table_names(v2)
+    assert "tree" not in table_names(v2)
     w = make_world(v2.parent / "scratch.db")  # the same keys and origin as the file
     with pl.Ledger.open(v2, clock=w.clock) as ledger:
         assert ledger.store.meta()["schema"] == b"2"
@@ -525,7 +517,7 @@ def test_a_v2_file_with_a_tampered_tree_fails_the_audit_before_and_after_convert
     with pl.Ledger.open(v2) as ledger, pytest.raises(pl.AuditError) as after:
         ledger.audit()
     assert before.value.index == after.value.index == 47
-    assert "tree" not in _tables(v2)
+    assert "tree" not in table_names(v2)
 
 
 def test_a_conversion_that_fails_leaves_the_file_as_it_was(v2: Path) -> None:
@@ -538,7 +530,7 @@ def test_a_conversion_that_fails_leaves_the_file_as_it_was(v2: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         SQLiteStore.open(v2, progress=interrupt)
     assert snapshot(v2) == digest
-    assert "tiles" not in _tables(v2)
+    assert "tiles" not in table_names(v2)
     with pl.Ledger.open(v2) as ledger:
         assert ledger.audit().checkpoints == 4
 
