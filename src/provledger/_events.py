@@ -79,6 +79,8 @@ class Part(_Wire, frozen=True, kw_only=True):
 
 # -- item events ------------------------------------------------------------
 
+RepairCategory = Literal["repair", "service", "resize", "cleaning", "restoration"]
+
 
 class CertificateIssued(Event, frozen=True, kw_only=True):
     """The genesis of an item: an authorized issuer certifies the piece."""
@@ -151,7 +153,7 @@ class RepairRecorded(Event, frozen=True, kw_only=True):
     notes: Notes = ""
     parts: Annotated[list[Part], Meta(max_length=256)] = []
     started: Timestamp
-    category: Literal["repair", "service", "resize", "cleaning", "restoration"]
+    category: RepairCategory
     completed: Timestamp
     #: The workshop's business name (never a person's).
     performed_by: ShortText
@@ -208,6 +210,10 @@ EscrowOutcome = Literal["buyer", "seller"]
 class EscrowTerms(_Wire, frozen=True, kw_only=True):
     """What seller and buyer agree on; committed to by ``terms_hash``."""
 
+    #: The care plans that go with the piece (ids: their ``care.enrolled``
+    #: statement hashes): exactly the item's active plans that transfer
+    #: (spec/aftercare.md), so the buyer's acceptance covers them.
+    plans: Annotated[list[Digest], Meta(max_length=16)] = []
     #: A plain handover (a gift, a sale at the counter): the buyer's acceptance
     #: moves ownership at once, without an inspection phase.
     direct: bool = False
@@ -309,6 +315,152 @@ class EscrowResolution(Event, frozen=True, kw_only=True):
     outcome: EscrowOutcome
 
 
+# -- aftercare events (spec/aftercare.md) -------------------------------------
+#
+# All are item events. A care plan's id is the statement hash of its
+# ``care.enrolled``, a repair's the statement hash of its ``repair.requested``
+# (or of a one-step ``repair.recorded``); later events name them.
+
+Transfer = Literal["with_piece", "ends"]
+
+
+class CareEnrolled(Event, frozen=True, kw_only=True):
+    """A jeweler (an issuer authority) puts the piece on one of its care plans."""
+
+    TYPE = "care.enrolled"
+    #: Last log time the plan covers (inclusive).
+    ends: Timestamp
+    #: The plan's tier as the jeweler sells it: Bronze, Silver, Gold, ...
+    tier: ShortText
+    notes: Notes = ""
+    #: SHA-256 of the plan's published terms document (kept off the ledger).
+    terms: Digest
+    #: First log time the plan covers.
+    starts: Timestamp
+    #: Repair credits granted, in units (one unit: one covered job).
+    credits: Count = 0
+    #: Currency of ``credit_minor``; required with it.
+    currency: Currency | None = None
+    #: What the plan includes: cleaning, inspection, renewal, ... (shown, not enforced).
+    services: Annotated[list[ShortText], Meta(max_length=32)] = []
+    #: On a change of owner the plan goes with the piece, or ends.
+    transfer: Transfer
+    #: The terms let a workshop redeem credits without the owner's consent.
+    no_consent: bool = False
+    #: Repair credit granted as money, in minor units of ``currency``.
+    credit_minor: Count = 0
+
+
+class CareRenewed(Event, frozen=True, kw_only=True):
+    """The plan's provider extends its term, optionally adding credits or new terms."""
+
+    TYPE = "care.renewed"
+    #: The new last log time the plan covers; later than the current one.
+    ends: Timestamp
+    plan: Digest
+    notes: Notes = ""
+    #: New published terms, if they changed.
+    terms: Digest | None = None
+    #: Credits added (units, and minor units of the plan's currency).
+    credits: Count = 0
+    credit_minor: Count = 0
+
+
+class CareCancelled(Event, frozen=True, kw_only=True):
+    """The plan's provider ends the plan early; its credits are gone."""
+
+    TYPE = "care.cancelled"
+    plan: Digest
+    notes: Notes = ""
+    reason: ShortText
+
+
+class CareConsented(Event, frozen=True, kw_only=True):
+    """The owner agrees that the plan pays for a repair, up to the amounts named."""
+
+    TYPE = "care.consented"
+    plan: Digest
+    notes: Notes = ""
+    repair: Digest
+    credits: Count = 0
+    credit_minor: Count = 0
+
+
+class CareRedeemed(Event, frozen=True, kw_only=True):
+    """A workshop of the plan's provider spends plan credits on one repair."""
+
+    TYPE = "care.redeemed"
+    plan: Digest
+    notes: Notes = ""
+    repair: Digest
+    #: The owner's ``care.consented`` (its statement hash); absent only when
+    #: the plan's terms need no consent.
+    consent: Digest | None = None
+    credits: Count = 0
+    credit_minor: Count = 0
+
+
+class RepairRequested(Event, frozen=True, kw_only=True):
+    """A repair is asked for (by the owner or a workshop): what, and by when."""
+
+    TYPE = "repair.requested"
+    work: Work
+    notes: Notes = ""
+    photos: Digests = []
+    category: RepairCategory
+    #: The log time by which the workshop promises the piece ready (its turnaround).
+    promised: Timestamp
+
+
+class RepairReceived(Event, frozen=True, kw_only=True):
+    """The workshop has the piece, and notes its condition on arrival."""
+
+    TYPE = "repair.received"
+    notes: Notes = ""
+    repair: Digest
+    condition: ConditionReport
+
+
+class RepairProgress(Event, frozen=True, kw_only=True):
+    """The workshop moves the repair to work in progress, or waiting for parts."""
+
+    TYPE = "repair.progress"
+    notes: Notes = ""
+    stage: Literal["in_progress", "waiting_parts"]
+    repair: Digest
+    #: A revised estimate of when it will be ready (the promise stays as made).
+    expected: Timestamp = 0
+
+
+class RepairReady(Event, frozen=True, kw_only=True):
+    """The work is done; the piece waits for collection."""
+
+    TYPE = "repair.ready"
+    #: What was done, if it differs from what was asked.
+    work: Notes = ""
+    notes: Notes = ""
+    parts: Annotated[list[Part], Meta(max_length=256)] = []
+    repair: Digest
+    photos_after: Digests = []
+
+
+class RepairCollected(Event, frozen=True, kw_only=True):
+    """The piece has left the workshop (after the work, or after a cancellation)."""
+
+    TYPE = "repair.collected"
+    notes: Notes = ""
+    repair: Digest
+
+
+class RepairCancelled(Event, frozen=True, kw_only=True):
+    """The repair will not be done; a piece at the workshop still has to be collected."""
+
+    TYPE = "repair.cancelled"
+    notes: Notes = ""
+    reason: ShortText
+    repair: Digest
+
+
 # -- authority events -------------------------------------------------------
 
 Role = Literal["issuer", "service", "reporter", "attester"]
@@ -382,8 +534,21 @@ ITEM_EVENTS: tuple[type[Event], ...] = (
     EscrowRejected,
     EscrowDisputed,
     EscrowResolution,
+    CareEnrolled,
+    CareRenewed,
+    CareCancelled,
+    CareConsented,
+    CareRedeemed,
+    RepairRequested,
+    RepairReceived,
+    RepairProgress,
+    RepairReady,
+    RepairCollected,
+    RepairCancelled,
 )
-ESCROW_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[-8:]
+ESCROW_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[10:18]
+CARE_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[18:23]
+REPAIR_STATUS_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[23:]
 AUTHORITY_EVENTS: tuple[type[Event], ...] = (RoleGranted, RoleRevoked, KeyRotated, KeyRevoked)
 EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in ITEM_EVENTS + AUTHORITY_EVENTS}
 EventType = Literal[
@@ -405,6 +570,17 @@ EventType = Literal[
     "escrow.rejected",
     "escrow.disputed",
     "escrow.resolution",
+    "care.enrolled",
+    "care.renewed",
+    "care.cancelled",
+    "care.consented",
+    "care.redeemed",
+    "repair.requested",
+    "repair.received",
+    "repair.progress",
+    "repair.ready",
+    "repair.collected",
+    "repair.cancelled",
     "role.granted",
     "role.revoked",
     "key.rotated",

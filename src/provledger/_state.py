@@ -97,6 +97,102 @@ class ItemState(msgspec.Struct, frozen=True, tag="item"):
     events: int = 1
     #: The item's latest escrow (spec/escrow.md), open or settled; None if it never had one.
     escrow: EscrowState | None = None
+    #: Care plans (spec/aftercare.md), in enrolment order; ended ones stay, as ended.
+    plans: tuple[PlanState, ...] = ()
+    #: Every repair of the piece, in order: multi-step ones and one-step records.
+    repairs: tuple[RepairState, ...] = ()
+    #: The owner's consents to redemptions not yet redeemed.
+    consents: tuple[Consent, ...] = ()
+
+
+PlanStatus = Literal["active", "cancelled", "ended"]
+
+
+class PlanState(msgspec.Struct, frozen=True):
+    """One care plan of an item, as the entries so far leave it (see _care).
+
+    ``status`` is as recorded; a plan past ``ends`` is expired from then on,
+    whatever it says (:func:`provledger._care.plan_status`).
+    """
+
+    #: Statement hash of its care.enrolled.
+    id: bytes
+    #: The issuer authority whose plan it is.
+    provider: str
+    tier: str
+    starts: int
+    ends: int
+    terms: bytes
+    transfer: Literal["with_piece", "ends"]
+    status: PlanStatus = "active"
+    #: Credits left: units, and minor units of ``currency``.
+    credits: int = 0
+    credit_minor: int = 0
+    currency: str = ""
+    no_consent: bool = False
+    #: Log time of its latest renewal (0: never): credits added then.
+    renewed: int = 0
+
+    def status_at(self, log_time: int) -> Literal["active", "pending", "expired",
+                                                     "cancelled", "ended"]:
+        """Where the plan stands at ``log_time``: as recorded once cancelled or
+        ended; otherwise pending before ``starts``, expired after ``ends``."""
+        if self.status != "active":
+            return self.status
+        if log_time > self.ends:
+            return "expired"
+        return "pending" if log_time < self.starts else "active"
+
+    def credits_at(self, log_time: int) -> tuple[int, int]:
+        """(units, minor units) usable at ``log_time``: none unless active."""
+        if self.status_at(log_time) != "active":
+            return 0, 0
+        return self.credits, self.credit_minor
+
+
+RepairStatus = Literal["requested", "received", "in_progress", "waiting_parts", "ready",
+                       "collected", "cancelled"]
+
+
+class RepairState(msgspec.Struct, frozen=True):
+    """One repair of an item (see _repairs); a one-step ``repair.recorded`` is
+    one that was collected when recorded."""
+
+    #: Statement hash of its repair.requested (or repair.recorded).
+    id: bytes
+    status: RepairStatus
+    #: The workshop (authority chain id) doing the work; "" until one takes it.
+    workshop: str = ""
+    #: Log times: asked for, promised ready by (0: no promise), ready at (0: not yet).
+    requested: int = 0
+    promised: int = 0
+    ready: int = 0
+    #: Whether the workshop holds the piece now.
+    at_workshop: bool = False
+    #: The plan (its id) a redemption paid it from, if any.
+    paid_by: bytes | None = None
+
+    @property
+    def open(self) -> bool:
+        """Not finished: neither collected nor cancelled, or still at the workshop."""
+        return self.at_workshop or self.status not in ("collected", "cancelled")
+
+    def late_at(self, log_time: int) -> bool:
+        """Whether the promise was broken by ``log_time``: ready after the
+        promised time, or not ready and the promised time passed."""
+        if not self.promised or (self.status == "cancelled" and not self.ready):
+            return False
+        return (self.ready or log_time) > self.promised
+
+
+class Consent(msgspec.Struct, frozen=True, array_like=True):
+    """An owner's open consent (statement hash ``id``) to pay ``repair`` from ``plan``."""
+
+    id: bytes
+    plan: bytes
+    repair: bytes
+    credits: int
+    credit_minor: int
 
 
 EscrowPhase = Literal["offered", "accepted", "disputed",
@@ -141,6 +237,20 @@ class _ItemStateV1(msgspec.Struct, frozen=True, tag="item"):
     events: int = 1
 
 
+class _ItemStateV2(msgspec.Struct, frozen=True, tag="item"):
+    """ItemState as stored before aftercare existed: items with an escrow but
+    no plan, repair or consent are still stored so, byte for byte."""
+
+    subject: str
+    issuer: str
+    owner: bytes
+    status: ItemStatus
+    certificate: bytes
+    attested_by: tuple[str, ...] = ()
+    events: int = 1
+    escrow: EscrowState | None = None
+
+
 class _AuthorityStateV1(msgspec.Struct, frozen=True, tag="authority"):
     """AuthorityState as stored before ``created_by`` existed; every state
     whose creator a grant still names is stored so."""
@@ -169,10 +279,14 @@ _decoder = msgspec.msgpack.Decoder(SubjectState)
 
 def encode_state(state: SubjectState) -> bytes:
     """Serialize a state for storage."""
-    if type(state) is ItemState and state.escrow is None:
-        return _encoder.encode(_ItemStateV1(
+    if type(state) is ItemState and not (state.plans or state.repairs or state.consents):
+        if state.escrow is None:
+            return _encoder.encode(_ItemStateV1(
+                state.subject, state.issuer, state.owner, state.status, state.certificate,
+                state.attested_by, state.events))
+        return _encoder.encode(_ItemStateV2(
             state.subject, state.issuer, state.owner, state.status, state.certificate,
-            state.attested_by, state.events))
+            state.attested_by, state.events, state.escrow))
     if (type(state) is AuthorityState and not state.created_by and not state.gs1_prefixes
             and not state.domains and not state.rekeyed):
         return _encoder.encode(_AuthorityStateV1(
