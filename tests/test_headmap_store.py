@@ -128,3 +128,58 @@ def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(tmp_path: Pa
     with w.ledger.store.staged_changes(iter(changes)) as staged:
         assert staged.items(bytes(32), None) == [(a, a), (b, c), (c + b"x", b"short")]
         assert staged.count(b, None, 10) == 2
+
+
+def _nodes(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT depth, position, version, hash, key, value FROM map_nodes "
+                          "ORDER BY 1, 2, 3").fetchall()
+
+
+@pytest.mark.parametrize(("bucket_keys", "processes"), [(4, 2), (1, 3), (1000, 2)])
+def test_a_first_map_built_on_several_cores_is_the_one_built_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_keys: int,
+        processes: int) -> None:
+    """Workers bucket, build and join (empty and one-key buckets included) to
+    exactly the nodes and root one process makes; audits agree either way."""
+    from provledger import _headmap_first, _parallel
+
+    alone, alone_roots = build(tmp_path / "alone.db")
+    monkeypatch.setattr(_headmap_first, "MIN_ENTRIES", 0)
+    monkeypatch.setattr(_headmap_first, "BUCKET_KEYS", bucket_keys)
+    monkeypatch.setattr(_parallel, "default_processes", lambda: processes)
+    monkeypatch.setattr("provledger._tlog.default_processes", lambda: processes)
+    shared, shared_roots = build(tmp_path / "shared.db")
+    assert shared_roots == alone_roots
+    assert _nodes(tmp_path / "shared.db") == _nodes(tmp_path / "alone.db")
+    calls: list[tuple[str, int, int | None]] = []
+    report = shared.ledger.audit(progress=lambda *a: calls.append(a))
+    assert report.checkpoints == 2
+    assert calls[-1][0] == "checking the head maps"
+    assert calls[-1][1] == calls[-1][2]
+    alone.ledger.close()
+    shared.ledger.close()
+
+
+@given(st.sets(st.binary(min_size=32, max_size=32), max_size=60), st.integers(1, 8))
+@settings(max_examples=200, deadline=None)
+def test_buckets_joined_make_the_map_built_whole(keys: set[bytes], bits: int) -> None:
+    """Any key set (empty, one key, keys sharing long prefixes) cut into 2**bits
+    buckets, each built alone, then joined: the root and nodes of one build."""
+    from provledger import _headmap_first, _smt_build
+
+    items = sorted((k, _smt.leaf_hash(k, k)[:32]) for k in keys)
+    whole: list[_smt_build.Packed] = []
+    root = _smt_build.build(items, whole.append)
+    parts: list[_smt_build.Packed] = []
+    summaries: list[_headmap_first.Summary] = []
+    for j in range(1 << bits):
+        data = b"".join(k + v for k, v in items if k[0] >> (8 - bits) == j)
+        summary, packed = _headmap_first.bucket_tree(data, bits)
+        summaries.append(summary)
+        parts += packed
+    top = _smt_build.Packed()
+    assert _headmap_first.join(summaries, top) == root
+    parts.append(top)
+    made = sorted(n for p in parts for n in p.nodes())
+    assert made == sorted(n for p in whole for n in p.nodes())

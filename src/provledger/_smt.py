@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,6 +101,9 @@ class Changes(Protocol):
     def count(self, lo: bytes, hi: bytes | None, limit: int) -> int: ...
     def items(self, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]: ...
     def add_if_absent(self, key: bytes, value: bytes) -> None: ...
+    def stream(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every change in key order, streamed (read before the next change)."""
+        ...
 
 
 class MemoryChanges:
@@ -126,6 +129,9 @@ class MemoryChanges:
         i = bisect.bisect_left(self._items, (key,))
         if i == len(self._items) or self._items[i][0] != key:
             self._items.insert(i, (key, value))
+
+    def stream(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self._items)
 
 
 def update(store: NodeStore, *, previous: int,

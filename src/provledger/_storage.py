@@ -13,6 +13,7 @@ from typing import Protocol
 
 from ._progress import Progress
 from ._smt import Changes, Node
+from ._smt_build import Packed
 from ._staging import NodeCheck
 
 
@@ -115,6 +116,12 @@ class EntryStore(Protocol):
         row in ``start``..``stop``, in any order; may stream."""
         ...
 
+    def last_heads(self, start: int, stop: int, size: int) -> Iterator[tuple[str, bytes]]:
+        """(subject, entry) of every subject whose last row below ``size`` has its
+        index in ``start``..``stop``, in any order; may stream. Ranges that
+        cover 0..size name every subject exactly once."""
+        ...
+
     def key_subject(self, key: bytes) -> tuple[str, int] | None:
         """(subject, index) of the registration of ``key``, if any."""
         ...
@@ -215,6 +222,15 @@ class MapStore(Protocol):
         """
         ...
 
+    def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
+        """``insert_map_nodes`` for a batch of fixed-size records (_smt_build.Packed):
+        the bulk path, which a first checkpoint uses for millions of nodes.
+
+        Raises:
+            StorageError: a node is already stored, or the store refused them.
+        """
+        ...
+
     def map_node_count(self) -> int:
         """How many head-map nodes are stored, all versions."""
         ...
@@ -273,6 +289,15 @@ class Store(EntryStore, TreeStore, CheckpointStore, MapStore, Protocol):
 
         Raises:
             StorageError: ``dest`` exists, or the copy could not be made.
+        """
+        ...
+
+    def reader(self) -> Store:
+        """A new read-only store object on the same database, for a worker
+        process to open after a fork (it never touches this one's connection).
+
+        Raises:
+            StorageError: the database cannot be opened.
         """
         ...
 

@@ -22,6 +22,7 @@ from . import _legacy_tree, _staging
 from ._errors import LedgerBusyError, StorageError
 from ._progress import COPYING, EVERY, Progress
 from ._smt import Changes, Node
+from ._smt_build import Packed, pack
 from ._staging import NodeCheck
 from ._storage import FULL_TILE_BYTES, Row, TileRow
 
@@ -121,15 +122,6 @@ _SIZE = "(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)"
 _UPSERT_TILE = ("INSERT INTO tiles (level, idx, hashes, nodes) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, "
                 "nodes = excluded.nodes")
-#: Head-map nodes from a JSON array of depths and a blob of fixed-size records:
-#: position and hash (inner nodes); position, hash, key and value (leaves).
-_INNER_NODES = ("INSERT INTO map_nodes (depth, position, version, hash) "
-                "SELECT j.value, substr(?2, j.key * 64 + 1, 32), ?3, "
-                "substr(?2, j.key * 64 + 33, 32) FROM json_each(?1) AS j")
-_LEAF_NODES = ("INSERT INTO map_nodes (depth, position, version, hash, key, value) "
-               "SELECT j.value, substr(?2, j.key * 128 + 1, 32), ?3, "
-               "substr(?2, j.key * 128 + 33, 32), substr(?2, j.key * 128 + 65, 32), "
-               "substr(?2, j.key * 128 + 97, 32) FROM json_each(?1) AS j")
 #: SQLite's largest integer: an entry there would make the log's size overflow.
 _MAX_INDEX = 2**63 - 1
 #: The tables every file has, by schema; schema 1's ``cosignatures`` came later.
@@ -584,21 +576,20 @@ class SQLiteStore:
         Raises:
             StorageError: the database refused them.
         """
-        # A first head map writes millions of nodes: each statement takes a
-        # batch's depths as a JSON array and the fixed-size fields packed in one
-        # blob, cut up in SQL (binding each row's values cost 2.3 us a row).
-        inner = [(d, p + n.hash) for d, p, n in nodes if n.key is None]
-        leaves = [(d, p + n.hash + n.key + (n.value or b"")) for d, p, n in nodes
-                  if n.key is not None]
         try:
-            for query, batch, size in ((_INNER_NODES, inner, 64), (_LEAF_NODES, leaves, 128)):
-                if batch:
-                    if any(len(b) != size for _, b in batch):
-                        raise StorageError(f"{self.path}: a head map node has a field that "
-                                           "is not 32 bytes")
-                    blob = b"".join(b for _, b in batch)
-                    depths = "[" + ",".join(str(d) for d, _ in batch) + "]"
-                    self._conn.execute(query, (depths, blob, version))
+            packed = pack(nodes)
+        except ValueError as exc:
+            raise StorageError(f"{self.path}: {exc}") from None
+        self.insert_packed_map_nodes(version, packed)
+
+    def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
+        """:meth:`insert_map_nodes` for a batch of packed records (_smt_build).
+
+        Raises:
+            StorageError: a node is already stored, or the store refused them.
+        """
+        try:
+            _staging.insert_packed(self._conn, "map_nodes", packed, version)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: head map nodes refused ({exc})") from None
 
@@ -623,6 +614,24 @@ class SQLiteStore:
                 "(SELECT MAX(idx) FROM entries WHERE idx >= ? AND idx < ? GROUP BY subject)",
                 (start, stop))
         return iter(cur)  # the casts make every row (str, bytes); the columns are NOT NULL
+
+    def last_heads(self, start: int, stop: int, size: int) -> Iterator[tuple[str, bytes]]:
+        """(subject, entry) of every subject whose last row below ``size`` has an
+        index in ``start``..``stop``, by index; streamed."""
+        cur = self._conn.execute(
+            "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries AS e "
+            "WHERE idx >= ? AND idx < ? AND NOT EXISTS (SELECT 1 FROM entries AS f "
+            "WHERE f.subject = e.subject AND f.idx > e.idx AND f.idx < ?) ORDER BY idx",
+            (start, min(stop, size), size))
+        return iter(cur)
+
+    def reader(self) -> SQLiteStore:
+        """Another read-only store object on the same file, for a worker process.
+
+        Raises:
+            StorageError: the file cannot be opened.
+        """
+        return SQLiteStore.open(self.path, readonly=True)
 
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
                        ) -> AbstractContextManager[Changes]:

@@ -12,10 +12,10 @@ signed, and are re-verified whenever checkpoints are read.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import _merkle, _smt
+from . import _headmap_first, _merkle, _smt, _smt_build
 from ._cosignatures import Cosignature, given_cosignatures, stored_cosignature
 from ._errors import (
     CheckpointError,
@@ -39,8 +39,10 @@ from ._note import (
     sign_note,
     verify_note,
 )
-from ._progress import BUILDING_HEAD_MAP, EVERY, Progress
+from ._parallel import default_processes
+from ._progress import BUILDING_HEAD_MAP, Progress
 from ._receipt import MAX_RECEIPT_BYTES, make_receipt
+from ._smt_build import Packed
 from ._storage import Store
 from ._tree import tree_of
 
@@ -204,42 +206,73 @@ def add_cosignatures(store: Store, *, origin: str, log_key: bytes, seq: int, tex
     return [new[vkey].witness.name for _, vkey, _ in rows]
 
 
+Sink = Callable[[Packed], None]
+
+
 def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
-                  emit: _smt.Emit, progress: Progress | None = None) -> bytes:
-    """The head-map root at ``size``; the nodes to store for it go to ``emit``.
+                  sink: Sink, progress: Progress | None = None) -> bytes:
+    """The head-map root at ``size``; the nodes to store for it go to ``sink``
+    in batches.
 
     Memory stays bounded however many subjects changed: the changes are
-    staged in a scratch table and the nodes streamed. ``progress`` hears of
-    the new leaves made, out of the subjects changed (_progress).
+    staged in a scratch table and the nodes streamed. A first map is built in
+    one pass over the sorted changes (_smt_build); later ones rewrite the
+    changed paths of the previous version (_smt.update_into). ``progress``
+    hears of the new leaves made, out of the subjects changed (_progress).
     """
+    if previous is None:
+        def started(total: int) -> Sink:
+            return sink if progress is None else _counting(sink, progress, total)
+
+        built = _headmap_first.build_first(store, size, started, default_processes())
+        if built is not None:
+            if progress is not None:
+                progress(BUILDING_HEAD_MAP, built[1], built[1])
+            return built[0]
     start = previous.size if previous else 0
-    changes = ((_smt.map_key(subject), _merkle.leaf_hash(entry))
+    leaf_hash, map_key = _merkle.leaf_hash, _smt.map_key
+    changes = ((map_key(subject), leaf_hash(entry))
                for subject, entry in store.changed_heads(start, size))
     with store.staged_changes(changes) as staged:
         total = 0
         if progress is not None:
             total = staged.count(bytes(32), None, 1 << 62)
-            emit = _counting(emit, progress, total)
-        root = _smt.update_into(store, previous=previous.seq if previous else -1,
-                                changes=staged, emit=emit)
+            sink = _counting(sink, progress, total)
+        if previous is None:
+            root = _smt_build.build(staged.stream(), sink)
+        else:
+            root = _update(store, previous.seq, staged, sink)
     if progress is not None:
         progress(BUILDING_HEAD_MAP, total, total)
     return root
 
 
-def _counting(emit: _smt.Emit, progress: Progress, total: int) -> _smt.Emit:
-    """``emit``, reporting every EVERY leaves (one per changed subject, plus
-    the few old leaves a change splits, hence the clamp)."""
+def _update(store: Store, previous: int, staged: _smt.Changes, sink: Sink) -> bytes:
+    nodes: list[tuple[int, bytes, _smt.Node]] = []
+
+    def emit(depth: int, position: bytes, node: _smt.Node) -> None:
+        nodes.append((depth, position, node))
+        if len(nodes) >= _NODE_BATCH:
+            sink(_smt_build.pack(nodes))
+            nodes.clear()
+
+    root = _smt.update_into(store, previous=previous, changes=staged, emit=emit)
+    if nodes:
+        sink(_smt_build.pack(nodes))
+    return root
+
+
+def _counting(sink: Sink, progress: Progress, total: int) -> Sink:
+    """``sink``, reporting the leaves made (one per changed subject, plus the
+    few old leaves a change splits, hence the clamp) after each batch."""
     leaves = 0
     progress(BUILDING_HEAD_MAP, 0, total)
 
-    def counted(depth: int, position: bytes, node: _smt.Node) -> None:
+    def counted(packed: Packed) -> None:
         nonlocal leaves
-        emit(depth, position, node)
-        if node.key is not None:
-            leaves += 1
-            if leaves % EVERY == 0:
-                progress(BUILDING_HEAD_MAP, min(leaves, total), total)
+        sink(packed)
+        leaves += len(packed.leaf_depths)
+        progress(BUILDING_HEAD_MAP, min(leaves, total), total)
 
     return counted
 
@@ -277,23 +310,18 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
                 raise CheckpointError(f"refusing to sign: size {size} is not consistent with "
                                       f"checkpoint {last.seq} ({exc})") from None
     seq = previous[-1].seq + 1 if previous else 0
-    nodes: list[tuple[int, bytes, _smt.Node]] = []
 
-    def emit(depth: int, position: bytes, node: _smt.Node) -> None:
-        nodes.append((depth, position, node))
-        if len(nodes) >= _NODE_BATCH:
-            store.insert_map_nodes(seq, nodes)
-            nodes.clear()
+    def sink(packed: Packed) -> None:
+        store.insert_packed_map_nodes(seq, packed)
 
     # Nodes are written as they are made, inside the caller's transaction:
     # a failure before the checkpoint is stored rolls them back with it.
     heads = head_map_into(store, previous=previous[-1] if previous else None, size=size,
-                          emit=emit, progress=progress)
+                          sink=sink, progress=progress)
     extensions = (f"{HEADS_EXTENSION}{base64.b64encode(heads).decode()}",
                   f"{TIME_EXTENSION}{time}")
     body = format_checkpoint(Checkpoint(origin, size, new_root, extensions))
     note = format_note(body, [sign_note(body, name=origin, key=key)])
-    store.insert_map_nodes(seq, nodes)
     store.insert_checkpoint(seq, size, time, note)
     return SignedCheckpoint(seq, size, time, new_root, heads, note)
 

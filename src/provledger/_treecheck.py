@@ -163,7 +163,7 @@ def _check_head_maps(store: Store, signed: list[SignedCheckpoint],
         if progress is not None:
             inner = _scaled(progress, previous.size if previous else 0, cp.size, last)
         with store.node_check() as check:
-            heads = head_map_into(store, previous=previous, size=cp.size, emit=check.add,
+            heads = head_map_into(store, previous=previous, size=cp.size, sink=check.add_packed,
                                   progress=inner)
             if heads != cp.heads:
                 raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
