@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -599,3 +600,24 @@ def test_accepts_encoding() -> None:
     assert not accepts_encoding("*, gzip;q=0", "gzip")
     assert not accepts_encoding("identity", "gzip")
     assert not accepts_encoding(None, "gzip")
+
+
+def test_verify_answers_503_when_its_slots_are_taken(site: Site) -> None:
+    """A sender still uploading holds its slot; the next is told to retry, not queued."""
+    busy = Server(site.db, site.policy, "--max-verifying", "1")
+    try:
+        slow = socket.create_connection((busy.host, busy.port), timeout=10)
+        slow.sendall(b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/cbor\r\n"
+                     b"Content-Length: 1000\r\n\r\n" + bytes(10))
+        deadline = time.monotonic() + 10
+        while (answer := _post(busy, b"\xa0")).status != 503:
+            assert answer.status == 422, answer  # the slow one has not reached the app yet
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert answer.headers["retry-after"] == "1"
+        slow.sendall(bytes(990))
+        assert slow.recv(100).startswith(b"HTTP/1.1 422")
+        slow.close()
+        assert _post(busy, b"\xa0").status == 422  # the slot is free again
+    finally:
+        busy.stop()

@@ -29,9 +29,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
                    "asks for its key's passphrase.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info",
               show_default=True, help="uvicorn's log level (stderr).")
+@click.option("--max-verifying", type=click.IntRange(min=1), default=8, show_default=True,
+              help="POST /verify requests served at once (each holds up to 8 MB); more are "
+                   "answered 503 with Retry-After.")
 @pass_settings
 def serve(settings: Settings, *, policy_file: Path, listen: str, witness_dir: Path | None,
-          log_level: str) -> None:
+          log_level: str, max_verifying: int) -> None:
     """Serve the ledger over HTTP, read-only, until interrupted: the publish
     layout (checkpoint, tiles, item pages and bundles, index) as of the latest
     checkpoint, and POST /verify for uploaded bundles. Prints its URL.
@@ -75,4 +78,5 @@ def serve(settings: Settings, *, policy_file: Path, listen: str, witness_dir: Pa
         witness = open_witness(witness_dir, passphrase=passphrase(str(witness_dir / KEY_FILE)))
     sock = bind(host, port)
     click.echo(base_url(host, sock, "/"))
-    run(serve_app(settings.db, policy=trust, witness=witness), sock, log_level=log_level)
+    run(serve_app(settings.db, policy=trust, witness=witness,
+                  max_verifying=max_verifying), sock, log_level=log_level)

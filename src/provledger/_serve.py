@@ -18,6 +18,11 @@ signed checkpoint covers is served: tiles beyond it are 404, and an item
 appears once a checkpoint covers it. The server vouches (a page or a verdict
 with 200) only for a bundle that verifies under its own policy at its own
 clock; otherwise it answers 503 with the failure.
+
+POST /verify holds up to 8 MB per request while it reads and checks it, so
+at most ``max_verifying`` run at once (the body counts from its first byte:
+a slow sender holds its slot); one more is answered 503 with Retry-After at
+once rather than queued.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ ITEM_TYPES: Final = ("text/html", JSON_TYPE, CBOR_TYPE)
 #: What POST /verify takes as a bundle.
 BUNDLE_TYPES: Final = (CBOR_TYPE, "application/octet-stream")
 _CACHED_BUNDLES = 128
+#: Default for how many POST /verify requests run at once (8 MB each at most).
+MAX_VERIFYING: Final = 8
 
 
 @dataclass(frozen=True)
@@ -193,12 +200,19 @@ def _refreshed(ledger: Ledger, old: _View, key: tuple[int, int]) -> _View:
 
 
 def serve_app(db: str | Path, *, policy: Policy, witness: Witness | None = None,
-              clock: Clock = time.time) -> Starlette:
+              clock: Clock = time.time, max_verifying: int = MAX_VERIFYING) -> Starlette:
     """The read API over the ledger file ``db`` (see the module's docstring):
     ``policy`` is what the server verifies bundles against, ``clock`` its now;
-    ``witness``, if given, is served under ``/witness`` and closed on shutdown.
+    ``witness``, if given, is served under ``/witness`` and closed on shutdown;
+    at most ``max_verifying`` POST /verify requests run at once.
+
+    Raises:
+        ValueError: ``max_verifying`` is below 1.
     """
+    if max_verifying < 1:
+        raise ValueError("max_verifying must be at least 1")
     live = _Live(Path(db), policy, clock)
+    slots = max_verifying
 
     async def read(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -208,7 +222,15 @@ def serve_app(db: str | Path, *, policy: Policy, witness: Witness | None = None,
             request.headers.get("accept-encoding"))
 
     async def verify(request: Request) -> Response:
-        return await _verify(live, request)
+        nonlocal slots  # one event loop: no lock needed between the check and the take
+        if slots == 0:
+            return _text(503, "too many bundles are being verified; retry shortly",
+                         headers={"Retry-After": "1"})
+        slots -= 1
+        try:
+            return await _verify(live, request)
+        finally:
+            slots += 1
 
     routes: list[BaseRoute] = []
     if witness is not None:
