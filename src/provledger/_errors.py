@@ -162,6 +162,18 @@ class WrongItemError(VerificationError):
     code = "wrong-item"
 
 
+class RequirementError(VerificationError):
+    """A bundle verifies, but its item does not meet a requirement of the
+    verifier's trust policy (``require`` lines: an attestation, witnesses, no
+    pending recovery); ``missing`` says what, one phrase per requirement."""
+
+    code = "requirement"
+
+    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 class WitnessRequestError(DecodeError):
     """An add-checkpoint request or a witness's answer is not the
     c2sp.org/tlog-witness text (a witness answers "400 Bad Request")."""
@@ -216,6 +228,17 @@ class DuplicateStatementError(PolicyError):
     def __init__(self, message: str, *, index: int) -> None:
         super().__init__(message)
         self.index = index
+
+
+class TransferRuleError(PolicyError):
+    """A sale breaks the issuer's published transfer rules (spec/rules.md);
+    ``rule`` names the rule (a field of ``rules.published``'s ``rules``)."""
+
+    code = "transfer-rule"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class ClockError(PolicyError):

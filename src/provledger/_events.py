@@ -94,6 +94,9 @@ class CertificateIssued(Event, frozen=True, kw_only=True):
     notes: Notes = ""
     #: The first owner: the buyer at the counter, or the issuer while in stock.
     owner: PublicKey
+    #: The version of the issuer's published transfer rules (``rules.published``)
+    #: the piece is sold under: the issuer's latest when issued; 0 when it has none.
+    rules: Count = 0
     photos: Digests = []
     serial: ShortText
     stones: Annotated[list[Stone], Meta(max_length=256)] = []
@@ -461,7 +464,76 @@ class RepairCancelled(Event, frozen=True, kw_only=True):
     repair: Digest
 
 
+# -- owner keys (spec/recovery.md) --------------------------------------------
+
+
+class OwnerRotated(Event, frozen=True, kw_only=True):
+    """The owner moves the piece to a new key of its own (signed by the current one)."""
+
+    TYPE = "owner.rotated"
+    notes: Notes = ""
+    new_owner: PublicKey
+
+
+class RecoveryStarted(Event, frozen=True, kw_only=True):
+    """The issuer (or a reporter it authorized), at the owner's request, starts
+    moving the piece to a new key: effective only at ``effective``, and
+    cancellable by the current owner key until then."""
+
+    TYPE = "recovery.started"
+    notes: Notes = ""
+    #: Why, in a few words ("owner lost the phone holding the key"); never a name.
+    reason: ShortText
+    #: The log time from which the new key owns the piece; at least the
+    #: protocol's time lock after this entry's log time.
+    effective: Timestamp
+    new_owner: PublicKey
+
+
+class RecoveryCancelled(Event, frozen=True, kw_only=True):
+    """The current owner key (or whoever started it) stops a pending recovery."""
+
+    TYPE = "recovery.cancelled"
+    notes: Notes = ""
+    #: The statement hash of the recovery.started.
+    recovery: Digest
+
+
 # -- authority events -------------------------------------------------------
+
+class TransferRules(_Wire, frozen=True, kw_only=True):
+    """An issuer's rules for reselling its pieces (spec/rules.md); every field
+    is optional and absent means no such rule, so later versions of the
+    protocol add fields without changing what older statements mean."""
+
+    #: Currency of ``appraisal_above``; required with it.
+    currency: Currency | None = None
+    #: A sale must name one of these marketplaces (escrow terms ``marketplace``).
+    marketplaces: Annotated[list[PublicKey], Meta(max_length=64)] = []
+    #: How recent the appraisal ``appraisal_above`` asks for must be, in days.
+    appraisal_days: Count = 0
+    #: Seconds of inspection a sale must give the buyer at least (not direct).
+    min_inspection: Count = 0
+    #: Care plans of this issuer go with the piece at a sale, whatever each says.
+    plans_transfer: bool = False
+    #: A sale at or above this price (minor units of ``currency``) needs an appraisal.
+    appraisal_above: Count = 0
+    #: A sale needs an inspection or service by a workshop the issuer
+    #: authorized within this many days before the offer.
+    inspection_days: Count = 0
+
+
+class RulesPublished(Event, frozen=True, kw_only=True):
+    """An issuer publishes a new version of its transfer rules on its own chain."""
+
+    TYPE = "rules.published"
+    #: SHA-256 of the human-readable text of the rules (kept off the ledger).
+    text: Digest
+    notes: Notes = ""
+    rules: TransferRules
+    #: 1 for the first, then each one more than the last.
+    version: Positive
+
 
 Role = Literal["issuer", "service", "reporter", "attester"]
 #: An issuer's scope (protocol.md 4.3): a canonical domain, a GS1 company prefix.
@@ -545,11 +617,16 @@ ITEM_EVENTS: tuple[type[Event], ...] = (
     RepairReady,
     RepairCollected,
     RepairCancelled,
+    OwnerRotated,
+    RecoveryStarted,
+    RecoveryCancelled,
 )
 ESCROW_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[10:18]
 CARE_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[18:23]
-REPAIR_STATUS_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[23:]
-AUTHORITY_EVENTS: tuple[type[Event], ...] = (RoleGranted, RoleRevoked, KeyRotated, KeyRevoked)
+REPAIR_STATUS_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[23:29]
+OWNER_KEY_EVENTS: tuple[type[Event], ...] = ITEM_EVENTS[29:]
+AUTHORITY_EVENTS: tuple[type[Event], ...] = (RoleGranted, RoleRevoked, KeyRotated, KeyRevoked,
+                                             RulesPublished)
 EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in ITEM_EVENTS + AUTHORITY_EVENTS}
 EventType = Literal[
     "cert.issued",
@@ -581,8 +658,12 @@ EventType = Literal[
     "repair.ready",
     "repair.collected",
     "repair.cancelled",
+    "owner.rotated",
+    "recovery.started",
+    "recovery.cancelled",
     "role.granted",
     "role.revoked",
     "key.rotated",
     "key.revoked",
+    "rules.published",
 ]

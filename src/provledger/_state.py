@@ -31,6 +31,18 @@ class RevokedKey(msgspec.Struct, frozen=True, array_like=True):
     cutoff: int
 
 
+class PublishedRules(msgspec.Struct, frozen=True, array_like=True):
+    """One version of an issuer's transfer rules (``rules.published``)."""
+
+    version: int
+    #: SHA-256 of the human-readable text.
+    text: bytes
+    #: The ``rules`` map as signed (deterministic CBOR; decode with _events.TransferRules).
+    rules: bytes
+    #: Log time it was published.
+    time: int
+
+
 class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
     """An organisation's keys and roles, as its authority chain leaves them."""
 
@@ -56,6 +68,9 @@ class AuthorityState(msgspec.Struct, frozen=True, tag="authority"):
     #: are stored without them (see encode_state).
     gs1_prefixes: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    #: An issuer's published transfer rules, every version, oldest first
+    #: (items refer to the version they were issued under).
+    rules: tuple[PublishedRules, ...] = ()
 
     @property
     def creator(self) -> str:
@@ -103,6 +118,31 @@ class ItemState(msgspec.Struct, frozen=True, tag="item"):
     repairs: tuple[RepairState, ...] = ()
     #: The owner's consents to redemptions not yet redeemed.
     consents: tuple[Consent, ...] = ()
+    #: The item's latest owner-key recovery (spec/recovery.md), pending or settled.
+    recovery: RecoveryState | None = None
+    #: The version of the issuer's transfer rules the piece is sold under (0: none).
+    rules: int = 0
+
+
+RecoveryPhase = Literal["pending", "cancelled", "completed"]
+
+
+class RecoveryState(msgspec.Struct, frozen=True):
+    """One recovery of an item's owner key, as the entries so far leave it.
+
+    A pending recovery completes at ``effective`` (log time) by itself, as
+    escrow deadlines lapse: the state at a later log time has the new owner.
+    """
+
+    #: Statement hash of its recovery.started.
+    id: bytes
+    new_owner: bytes
+    #: Log times: started at, effective from.
+    started: int
+    effective: int
+    #: The authority (chain id) that started it.
+    by: str
+    state: RecoveryPhase = "pending"
 
 
 PlanStatus = Literal["active", "cancelled", "ended"]
@@ -251,6 +291,22 @@ class _ItemStateV2(msgspec.Struct, frozen=True, tag="item"):
     escrow: EscrowState | None = None
 
 
+class _AuthorityStateV2(msgspec.Struct, frozen=True, tag="authority"):
+    """AuthorityState as stored before transfer rules existed: every authority
+    that never published rules is stored so, byte for byte."""
+
+    subject: str
+    key: bytes | None
+    name: str = ""
+    roles: tuple[Grant, ...] = ()
+    retired: tuple[RevokedKey, ...] = ()
+    revoked: tuple[RevokedKey, ...] = ()
+    rekeyed: tuple[RevokedKey, ...] = ()
+    created_by: str = ""
+    gs1_prefixes: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
 class _AuthorityStateV1(msgspec.Struct, frozen=True, tag="authority"):
     """AuthorityState as stored before ``created_by`` existed; every state
     whose creator a grant still names is stored so."""
@@ -279,7 +335,8 @@ _decoder = msgspec.msgpack.Decoder(SubjectState)
 
 def encode_state(state: SubjectState) -> bytes:
     """Serialize a state for storage."""
-    if type(state) is ItemState and not (state.plans or state.repairs or state.consents):
+    if type(state) is ItemState and not (state.plans or state.repairs or state.consents
+                                         or state.recovery or state.rules):
         if state.escrow is None:
             return _encoder.encode(_ItemStateV1(
                 state.subject, state.issuer, state.owner, state.status, state.certificate,
@@ -288,9 +345,13 @@ def encode_state(state: SubjectState) -> bytes:
             state.subject, state.issuer, state.owner, state.status, state.certificate,
             state.attested_by, state.events, state.escrow))
     if (type(state) is AuthorityState and not state.created_by and not state.gs1_prefixes
-            and not state.domains and not state.rekeyed):
+            and not state.domains and not state.rekeyed and not state.rules):
         return _encoder.encode(_AuthorityStateV1(
             state.subject, state.key, state.name, state.roles, state.retired, state.revoked))
+    if type(state) is AuthorityState and not state.rules:
+        return _encoder.encode(_AuthorityStateV2(
+            state.subject, state.key, state.name, state.roles, state.retired, state.revoked,
+            state.rekeyed, state.created_by, state.gs1_prefixes, state.domains))
     return _encoder.encode(state)
 
 
