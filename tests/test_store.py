@@ -91,6 +91,35 @@ def test_audit_names_the_tampered_entry(tmp_path: Path, name: str) -> None:
         assert f"entry {index}" in str(info.value)
 
 
+@pytest.mark.parametrize("name", list(TAMPERS))
+@pytest.mark.parametrize("workers", [2, 3])
+def test_an_audit_in_ranges_names_the_same_entry(tmp_path: Path, name: str, workers: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked workers each replaying a range find what one replay finds, and
+    report the same first entry at fault."""
+    from provledger import _audit
+
+    w = populated(tmp_path)
+    alone = w.ledger.audit()
+    monkeypatch.setattr(_audit, "RANGE_MIN", 2)
+    calls: list[tuple[str, int, int | None]] = []
+    ranged = w.ledger.audit(workers=workers, progress=lambda *a: calls.append(a))
+    assert ranged == alone
+    assert ("replaying entries", len(w.ledger), len(w.ledger)) in calls
+    w.ledger.close()
+    sql, index = TAMPERS[name]
+    tamper(w.path, sql)
+    with pl.Ledger.open(w.path) as ledger:
+        with pytest.raises(pl.AuditError) as alone_error:
+            ledger.audit()
+        with pytest.raises(pl.AuditError) as ranged_error:
+            ledger.audit(workers=workers)
+    assert ranged_error.value.index == alone_error.value.index
+    assert str(ranged_error.value) == str(alone_error.value)
+    if index is not None:
+        assert ranged_error.value.index == index
+
+
 def test_replayed_entry_appended_by_hand_fails_audit(tmp_path: Path) -> None:
     w = populated(tmp_path)
     n = len(w.ledger)

@@ -3,16 +3,21 @@
 Each entry is checked against the stored state of its predecessors: entry
 bytes and index, log time order, signature, columns, chain link, the rules,
 and the stored state it produced. By induction from entry 0 the whole log is
-then proven, and ranges can be checked independently. Signatures are checked in worker
-processes (_parallel) while this process replays the rules.
+then proven, and ranges can be checked independently: with several workers,
+each forked process replays one range of the log against the stored state
+before it and checks that range's signatures itself, so every core replays
+(one process replaying while workers only checked signatures ran at the
+replay's speed, half of what two cores verify).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _rules
 from ._entry import LogEntry, decode_entry
@@ -68,6 +73,10 @@ class RangeResult:
 #: Entries read, decoded and sent for signature checks at a time; the next
 #: window's checks run in worker processes while this one is replayed.
 WINDOW = 1024
+#: Below this many entries per worker, forking costs more than it saves.
+RANGE_MIN = 4096
+#: Seconds between progress reports while workers replay.
+_POLL = 0.2
 
 
 def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop: int,
@@ -86,9 +95,9 @@ def audit_range(store: Store, *, origin: str, root_key: bytes, start: int, stop:
         AuditError: naming the first entry that does not check out.
     """
     view = StateView(store, origin=origin, root_key=root_key, at=start)
-    previous_time = 0
-    if start > 0:
-        previous_time = next(iter(store.rows(start - 1, start))).time
+    # A missing row before the range is the previous range's finding.
+    before = list(store.rows(start - 1, start)) if start > 0 else []
+    previous_time = before[0].time if before else 0
     result = RangeResult()
     expected = start
     with contextlib.closing(_windows(store.rows(start, stop), processes)) as windows:
@@ -233,9 +242,8 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
     cutoffs = StateView(store, origin=origin, root_key=root_key, at=size).cutoffs
     if progress is not None:
         progress(REPLAYING, 0, size)
-    results = [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
-                           cutoffs=cutoffs, processes=workers if workers > 1 else 0,
-                           progress=progress)]
+    results = _replay(store, origin=origin, root_key=root_key, size=size, cutoffs=cutoffs,
+                      workers=workers, progress=progress)
     introduced = {(k, s, i) for r in results for k, s, i in r.keys}
     introduced.add((root_key, authority_subject(root_key), -1))
     stored = {row for row in store.all_keys() if row[2] < size}
@@ -264,6 +272,68 @@ def _audit_snapshot(store: Store, *, origin: str, root_key: bytes, log_key: byte
                                      touched={s for r in results for s in r.touched}),
         checkpoints=checked,
     )
+
+
+#: What forked range workers need, set before the fork (a store cannot be pickled).
+_job: tuple[Store, str, bytes, Cutoffs, Any] | None = None
+
+
+def _replay(store: Store, *, origin: str, root_key: bytes, size: int, cutoffs: Cutoffs,
+            workers: int, progress: Progress | None) -> list[RangeResult]:
+    """Replay entries 0..size: in ``workers`` forked processes, one range each,
+    when there are enough entries; else here, signatures checked by workers.
+
+    Raises:
+        AuditError: the first entry at fault (the lowest index any range found).
+    """
+    if workers < 2 or size < 2 * RANGE_MIN:
+        return [audit_range(store, origin=origin, root_key=root_key, start=0, stop=size,
+                            cutoffs=cutoffs, processes=workers if workers > 1 else 0,
+                            progress=progress)]
+    n = min(workers, size // RANGE_MIN)
+    bounds = [(i * size // n, (i + 1) * size // n) for i in range(n)]
+    context = multiprocessing.get_context("fork")
+    done = context.Array("q", n, lock=False)  # entries replayed, per range
+    global _job  # noqa: PLW0603 - inherited by the forked workers
+    _job = (store, origin, root_key, cutoffs, done)
+    try:
+        with context.Pool(n) as pool:
+            pending = [pool.apply_async(_replay_range, (i, a, b))
+                       for i, (a, b) in enumerate(bounds)]
+            for p in pending:
+                while not p.ready():
+                    p.wait(_POLL)
+                    if progress is not None:
+                        progress(REPLAYING, sum(done), size)
+            outcomes = [p.get() for p in pending]
+    finally:
+        _job = None
+    for outcome in outcomes:  # ranges in log order: the first failure is the first entry
+        if isinstance(outcome, tuple):
+            message, index = outcome
+            raise AuditError(message, index=index)
+    if progress is not None:
+        progress(REPLAYING, size, size)
+    return [o for o in outcomes if isinstance(o, RangeResult)]
+
+
+def _replay_range(i: int, start: int, stop: int) -> RangeResult | tuple[str, int | None]:
+    """Worker: audit_range over its own reader; a failure comes back as
+    (message, index), since an AuditError does not survive pickling whole."""
+    assert _job is not None
+    store, origin, root_key, cutoffs, done = _job
+    reader = store.reader()
+
+    def report(_stage: str, count: int, _total: int | None) -> None:
+        done[i] = count
+
+    try:
+        return audit_range(reader, origin=origin, root_key=root_key, start=start, stop=stop,
+                           cutoffs=cutoffs, processes=0, progress=report)
+    except AuditError as exc:
+        return str(exc), exc.index
+    finally:
+        reader.close()
 
 
 def _key_text(key: bytes) -> str:
