@@ -26,6 +26,7 @@ import bundle
 import checkpoint
 import core
 import memory
+import postgres
 import scale
 import tree
 import witness
@@ -34,7 +35,7 @@ from _common import Row, print_table
 #: In order: memory verifies the bundles bundle.py exported.
 SECTIONS: dict[str, Callable[..., list[Row]]] = {
     "core": core.run, "tree": tree.run, "bundle": bundle.run, "memory": memory.run,
-    "checkpoint": checkpoint.run, "witness": witness.run,
+    "checkpoint": checkpoint.run, "witness": witness.run, "postgres": postgres.run,
 }
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import provledger as pl
+
+from . import pg
 
 ORIGIN = "test.example/ledger"
 T0 = 1_800_000_000
@@ -111,9 +116,102 @@ def snapshot(path: Path) -> str:
 
 def find_statement(path: str | Path, digest: bytes) -> int | None:
     """The log index of the statement with SHA-256 ``digest`` (a full scan: tests only)."""
+    if is_url(path):
+        found = raw_sql(path, "SELECT idx FROM entries WHERE hash = %s", digest)
+        return int(found[0][0]) if found else None
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         row = conn.execute("SELECT idx FROM entries WHERE hash = ?", (digest,)).fetchone()
     finally:
         conn.close()
     return None if row is None else int(row[0])
+
+
+# -- both backends -----------------------------------------------------------
+# Storage-level tests take ``ledger_target`` instead of a path: a SQLite file,
+# then a fresh database on a real PostgreSQL server (tests/pg.py) started once
+# per session from the installed binaries.
+
+
+def is_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.Server]:
+    """A PostgreSQL server for the session; the tests that need one skip without
+    one, or fail where PROVLEDGER_REQUIRE_PG is set (.ci/run, server installed)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            srv = stack.enter_context(pg.server())
+        except LookupError as exc:
+            if os.environ.get("PROVLEDGER_REQUIRE_PG"):
+                pytest.fail(f"PROVLEDGER_REQUIRE_PG is set: {exc}")
+            pytest.skip(str(exc))
+        yield srv
+
+
+@pytest.fixture
+def pg_url(pg_server: pg.Server) -> str:
+    """A fresh empty database on the session's PostgreSQL server."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a test's ledger lives: a SQLite file path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "ledger.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@contextmanager
+def writer_blocked(target: str | Path) -> Iterator[None]:
+    """Another writer holding the ledger for the length of the block: SQLite's
+    write lock, or PostgreSQL's writers' advisory lock."""
+    if is_url(target):
+        import psycopg
+
+        from provledger._pgstore import WRITE_LOCK
+
+        with psycopg.connect(str(target), autocommit=True) as pconn:
+            pconn.execute("BEGIN")
+            pconn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield
+            pconn.execute("ROLLBACK")
+        return
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def raw_sql(target: str | Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run ``sql`` on the ledger's database behind its back: on PostgreSQL as
+    a superuser with triggers off (session_replication_role = replica), on
+    SQLite with the triggers dropped for the statement. Returns any rows.
+    Tests only (tampering, inspection)."""
+    if is_url(target):
+        import psycopg
+
+        with psycopg.connect(str(target), autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            cur = conn.execute(sql, args or None)
+            return list(cur.fetchall()) if cur.description else []
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                                ).fetchall()
+        conn.execute("BEGIN")
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        rows = conn.execute(sql.replace("%s", "?"), args).fetchall()
+        for _, text in triggers:
+            conn.execute(text)
+        conn.execute("COMMIT")
+        return rows
+    finally:
+        conn.close()

@@ -11,7 +11,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,16 @@ import pytest
 import provledger as pl
 from provledger import _audit
 
-from .conftest import ORIGIN, T0, World, find_statement, key, make_world
+from .conftest import (
+    ORIGIN,
+    T0,
+    World,
+    find_statement,
+    key,
+    make_world,
+    raw_sql,
+    writer_blocked,
+)
 from .reliability import workers
 
 CTX = multiprocessing.get_context("spawn")
@@ -78,9 +86,10 @@ def run(procs: list[tuple[Callable[..., None], tuple[Any, ...]]], *, stop: Any =
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> World:
-    """A ledger with four items (one with a repair) and one checkpoint; closed."""
-    w = make_world(tmp_path / "ledger.db")
+def shop(ledger_target: str | Path) -> World:
+    """A ledger with four items (one with a repair) and one checkpoint; closed.
+    On each backend: a SQLite file, then a PostgreSQL database."""
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     for n in range(4):
         w.issue(f"BASE-{n}")
     w.add(w.workshop, pl.serial_item_id(w.jeweler.public_key, "BASE-0"), pl.RepairRecorded(
@@ -295,19 +304,13 @@ def test_a_forked_child_can_append_a_large_batch(tmp_path: Path) -> None:
 
 def test_busy_is_the_only_error_of_a_blocked_writer(shop: World) -> None:
     """Held past the timeout, a writer gets LedgerBusyError, and nothing is written."""
-    blocker = sqlite3.connect(shop.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        with pl.Ledger.open(shop.path, timeout=0.05) as ledger:
-            size = len(ledger)
-            for call in (lambda: ledger.append(certificate(shop, "BLOCKED")),
-                         lambda: ledger.sign_checkpoint(key("log"))):
-                with pytest.raises(pl.LedgerBusyError):
-                    call()
-            assert len(ledger) == size
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with writer_blocked(shop.path), pl.Ledger.open(shop.path, timeout=0.05) as ledger:
+        size = len(ledger)
+        for call in (lambda: ledger.append(certificate(shop, "BLOCKED")),
+                     lambda: ledger.sign_checkpoint(key("log"))):
+            with pytest.raises(pl.LedgerBusyError):
+                call()
+        assert len(ledger) == size
 
 
 # -- backups ----------------------------------------------------------------------------
@@ -359,10 +362,7 @@ def test_a_backup_never_replaces_a_file(shop: World, tmp_path: Path) -> None:
 
 def test_a_backup_of_a_damaged_ledger_fails_and_leaves_no_copy(shop: World,
                                                                tmp_path: Path) -> None:
-    conn = sqlite3.connect(shop.path, isolation_level=None)
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET time = time - 1000 WHERE idx = 5")
-    conn.close()
+    raw_sql(shop.path, "UPDATE entries SET time = time - 1000 WHERE idx = 5")
     dest = tmp_path / "copy.db"
     with pl.Ledger.open(shop.path) as ledger, pytest.raises(pl.AuditError) as info:
         ledger.backup(dest)

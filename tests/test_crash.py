@@ -34,6 +34,31 @@ def test_quick_kills_lose_nothing_acknowledged(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["size"] == stats.final_size
 
 
+def test_quick_kills_of_postgres_writers_lose_nothing_acknowledged(tmp_path: Path,
+                                                                   pg_url: str) -> None:
+    """The same kills with the ledger in PostgreSQL, the server running on: a
+    writer's connection dies mid-transaction and the server rolls it back."""
+    harness = CrashHarness(tmp_path, seed=4, url=pg_url)
+    stats = harness.run(kills=6)
+    print(f"\ncrash (quick, postgres): {stats}")
+    assert stats.kills == 6
+    assert stats.acked_statements > 0
+    assert stats.checks == 7
+    exe = Path(sys.executable).with_name("provledger")
+    out = subprocess.run([str(exe), "--db", pg_url, "audit", "--json"],
+                         capture_output=True, check=True, text=True)
+    assert json.loads(out.stdout)["size"] == stats.final_size
+
+
+@pytest.mark.slow
+def test_a_hundred_kills_of_postgres_writers(tmp_path: Path, pg_url: str) -> None:
+    stats = CrashHarness(tmp_path, seed=5, url=pg_url).run(kills=100)
+    print(f"\ncrash (full, postgres): {stats}")
+    assert stats.kills == 100
+    assert stats.in_flight_committed > 0
+    assert stats.in_flight_lost > 0
+
+
 @pytest.mark.slow
 def test_a_hundred_kills_lose_nothing_acknowledged(tmp_path: Path) -> None:
     stats = CrashHarness(tmp_path, seed=2).run(kills=100)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,13 @@ from hypothesis import given, settings, strategies as st
 import provledger as pl
 from provledger import _smt
 
-from .conftest import World, key, make_world
+from .conftest import World, key, make_world, raw_sql
 from .test_store import tamper
 
 
-def build(path: Path) -> tuple[World, list[bytes]]:
+def build(path: str | Path) -> tuple[World, list[bytes]]:
     """60 items, a checkpoint, 20 repairs and 10 new items, another checkpoint."""
-    w = make_world(path)
+    w = make_world(path)  # type: ignore[arg-type]
     items = [w.issue(f"H{n}") for n in range(60)]
     roots = [w.ledger.sign_checkpoint(key("log")).heads]
     for item in items[:20]:
@@ -29,17 +28,16 @@ def build(path: Path) -> tuple[World, list[bytes]]:
     return w, roots
 
 
-def test_split_updates_store_the_same_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_split_updates_store_the_same_map(tmp_path: Path, ledger_target: str | Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     whole, whole_roots = build(tmp_path / "whole.db")
     monkeypatch.setattr(_smt, "SMALL", 3)  # every update goes through the scratch tables
-    split, split_roots = build(tmp_path / "split.db")
+    split, split_roots = build(ledger_target)
     assert split_roots == whole_roots
     split.ledger.audit()
     whole.ledger.close()
     split.ledger.close()
-    query = "SELECT depth, position, version, hash, key, value FROM map_nodes ORDER BY 1, 2, 3"
-    a, b = sqlite3.connect(tmp_path / "whole.db"), sqlite3.connect(tmp_path / "split.db")
-    assert a.execute(query).fetchall() == b.execute(query).fetchall()
+    assert _nodes(ledger_target) == _nodes(tmp_path / "whole.db")
 
 
 @pytest.mark.parametrize("sql", [
@@ -50,10 +48,10 @@ def test_split_updates_store_the_same_map(tmp_path: Path, monkeypatch: pytest.Mo
     "INSERT INTO map_nodes VALUES (200, zeroblob(32), 0, zeroblob(32), NULL, NULL)",
     "UPDATE map_nodes SET version = 5 WHERE version = 0 AND depth = 3",
 ])
-def test_tampered_head_map_nodes_fail_the_audit(tmp_path: Path, sql: str,
+def test_tampered_head_map_nodes_fail_the_audit(ledger_target: str | Path, sql: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_smt, "SMALL", 3)
-    w, _ = build(tmp_path / "l.db")
+    w, _ = build(ledger_target)
     w.ledger.audit()
     w.ledger.close()
     tamper(w.path, sql)
@@ -61,9 +59,9 @@ def test_tampered_head_map_nodes_fail_the_audit(tmp_path: Path, sql: str,
         ledger.audit()
 
 
-def test_changed_heads_are_the_latest_entry_of_each_subject(tmp_path: Path) -> None:
+def test_changed_heads_are_the_latest_entry_of_each_subject(ledger_target: str | Path) -> None:
     """Both query plans (most of the log, or a recent range) give the same answer."""
-    w, _ = build(tmp_path / "l.db")
+    w, _ = build(ledger_target)
     store = w.ledger.store
     rows = list(store.rows(0, store.size()))
     for start, stop in [(0, len(rows)), (0, 40), (10, 90), (60, 70), (85, len(rows)),
@@ -121,8 +119,9 @@ def _order(node: tuple[int, bytes, _smt.Node]) -> tuple[int, bytes]:
     return node[0], node[1]
 
 
-def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(tmp_path: Path) -> None:
-    w = make_world(tmp_path / "l.db")
+def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(
+        ledger_target: str | Path) -> None:
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     a, b, c = (bytes([n]) * 32 for n in (1, 2, 3))
     changes = [(b, a), (a, a), (b, c), (c + b"x", b"short")]
     with w.ledger.store.staged_changes(iter(changes)) as staged:
@@ -130,16 +129,16 @@ def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(tmp_path: Pa
         assert staged.count(b, None, 10) == 2
 
 
-def _nodes(path: Path) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as db:
-        return db.execute("SELECT depth, position, version, hash, key, value FROM map_nodes "
-                          "ORDER BY 1, 2, 3").fetchall()
+def _nodes(path: str | Path) -> list[tuple[object, ...]]:
+    return [tuple(bytes(x) if isinstance(x, memoryview) else x for x in row)
+            for row in raw_sql(path, "SELECT depth, position, version, hash, key, value "
+                               "FROM map_nodes ORDER BY 1, 2, 3")]
 
 
 @pytest.mark.parametrize(("bucket_keys", "processes"), [(4, 2), (1, 3), (1000, 2)])
 def test_a_first_map_built_on_several_cores_is_the_one_built_alone(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_keys: int,
-        processes: int) -> None:
+        tmp_path: Path, ledger_target: str | Path, monkeypatch: pytest.MonkeyPatch,
+        bucket_keys: int, processes: int) -> None:
     """Workers bucket, build and join (empty and one-key buckets included) to
     exactly the nodes and root one process makes; audits agree either way."""
     from provledger import _headmap_first, _parallel
@@ -149,9 +148,9 @@ def test_a_first_map_built_on_several_cores_is_the_one_built_alone(
     monkeypatch.setattr(_headmap_first, "BUCKET_KEYS", bucket_keys)
     monkeypatch.setattr(_parallel, "default_processes", lambda: processes)
     monkeypatch.setattr("provledger._tlog.default_processes", lambda: processes)
-    shared, shared_roots = build(tmp_path / "shared.db")
+    shared, shared_roots = build(ledger_target)
     assert shared_roots == alone_roots
-    assert _nodes(tmp_path / "shared.db") == _nodes(tmp_path / "alone.db")
+    assert _nodes(ledger_target) == _nodes(tmp_path / "alone.db")
     calls: list[tuple[str, int, int | None]] = []
     report = shared.ledger.audit(progress=lambda *a: calls.append(a))
     assert report.checkpoints == 2

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -18,11 +19,12 @@ from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, v
 from provledger._storage import Row, Store
 from provledger._store import SQLiteStore
 
-from .conftest import World, key, make_world, snapshot, table_names
+from .conftest import World, is_url, key, make_world, raw_sql, snapshot, table_names
 
 
-def populated(tmp: Path) -> World:
-    w = make_world(tmp / "l.db")
+def populated(tmp: str | Path) -> World:
+    """A small ledger at ``tmp``: a ledger_target, or a directory (SQLite file in it)."""
+    w = make_world(tmp if is_url(tmp) or not Path(tmp).is_dir() else Path(tmp) / "l.db")
     for n in range(3):
         item = w.issue(f"R{n}")
         w.add(w.workshop, item, pl.RepairRecorded(work="Polish", category="service",
@@ -31,8 +33,12 @@ def populated(tmp: Path) -> World:
     return w
 
 
-def tamper(path: Path, sql: str, *args: object) -> None:
+def tamper(path: str | Path, sql: str, *args: object) -> None:
     """Change the database behind the ledger's back, triggers dropped first."""
+    if is_url(path):
+        pg_sql = PG_DIALECT.get(sql, sql).replace("zeroblob(32)", "decode(repeat('00', 32), 'hex')")
+        raw_sql(path, pg_sql.replace("?", "%s"), *args)
+        return
     conn = sqlite3.connect(path, isolation_level=None)
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
         conn.execute(f"DROP TRIGGER {name}")
@@ -77,9 +83,18 @@ TAMPERS: dict[str, tuple[str, int | None]] = {
 }
 
 
+#: The tampers in PostgreSQL's words, where SQLite's differ.
+PG_DIALECT = {
+    TAMPERS["flip-entry-byte"][0]: "UPDATE entries SET entry = substr(entry, 1, 40) || "
+                                   "'\\xff'::bytea || substr(entry, 42) WHERE idx = 5",
+    TAMPERS["forge-key"][0]: "INSERT INTO keys VALUES (decode(repeat('00', 32), 'hex'), "
+                             "'provledger:authority:' || repeat('00', 32), 2)",
+}
+
+
 @pytest.mark.parametrize("name", list(TAMPERS))
-def test_audit_names_the_tampered_entry(tmp_path: Path, name: str) -> None:
-    w = populated(tmp_path)
+def test_audit_names_the_tampered_entry(ledger_target: str | Path, name: str) -> None:
+    w = populated(ledger_target)
     assert w.ledger.audit().size == len(w.ledger)
     w.ledger.close()
     sql, index = TAMPERS[name]
@@ -93,13 +108,14 @@ def test_audit_names_the_tampered_entry(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 @pytest.mark.parametrize("workers", [2, 3])
-def test_an_audit_in_ranges_names_the_same_entry(tmp_path: Path, name: str, workers: int,
+def test_an_audit_in_ranges_names_the_same_entry(ledger_target: str | Path, name: str,
+                                                workers: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Forked workers each replaying a range find what one replay finds, and
     report the same first entry at fault."""
     from provledger import _audit
 
-    w = populated(tmp_path)
+    w = populated(ledger_target)
     alone = w.ledger.audit()
     monkeypatch.setattr(_audit, "RANGE_MIN", 2)
     calls: list[tuple[str, int, int | None]] = []
@@ -120,15 +136,13 @@ def test_an_audit_in_ranges_names_the_same_entry(tmp_path: Path, name: str, work
         assert ranged_error.value.index == index
 
 
-def test_replayed_entry_appended_by_hand_fails_audit(tmp_path: Path) -> None:
-    w = populated(tmp_path)
+def test_replayed_entry_appended_by_hand_fails_audit(ledger_target: str | Path) -> None:
+    w = populated(ledger_target)
     n = len(w.ledger)
     w.ledger.close()
     # Copy entry 5 to the end, re-wrapping it at the right index: a replay.
-    conn = sqlite3.connect(w.path)
-    row = conn.execute("SELECT time, entry, subject, type, signer, state FROM entries "
-                       "WHERE idx = 5").fetchone()
-    conn.close()
+    (row,) = raw_sql(w.path, "SELECT time, entry, subject, type, signer, state FROM entries "
+                     "WHERE idx = 5")
     from provledger._entry import decode_entry, encode_entry
 
     stmt = decode_entry(row[1]).statement
@@ -164,8 +178,8 @@ def test_any_flipped_byte_of_any_entry_fails_audit(tmp_path_factory: pytest.Temp
     assert info.value.index == index
 
 
-def test_everything_acknowledged_survives_reopening(tmp_path: Path) -> None:
-    w = populated(tmp_path)
+def test_everything_acknowledged_survives_reopening(ledger_target: str | Path) -> None:
+    w = populated(ledger_target)
     heads = {s: w.ledger.head(s) for s in
              (pl.serial_item_id(w.jeweler.public_key, f"R{n}") for n in range(3))}
     size = len(w.ledger)
@@ -195,48 +209,59 @@ def test_open_and_create_errors(tmp_path: Path) -> None:
         w.ledger.entry(10_000)
 
 
-def test_a_busy_ledger_gives_a_retryable_error_and_writes_nothing(tmp_path: Path) -> None:
-    w = populated(tmp_path)
-    blocker = sqlite3.connect(w.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
+def test_a_busy_ledger_gives_a_retryable_error_and_writes_nothing(
+        ledger_target: str | Path) -> None:
+    w = populated(ledger_target)
+    blocker: Any
+    if is_url(w.path):  # another writer holding the writers' lock
+        import psycopg
+
+        from provledger._pgstore import WRITE_LOCK
+
+        blocker = psycopg.connect(str(w.path), autocommit=True)
+        blocker.execute("BEGIN")
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    else:
+        blocker = sqlite3.connect(w.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+    before = len(w.ledger)
     item = pl.serial_item_id(w.jeweler.public_key, "R0")
     stmt = w.sign(w.owner, item, pl.Recovered())
     with pl.Ledger.open(w.path, timeout=0.2, clock=w.clock) as other, \
             pytest.raises(pl.LedgerBusyError):
         other.append(stmt)
+    assert len(w.ledger) == before
     blocker.execute("ROLLBACK")
     blocker.close()
     with pl.Ledger.open(w.path, clock=w.clock) as other:
-        assert other.append(stmt).index == len(other) - 1
+        assert other.append(stmt).index == len(other) - 1 == before
 
 
 ReadCall = Callable[[pl.Ledger], object]
 
 
-def test_history_reverifies_entries(tmp_path: Path) -> None:
-    w = populated(tmp_path)
+def test_history_reverifies_entries(ledger_target: str | Path) -> None:
+    w = populated(ledger_target)
     item = pl.serial_item_id(w.jeweler.public_key, "R1")
     assert [r.statement.type for r in w.ledger.history(item)] == [
         "cert.issued", "repair.recorded", "lost.reported"]
     index = w.ledger.history(item)[1].index
     w.ledger.close()
-    conn = sqlite3.connect(w.path)
-    (blob,) = conn.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
-    conn.close()
+    ((blob,),) = raw_sql(w.path, "SELECT entry FROM entries WHERE idx = %s", index)
     tamper(w.path, "UPDATE entries SET entry = ? WHERE idx = ?", blob[:-1] + bytes([blob[-1] ^ 1]),
            index)
     with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.SignatureError):
         ledger.history(item)
 
 
-def test_a_second_genesis_appended_by_hand_fails_audit(tmp_path: Path) -> None:
+def test_a_second_genesis_appended_by_hand_fails_audit(ledger_target: str | Path) -> None:
     """The audit does not look up heads for genesis entries; it counts them."""
     from provledger import _rules
     from provledger._entry import encode_entry
     from provledger._state import encode_state
     from provledger._view import StateView
 
-    w = populated(tmp_path)
+    w = populated(ledger_target)
     item = pl.serial_item_id(w.jeweler.public_key, "R1")
     again = w.sign(w.jeweler, item, pl.CertificateIssued(kind="ring", serial="R1",
                                                          owner=w.jeweler.public_key), prev=None)
@@ -313,11 +338,11 @@ def check_proofs(ledger: pl.Ledger, sizes: Iterable[int]) -> None:
 
 @pytest.mark.parametrize("shape", list(CACHE_SHAPES))
 def test_proofs_stay_right_as_other_connections_append(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+        ledger_target: str | Path, monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
     """Warm caches never serve a stale or missing node: partial tiles cached at
     one size are read again, not trusted, once the log has grown past them."""
     shape_cache(monkeypatch, shape)
-    w = make_world(tmp_path / "l.db")
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     append_certs(w, w.ledger, "a", 29)
     other = pl.Ledger.open(w.path, clock=w.clock)
     reader = pl.Ledger.open(w.path, readonly=True)
@@ -337,12 +362,12 @@ def test_proofs_stay_right_as_other_connections_append(
         reader.close()
 
 
-def test_tiles_hold_the_tree_as_c2sp_tlog_tiles(tmp_path: Path) -> None:
+def test_tiles_hold_the_tree_as_c2sp_tlog_tiles(ledger_target: str | Path) -> None:
     """Each row is tile L/N of c2sp.org/tlog-tiles (hashes of tree level 8L) plus
     its interior nodes in completion order; _tiles serves the hashes unchanged."""
     from provledger import _tiles
 
-    w = make_world(tmp_path / "l.db")
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     for tag, count in (("a", 300), ("b", 1), ("c", 212)):  # 517 entries
         append_certs(w, w.ledger, tag, count)
     n, tree, store = len(w.ledger), rebuilt(w.ledger), w.ledger.store
@@ -395,10 +420,10 @@ def test_full_tiles_are_final_and_partial_ones_only_grow(tmp_path: Path, sql: st
     assert snapshot(w.path) == before
 
 
-def test_a_rolled_back_write_leaves_no_tile_cached(tmp_path: Path) -> None:
+def test_a_rolled_back_write_leaves_no_tile_cached(ledger_target: str | Path) -> None:
     from provledger._storage import TileRow
 
-    w = make_world(tmp_path / "l.db")
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     append_certs(w, w.ledger, "a", 12)
     store, n, fake = w.ledger.store, len(w.ledger), b"\x07" * 32
     assert n == 16
@@ -423,15 +448,15 @@ def test_a_rolled_back_write_leaves_no_tile_cached(tmp_path: Path) -> None:
     check_proofs(w.ledger, range(n, 33))
 
 
-def test_a_write_that_does_not_extend_a_tile_is_refused(tmp_path: Path) -> None:
+def test_a_write_that_does_not_extend_a_tile_is_refused(ledger_target: str | Path) -> None:
     from provledger._storage import TileRow
 
-    w = make_world(tmp_path / "l.db")
+    w = make_world(ledger_target)  # type: ignore[arg-type]
     append_certs(w, w.ledger, "a", 12)
-    before = snapshot(w.path)
+    before = raw_sql(w.path, "SELECT * FROM tiles ORDER BY level, idx")
     with pytest.raises(pl.StorageError, match="refused"), w.ledger.store.write():
         w.ledger.store.insert([], [], [TileRow(0, 0, b"\x07" * 32 * 17, b"")])
-    assert snapshot(w.path) == before
+    assert raw_sql(w.path, "SELECT * FROM tiles ORDER BY level, idx") == before
 
 
 def test_a_short_tile_is_missing_nodes_and_the_rest_still_serve(

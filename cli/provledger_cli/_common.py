@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
 
@@ -77,7 +77,7 @@ Exit codes:
 
 \b
 Environment:
-  {DB_ENV}          the ledger file (as --db)
+  {DB_ENV}          the ledger: a file, or a postgresql:// URL (as --db)
   {PASSPHRASE_ENV}  passphrase of private key files; asked for when unset
 """
 
@@ -104,11 +104,36 @@ def fail(message: str, code: int) -> NoReturn:
     raise click.exceptions.Exit(code)
 
 
+if TYPE_CHECKING:  # generic in click's stubs since 8.3; a plain class at run time before
+    _TargetBase = click.ParamType[Path | str, Any]
+else:
+    _TargetBase = click.ParamType
+
+
+class LedgerTarget(_TargetBase):
+    """--db: a SQLite file path, or a ``postgresql://`` / ``postgres://`` URL
+    (kept a string: a Path would fold its ``//``)."""
+
+    name = "path|url"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text
+        if not text:
+            self.fail("an empty path", param, ctx)
+        return Path(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The group's global options, handed to every command."""
 
-    db: Path
+    #: A SQLite file, or a PostgreSQL URL (str).
+    db: Path | str
 
 
 pass_settings = click.make_pass_decorator(Settings)

@@ -75,7 +75,8 @@ class Writer:
     would be read from it must then be given on the command line.
     """
 
-    def __init__(self, ledger: provledger.Ledger | None, opts: WriteOptions, db: Path) -> None:
+    def __init__(self, ledger: provledger.Ledger | None, opts: WriteOptions,
+                 db: Path | str) -> None:
         self.ledger = ledger
         self.opts = opts
         self._db = db
@@ -186,7 +187,7 @@ def open_writer(settings: Settings, opts: WriteOptions) -> Iterator[Writer]:
             raise click.UsageError("--origin and --prev apply only with -o/--out")
         with provledger.Ledger.open(settings.db) as ledger:
             yield Writer(ledger, opts, settings.db)
-    elif settings.db.exists():
+    elif isinstance(settings.db, str) or settings.db.exists():
         with provledger.Ledger.open(settings.db, readonly=True) as ledger:
             yield Writer(ledger, opts, settings.db)
     else:

@@ -56,7 +56,8 @@ def _write_pair(directory: Path, name: str, key: provledger.SigningKey, *, secre
               help="The log's name in every statement: a schema-less URL such as "
                    "ledger.example.com/rings.")
 @click.option("--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the new key files [default: <db stem>-keys/ next to --db].")
+              help="Directory for the new key files [default: <db stem>-keys/ next to --db; "
+                   "required with a postgresql:// --db].")
 @strength_option
 @json_option
 @pass_settings
@@ -73,10 +74,17 @@ def init(settings: Settings, *, origin: str, keys_dir: Path | None, strength: st
     Example:
       provledger --db rings.db init --origin ledger.maison-rose.example/rings
     """
-    if settings.db.exists():
-        raise provledger.StorageError(f"{settings.db}: already exists; refusing to overwrite "
-                                      "a ledger")
-    directory = keys_dir or settings.db.parent / f"{settings.db.stem}-keys"
+    if isinstance(settings.db, str):
+        # The database refuses a second ledger itself (Ledger.create).
+        if keys_dir is None:
+            raise click.UsageError("with a postgresql:// --db, give --keys DIR for the new "
+                                   "key files")
+        directory = keys_dir
+    else:
+        if settings.db.exists():
+            raise provledger.StorageError(f"{settings.db}: already exists; refusing to "
+                                          "overwrite a ledger")
+        directory = keys_dir or settings.db.parent / f"{settings.db.stem}-keys"
     names = ("root", "log")
     _refuse_existing(*(directory / f"{n}.{ext}" for n in names for ext in ("key", "pub")))
     keys = {n: provledger.SigningKey.generate() for n in names}
@@ -91,12 +99,14 @@ def init(settings: Settings, *, origin: str, keys_dir: Path | None, strength: st
         ledger = provledger.Ledger.create(settings.db, origin=origin,
                                           root_key=keys["root"].public_key,
                                           log_key=keys["log"].public_key)
-    except ValueError as exc:
+    except (ValueError, provledger.StorageError) as exc:
         # Key files for a ledger that was never made would only mislead.
         for path in written:
             path.unlink(missing_ok=True)
         if made_directory:
             directory.rmdir()
+        if isinstance(exc, provledger.StorageError):
+            raise  # e.g. the database already holds a ledger
         raise click.BadParameter(str(exc), param_hint="--origin") from None
     ledger.close()
     root, log = fmt_key(keys["root"].public_key), fmt_key(keys["log"].public_key)

@@ -26,6 +26,7 @@ from ._common import (
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_STORAGE,
+    LedgerTarget,
     Settings,
     exit_code,
     fail,
@@ -129,12 +130,13 @@ def _os_message(exc: OSError) -> str:
 
 @click.group(cls=_LedgerGroup, epilog=EXIT_CODES_HELP, commands=_LazyCommands(_COMMANDS),
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar=DB_ENV,
+@click.option("--db", type=LedgerTarget(), envvar=DB_ENV,
               default=Path("provledger.db"), show_default=True, show_envvar=True,
-              help="The ledger file.")
+              help="The ledger: a SQLite file, or a postgresql://user@host/dbname URL "
+                   "(needs the 'postgres' extra).")
 @click.version_option(provledger.__version__, prog_name="provledger")
 @click.pass_context
-def cli(ctx: click.Context, db: Path) -> None:
+def cli(ctx: click.Context, db: Path | str) -> None:
     """An append-only, signed, hash-chained provenance ledger for jewellery.
 
     Issuers certify pieces; authorized workshops record repairs and

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import _rules, _tlog
 from ._audit import AuditReport
+from ._backends import create_store, is_url, open_store
 from ._entry import encode_entry
 from ._errors import (
     ChainError,
@@ -36,7 +37,7 @@ from ._statement import (
     verify_statement,
 )
 from ._storage import Row, Store
-from ._store import SCHEMA_VERSION, SQLiteStore
+from ._store import SCHEMA_VERSION
 from ._tlog import SignedCheckpoint
 from ._tree import tree_of
 from ._view import StateView
@@ -91,14 +92,16 @@ class Ledger:
         log_key: bytes,
         clock: Clock = _time.time,
     ) -> Ledger:
-        """Create an empty ledger file.
+        """Create an empty ledger: a new SQLite file at ``path``, or the
+        tables in the empty PostgreSQL database a ``postgresql://`` URL names.
 
         ``root_key`` is the public key that grants issuers; ``log_key`` the one
         that signs checkpoints. ``origin`` names the log in every statement
         (a schema-less URL such as ``ledger.example.com/rings``).
 
         Raises:
-            StorageError: the file exists or cannot be created.
+            StorageError: the file (or a ledger in the database) exists, or it
+                cannot be created.
             ValueError: a bad origin or key.
         """
         from ._codec import convert
@@ -120,7 +123,7 @@ class Ledger:
             "root_key": root_key,
             "log_key": log_key,
         }
-        store = SQLiteStore.create(path, meta, keys=[(root_key, authority_subject(root_key), -1)])
+        store = create_store(path, meta, keys=[(root_key, authority_subject(root_key), -1)])
         return cls(store, clock=clock)
 
     @classmethod
@@ -132,7 +135,7 @@ class Ledger:
         readonly: bool = False,
         timeout: float = 10.0,
     ) -> Ledger:
-        """Open an existing ledger file.
+        """Open an existing ledger: a SQLite file, or a ``postgresql://`` URL.
 
         A writer waits up to ``timeout`` seconds for another to finish, then
         raises LedgerBusyError.
@@ -141,7 +144,7 @@ class Ledger:
             StorageError: missing, unreadable or not a provledger ledger, or
                 its ``meta`` table lacks or garbles the origin or a key.
         """
-        store = SQLiteStore.open(path, readonly=readonly, timeout=timeout)
+        store = open_store(path, readonly=readonly, timeout=timeout)
         try:
             return cls(store, clock=clock)
         except BaseException:
@@ -533,7 +536,12 @@ class Ledger:
     def backup(self, dest: str | Path, *, progress: Progress | None = None) -> AuditReport:
         """Copy the ledger to the new file ``dest`` while it stays in use; audit the copy.
 
-        The copy is one consistent snapshot taken with SQLite's online backup
+        ``dest`` may instead be a ``postgresql://`` URL of an empty database:
+        the copy is then made there in one transaction (and removed again if
+        it does not audit); from a PostgreSQL ledger, ``dest`` is a new SQLite
+        file. Either way it is one consistent snapshot.
+
+        From a SQLite ledger the copy is taken with SQLite's online backup
         API: writers may go on meanwhile, and the copy holds a prefix of the
         log (its root is this ledger's ``root(size)`` for the copy's size)
         with every checkpoint signed up to then. It is a single file, fsynced
@@ -546,20 +554,24 @@ class Ledger:
         copy is deleted and the exception goes on.
 
         Raises:
-            StorageError: ``dest`` exists or cannot be written.
+            StorageError: ``dest`` exists (or holds a ledger) or cannot be written.
             AuditError: the copy does not audit (it was deleted).
         """
+        from ._backends import copy_to_url, discard_copy
         from ._errors import AuditError
 
-        self._store.backup(dest, progress=progress)
+        if is_url(dest):
+            copy_to_url(self._store, str(dest), progress)
+        else:
+            self._store.backup(dest, progress=progress)
         try:
             return self._audit_copy(dest, progress)
         except ProvLedgerError as exc:
-            Path(dest).unlink(missing_ok=True)
+            discard_copy(dest)
             raise AuditError(f"backup {dest} does not audit, so it was deleted: {exc}",
                              index=getattr(exc, "index", None)) from None
         except BaseException:
-            Path(dest).unlink(missing_ok=True)  # interrupted: an unaudited copy is no backup
+            discard_copy(dest)  # interrupted: an unaudited copy is no backup
             raise
 
     def _audit_copy(self, dest: str | Path, progress: Progress | None) -> AuditReport:

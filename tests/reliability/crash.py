@@ -32,7 +32,7 @@ from typing import Any
 
 import provledger as pl
 
-from ..conftest import ORIGIN, T0, find_statement, key, make_world
+from ..conftest import ORIGIN, T0, find_statement, key, make_world, raw_sql
 
 WRITER = Path(__file__).with_name("writer.py")
 #: The log time every writer uses: fixed, so runs are reproducible.
@@ -77,10 +77,12 @@ class CrashHarness:
     appends_per_run: int = 200
     max_delay: float = 0.25
     stats: Stats = field(default_factory=Stats)
+    #: A PostgreSQL URL to hold the ledger instead of a file in ``dir``.
+    url: str | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.path = self.dir / "ledger.db"
+        self.path: Path | str = self.url if self.url is not None else self.dir / "ledger.db"
         world = make_world(self.path)
         self.items = [world.issue(f"BASE-{n}") for n in range(BASE_ITEMS)]
         world.ledger.close()
@@ -188,14 +190,18 @@ class CrashHarness:
     def check(self, records: list[dict[str, Any]]) -> None:
         """Everything the module docstring promises, after one run."""
         start = time.perf_counter()
-        conn = sqlite3.connect(self.path)
-        try:
-            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            (dupes,) = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT hash) FROM entries"
-                                    ).fetchone()
-            assert dupes == 0
-        finally:
-            conn.close()
+        if isinstance(self.path, str):
+            assert raw_sql(self.path, "SELECT COUNT(*) - COUNT(DISTINCT hash) FROM entries"
+                           ) == [(0,)]
+        else:
+            conn = sqlite3.connect(self.path)
+            try:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                (dupes,) = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT hash) FROM entries"
+                                        ).fetchone()
+                assert dupes == 0
+            finally:
+                conn.close()
         with pl.Ledger.open(self.path) as ledger:
             report = ledger.audit()
             assert report.size == len(ledger)

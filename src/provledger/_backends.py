@@ -1,0 +1,211 @@
+"""Which backend holds a ledger, chosen by its name, and copies between backends.
+
+A ``postgresql://`` or ``postgres://`` URL names a PostgreSQL database
+(_pgstore, which needs the ``postgres`` extra: psycopg); anything else is the
+path of a SQLite file (_store). psycopg is imported only for a URL, so
+verifiers and SQLite users never load it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._errors import StorageError
+from ._progress import COPYING, EVERY, Progress
+from ._storage import Row, Store
+from ._store import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._pgstore import PostgresStore
+
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` names a PostgreSQL database rather than a file."""
+    return isinstance(target, str) and target.startswith(_URL_SCHEMES)
+
+
+def redact_target(target: str | Path) -> str:
+    """``target`` for messages: a URL without its password, a path as it is."""
+    if not is_url(target):
+        return str(target)
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(str(target))
+        if parts.password is None:
+            return str(target)
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (
+            f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "postgresql://..."
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _pgstore() -> type[PostgresStore]:
+    """The PostgreSQL backend, imported on first use.
+
+    Raises:
+        StorageError: psycopg is not installed.
+    """
+    try:
+        from ._pgstore import PostgresStore
+    except ImportError as exc:
+        raise StorageError("a postgresql:// ledger needs psycopg: install provledger's "
+                           f"'postgres' extra (pip install 'provledger[postgres]'); {exc}"
+                           ) from None
+    return PostgresStore
+
+
+def open_store(target: str | Path, *, readonly: bool = False, timeout: float = 10.0,
+               progress: Progress | None = None) -> Store:
+    """Open the ledger at ``target``: a PostgreSQL URL or a SQLite file path.
+
+    Raises:
+        StorageError: no ledger there, unreachable, or another schema.
+        LedgerBusyError: converting an old SQLite file waited too long.
+    """
+    if is_url(target):
+        return _pgstore().open(str(target), readonly=readonly, timeout=timeout,
+                               progress=progress)
+    return SQLiteStore.open(target, readonly=readonly, timeout=timeout, progress=progress)
+
+
+def create_store(target: str | Path, meta: dict[str, bytes],
+                 keys: Sequence[tuple[bytes, str, int]] = ()) -> Store:
+    """Create a ledger at ``target`` holding ``meta`` and the initial ``keys``:
+    the tables in an empty PostgreSQL database, or a new SQLite file.
+
+    Raises:
+        StorageError: a ledger (or file) is already there, or it cannot be made.
+    """
+    if is_url(target):
+        return _pgstore().create(str(target), meta, keys)
+    return SQLiteStore.create(target, meta, keys)
+
+
+def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
+    """Copy every entry, tile, checkpoint, cosignature and head-map node of
+    ``src`` into ``dst``, which holds ``src``'s meta and keys and nothing else.
+    Call inside ``src.snapshot()`` and ``dst.write()``.
+
+    Raises:
+        StorageError: ``dst`` refused a row, or the copy's head map does not
+            hold every node of ``src``'s.
+    """
+    size = src.size()
+    if progress is not None:
+        progress(COPYING, 0, size)
+    batch: list[Row] = []
+    for row in src.rows(0, size):
+        batch.append(row)
+        if len(batch) >= 4 * EVERY:
+            dst.insert(batch, [], [])
+            batch.clear()
+            if progress is not None:
+                progress(COPYING, row.index + 1, size)
+    dst.insert(batch, [], [])
+    level = 0
+    while tiles := list(src.tile_rows(level)):
+        dst.insert([], [], tiles)
+        level += 1
+    for seq, cp_size, time, note in src.checkpoints():
+        dst.insert_checkpoint(seq, cp_size, time, note)
+        dst.insert_map_nodes(seq, src.map_nodes(seq))
+    dst.insert_cosignatures(src.cosignatures())
+    if dst.map_node_count() != src.map_node_count():
+        raise StorageError("the head map holds nodes that no checkpoint wrote; not copied")
+    if progress is not None:
+        progress(COPYING, size, size)
+
+
+def copy_to_url(src: Store, url: str, progress: Progress | None = None) -> None:
+    """Copy one snapshot of ``src`` into the empty PostgreSQL database at
+    ``url``, in one transaction: the copy is whole or absent.
+
+    Raises:
+        StorageError: the database already holds a ledger, or the copy failed.
+        LedgerBusyError: another writer held the database too long.
+    """
+    with src.snapshot():
+        meta, keys = src.meta(), src.all_keys()
+        dst = _pgstore().create(url, meta, keys,
+                                fill=lambda d: copy_rows(src, d, progress))
+    dst.close()
+
+
+def discard_copy(dest: str | Path) -> None:
+    """Remove a copy this process just made that did not audit: the file, or
+    the ledger's tables in the PostgreSQL database (_pgstore.drop_ledger)."""
+    if is_url(dest):
+        with contextlib.suppress(StorageError):
+            _pgstore().drop_ledger(str(dest))
+    else:
+        Path(dest).unlink(missing_ok=True)
+
+
+def backup_to_file(src: Store, dest: str | Path, *, progress: Progress | None = None) -> None:
+    """Write one snapshot of ``src`` to the new SQLite file ``dest``, made
+    beside it under a temporary name, fsynced, then linked into place without
+    replacing anything: ``dest`` appears complete or not at all.
+
+    Raises:
+        StorageError: ``dest`` exists, or the copy could not be written.
+    """
+    target = Path(dest)
+    if os.path.lexists(target):
+        raise StorageError(f"{target}: already exists; refusing to overwrite it with a backup")
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    linked = False
+    try:
+        with src.snapshot():
+            copy = SQLiteStore.create(tmp, src.meta(), src.all_keys())
+            try:
+                with copy.write():
+                    copy_rows(src, copy, progress)
+            finally:
+                copy.close()
+        _one_file(tmp)
+        try:
+            os.link(tmp, target)  # fails if dest appeared meanwhile; rename would replace it
+        except FileExistsError:
+            raise StorageError(f"{target}: already exists; refusing to overwrite it with a "
+                               "backup") from None
+        linked = True
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise StorageError(f"backup to {target} failed ({exc})") from None
+    except BaseException:
+        if linked:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        raise
+    finally:
+        for leftover in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{tmp}{leftover}")
+
+
+def _one_file(path: Path) -> None:
+    """Make the SQLite file at ``path`` self-contained (no WAL) and fsync it."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        conn.close()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
