@@ -43,6 +43,9 @@ vectors: install
 	$(BIN)/python spec/tools/gen_keyfile_vectors.py
 	$(BIN)/python spec/tools/gen_log_vectors.py
 	$(BIN)/python spec/tools/gen_escrow_vectors.py
+	$(BIN)/python spec/tools/gen_aftercare_vectors.py
+	$(BIN)/python spec/tools/gen_recovery_vectors.py
+	$(BIN)/python spec/tools/gen_rules_vectors.py
 	$(BIN)/python spec/tools/gen_bundle_vectors.py
 	$(BIN)/python spec/tools/gen_witness_vectors.py
 

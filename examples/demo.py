@@ -2,9 +2,13 @@
 
 A registry (the root) authorizes a jeweler; the jeweler authorizes a workshop
 and a gemologist and certifies a ring for its first owner; the workshop logs
-a resize and an appraisal; the gemologist countersigns. The owner then sells
-the ring through escrow: the buyer accepts on their own device, inspects the
-piece and acknowledges its condition, and only then does ownership move.
+a resize and an appraisal; the gemologist countersigns. The jeweler puts the
+ring on its Gold care plan; a claw repair goes through the workshop step by
+step and is paid with a plan credit the owner consents to. The owner then
+sells the ring through escrow, the plan going with it: the buyer accepts on
+their own device, inspects the piece and acknowledges its condition, and only
+then does ownership move. The verifier reads the plan's credits left and the
+repair's status from the bundle alone.
 
 A witness runs beside the log, as its own process on loopback
 (`provledger witness serve`), and the trust policy requires its cosignature:
@@ -91,9 +95,10 @@ def main(out: Path) -> int:
             seen = SeenCheckpoints(out / "seen")
             authorize(ledger, root, jeweler, workshop, gemologist)
             ring = certify_and_service(ledger, photos, jeweler, workshop, gemologist, alice)
+            plan = aftercare(ledger, photos, ring, jeweler, workshop, alice)
             listed = list_for_sale(ledger, out, ring, log=log, policy=policy, seen=seen,
                                    alice=alice)
-            sell(ledger, photos, ring, alice, bob)
+            sell(ledger, photos, ring, alice, bob, plan=plan)
             bundle = publish(ledger, out, ring, log, policy)
             verify_offline(out, bundle, policy, seen, listed)
             monitor(ledger, out, policy)
@@ -277,11 +282,51 @@ def certify_and_service(ledger: pl.Ledger, photos: Path, *keys: pl.SigningKey) -
     return ring
 
 
-def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
-         bob: pl.SigningKey) -> None:
+def aftercare(ledger: pl.Ledger, photos: Path, ring: str, *keys: pl.SigningKey) -> bytes:
+    """The Gold plan, and a repair through the workshop paid with one of its
+    credits; returns the plan id."""
+    jeweler, workshop, alice = keys
     now = int(time.time())
-    step("Alice sells the ring to Bob through escrow")
-    terms = pl.EscrowTerms(price_minor=1_100_000, currency="EUR", on_timeout="dispute")
+
+    def append(event: pl.Event, signer: pl.SigningKey) -> pl.Record:
+        return ledger.append(ledger.sign(event, key=signer, subject=ring))
+
+    step("The jeweler puts the ring on its Gold care plan (it goes with the piece)")
+    terms = b"Maison Exemple Gold care: yearly cleaning and inspection, two repair credits."
+    plan = append(pl.CareEnrolled(
+        tier="Gold", terms=hashlib.sha256(terms).digest(), starts=now, ends=now + 730 * DAY,
+        credits=2, credit_minor=15_000, currency="EUR", services=["cleaning", "inspection"],
+        transfer="with_piece"), jeweler).hash
+    print(f"  plan {plan.hex()[:16]}...: 2 credits and 150.00 EUR for two years")
+
+    step("A claw repair, step by step; Alice consents and the workshop redeems a credit")
+    repair = append(pl.RepairRequested(category="repair", work="Re-tip four claws",
+                                       promised=now + 7 * DAY), alice).hash
+    append(pl.RepairReceived(repair=repair, condition=pl.ConditionReport(
+        grade="good", notes="Two claws worn",
+        photos=[file_digest(photos / "before.jpg")])), workshop)
+    append(pl.RepairProgress(repair=repair, stage="waiting_parts",
+                             notes="Platinum claw wire ordered"), workshop)
+    append(pl.RepairReady(repair=repair, photos_after=[file_digest(photos / "after.jpg")]),
+           workshop)
+    append(pl.RepairCollected(repair=repair), alice)
+    print(f"  repair {repair.hex()[:16]}...: requested, received, waiting for parts, ready, "
+          "collected")
+    consent = append(pl.CareConsented(plan=plan, repair=repair, credits=1), alice).hash
+    append(pl.CareRedeemed(plan=plan, repair=repair, consent=consent, credits=1), workshop)
+    left = ledger.item(ring).plans[0]
+    print(f"  paid with one credit: {left.credits} credit and "
+          f"{left.credit_minor / 100:.2f} {left.currency} left")
+    return plan
+
+
+def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
+         bob: pl.SigningKey, *, plan: bytes) -> None:
+    now = int(time.time())
+    step("Alice sells the ring to Bob through escrow, the Gold plan with it")
+    # The terms name the plans that go with the piece: Bob's signatures cover them.
+    terms = pl.EscrowTerms(price_minor=1_100_000, currency="EUR", on_timeout="dispute",
+                           plans=[plan])
     condition = pl.ConditionReport(grade="excellent", notes="No visible wear",
                                    photos=[file_digest(photos / "condition.jpg")])
     opened = ledger.append(ledger.sign(pl.EscrowOpened(
@@ -438,6 +483,13 @@ def print_report(report: pl.Report) -> None:
         if "value_minor" in e.fields:
             detail = f"{e.fields['value_minor'] / 100:,.2f} {e.fields['currency']}"
         print(f"  #{e.index:<3} {when}  {e.type:<20} {e.signed_as:<34} {detail}")
+    for p in report.plans:
+        print(f"  care plan {p.plan.tier} by {p.provider_name}: {p.status}, credits left "
+              f"{p.credits} and {p.credit_minor / 100:.2f} {p.plan.currency}")
+    for r in report.repairs:
+        paid = ", paid from the care plan" if r.repair.paid_by is not None else ""
+        print(f"  repair {r.work!r}: {r.repair.status}, {'late' if r.late else 'on time'}"
+              f"{paid}" if not r.one_step else f"  repair {r.work!r}: recorded completed")
     cp = report.checkpoint
     assert cp is not None  # a verified bundle holds as of its checkpoint
     print(f"  valid as of checkpoint of {cp.origin}: {cp.size} entries, signed "

@@ -51,7 +51,7 @@ def test_invalid_vectors_fail_with_their_named_error(case: dict[str, Any]) -> No
 
 def test_every_level_is_represented() -> None:
     levels = {c["level"] for c in MANIFEST["invalid"]}
-    assert levels == {"format", "proofs", "rules"}
+    assert levels == {"format", "proofs", "rules", "requirements"}
     for case in MANIFEST["invalid"]:
         assert (case["level"] == "format") == (case["error"] == "DecodeError"), case["name"]
 
@@ -62,7 +62,8 @@ def test_the_independent_checker_agrees(case: dict[str, Any]) -> None:
     """It rejects every non-rules vector with the same error name and accepts the rest."""
     policy = cb.parse_policy((VECTORS / case["policy"]).read_text())
     data = (VECTORS / case["file"]).read_bytes()
-    expected = case.get("error") if case.get("level") not in (None, "rules") else None
+    expected = (case.get("error") if case.get("level") not in (None, "rules", "requirements")
+                else None)
     if expected is None:
         out = cb.check_bundle(data, now=case["now"], seen=case["seen"], **policy)
         assert out["origin"] == MANIFEST["origin"]

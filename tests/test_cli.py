@@ -174,7 +174,12 @@ def test_the_commands_are_the_documented_ones() -> None:
         "proof inclusion",
         "proof consistency", "log", "log vkey", "log entry", "log checkpoints", "backup",
         "monitor", "witness", "witness init", "witness add-log", "witness serve",
-        "witness cosign", "witness show", "serve", "card", "publish",
+        "witness cosign", "witness show", "serve", "card", "publish", "care",
+        *(f"care {c}" for c in ("enrol", "renew", "cancel", "consent", "redeem")),
+        *(f"repair {c}" for c in ("record", "request", "receive", "progress", "ready",
+                                  "collect", "cancel")),
+        "owner", "owner rotate", "recovery", "recovery start", "recovery cancel",
+        "rules", "rules publish", "rules show",
     }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import provledger
+from provledger._state import PlanState, RepairState
 from provledger_cli import _render
 
 from .test_cli import REPAIR, Shop, assert_error, base_shop, db_fingerprint, shop
@@ -93,10 +94,20 @@ def test_verify_report_escapes_every_name_and_field() -> None:
         item="urn:provledger:item:x:R-1\x1b", status="active", owner=bytes(32),
         issuer="provledger:authority:" + "00" * 32, issuer_name=EVIL,
         attested_by=(EVIL,), certificate=bytes(32), events=(cert, event), checkpoint=cp,
-        warnings=(EVIL,))
+        warnings=(EVIL,), as_of=1_800_000_000,
+        plans=(provledger.PlanView(1, PlanState(
+            id=bytes(32), provider=EVIL, tier=EVIL, starts=1, ends=2_000_000_000,
+            terms=bytes(32), transfer="with_piece", credits=1, credit_minor=5, currency=EVIL),
+            EVIL, "active", 1, 5, (EVIL,)),),
+        repairs=(provledger.RepairView(1, RepairState(
+            id=bytes(32), status="ready", workshop=EVIL, promised=1_700_000_000,
+            ready=1_800_000_000), EVIL, EVIL, "", late=True),))
     lines = _render.history_lines(report, now=1_800_000_100)
     assert _printable_lines(lines), [x for x in lines if not x.isprintable()]
     assert sum(x.startswith("status") for x in lines) == 1  # the forged one is inline
+    assert any(x.startswith("plan ") and "\\x1b[2J" in x for x in lines)
+    assert any(x.startswith("repair ") and "\\x1b[2J" in x for x in lines)
+    assert any("LATE" in x for x in lines)
     assert any("\\x1b[2J" in x for x in lines)
 
 

@@ -88,11 +88,17 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
     ring = "https://id.maison-exemple.example/01/09506000134352/21/RING-0001"
     assert ring in out
     assert "refused: UnknownKeyError" in out
-    assert re.search(r"^  10 entries, 4 chains, 1 checkpoint\(s\): all verified", out,
+    assert re.search(r"^  18 entries, 4 chains, 1 checkpoint\(s\): all verified", out,
                      re.MULTILINE), out
     for line in ("cert.issued", "cert.attested", "repair.recorded", "appraisal.recorded",
+                 "care.enrolled", "repair.requested", "repair.received", "repair.progress",
+                 "repair.ready", "repair.collected", "care.consented", "care.redeemed",
                  "escrow.opened", "escrow.accepted", "escrow.acknowledged"):
         assert line in out
+    # The verifier reads the plan and the credit-paid repair from the bundle.
+    assert "care plan Gold by Maison Exemple Joaillier: active, credits left 1 and 150.00 EUR" \
+        in out
+    assert "repair 'Re-tip four claws': collected, on time, paid from the care plan" in out
     assert "a copy with one flipped bit is rejected" in out
     # On the web: published tiles whose root is the checkpoint's (checked by
     # the independent tool), a page served over HTTP, verify --from, the card.
@@ -118,8 +124,13 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
     verified = provledger.verify_bundle((out_dir / "ring.bundle").read_bytes(), policy=policy,
                                         now=report_time(report))
     assert verified.owner == bob
+    [plan] = report["plans"]
+    assert (plan["tier"], plan["credits"], plan["transfer"]) == ("Gold", 1, "with_piece")
+    assert [(r["status"], r["paid_by"]) for r in report["repairs"]] == [
+        ("collected", None), ("collected", plan["id"])]
+    assert [p.id.hex() for p in verified.plans] == [plan["id"]]
     with provledger.Ledger.open(out_dir / "ledger.db", readonly=True) as ledger:
-        assert ledger.audit().size == 10
+        assert ledger.audit().size == 18
 
     # The closing hint: its verify works today, and it says how to refresh the
     # checkpoint for a later day, when the policy's max-age has passed.
@@ -146,3 +157,114 @@ def report_time(report: dict[str, object]) -> int:
     assert isinstance(checkpoint, dict)
     return int(datetime.datetime.fromisoformat(str(checkpoint["time"]).replace("Z", "+00:00"))
                .timestamp())
+
+
+def test_aftercare_example_pays_a_late_repair_with_a_credit_and_resells(
+        tmp_path: Path) -> None:
+    out_dir = tmp_path / "aftercare"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "aftercare.py"), str(out_dir)],
+        env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # What the rules refuse along the way, each for its own reason.
+    assert re.search(r"refused: StateError: .*\[escrow rule: at-workshop\]", out), out
+    assert re.search(r"refused: UnauthorizedError: .*\[care rule: consent\]", out), out
+    assert "never paid twice" in out
+    assert "The ring is ready, 2 days after the promise" in out
+    assert "plan Gold by Maison Exemple: active, credits left 1 and 150.00 EUR, goes with " \
+           "the piece" in out
+    assert "repair 'Re-tip four claws' by Atelier Exemple: collected, late, paid with a " \
+           "Gold credit" in out
+
+    # The bundle verifies again, here, and says the same: read from it alone.
+    policy = provledger.read_policy(out_dir / "policy.txt")
+    report = json.loads((out_dir / "ring.report.json").read_text())
+    verified = provledger.verify_bundle((out_dir / "ring.bundle").read_bytes(), policy=policy,
+                                        now=report_time(report), item=report["item"])
+    assert verified.to_json()["plans"] == report["plans"]
+    [plan] = verified.plans
+    [repair] = verified.repairs
+    assert (plan.status, plan.credits, plan.credit_minor) == ("active", 1, 15_000)
+    assert (repair.repair.status, repair.late, repair.repair.paid_by) == (
+        "collected", True, plan.id)
+    [escrow] = verified.escrows
+    assert escrow.offer.terms.plans == [plan.id]
+    assert verified.owner == verified.escrows[0].escrow.buyer
+    # The CLI verifies it too, as the closing hint says.
+    hint = out[out.index("try: provledger verify "):].split("\n")[0]
+    args = hint.removeprefix("try: provledger ").split()
+    shown = subprocess.run([str(_cli()), *args], env=_env(), capture_output=True, text=True,
+                           timeout=TIMEOUT, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "LATE" in shown.stdout
+    assert "Gold by Maison Exemple: active" in shown.stdout
+
+
+def test_recovery_example_recovers_a_lost_key_and_foils_a_stranger(tmp_path: Path) -> None:
+    out_dir = tmp_path / "recovery"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "recovery.py"), str(out_dir)],
+        env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"refused: PolicyError: .*\[recovery rule: time-lock\]", out), out
+    assert re.search(r"refused: StateError: .*\[recovery rule: no-sale-while-pending\]", out)
+    assert "Bob's app warns: owner key recovery pending" in out
+    assert re.search(r"refused: UnauthorizedError: .*\[escrow rule: owner-opens\]", out), out
+    assert "ring.bundle verified offline: owner Carol, status active" in out
+    assert "recovery to Alice's new phone started by Maison Exemple" in out
+    assert "recovery to a stranger started by Assurance Exemple (caller says the phone " \
+           "was lost): cancelled" in out
+
+    # The bundles verify again, here, from themselves alone.
+    policy = provledger.read_policy(out_dir / "policy.txt")
+    for name, states in (("ring", ["completed"]), ("pendant", ["cancelled"])):
+        report = json.loads((out_dir / f"{name}.report.json").read_text())
+        verified = provledger.verify_bundle(
+            (out_dir / f"{name}.bundle").read_bytes(), policy=policy,
+            now=report_time(report), item=report["item"])
+        assert [r.recovery.state for r in verified.recoveries] == states
+        assert verified.to_json()["recoveries"] == report["recoveries"]
+    hint = out[out.index("try: provledger verify "):].split("\n")[0]
+    args = hint.removeprefix("try: provledger ").split()
+    shown = subprocess.run([str(_cli()), *args], env=_env(), capture_output=True, text=True,
+                           timeout=TIMEOUT, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert re.search(r"recovery +[0-9a-f]{64} completed", shown.stdout), shown.stdout
+
+
+def test_rules_example_refuses_a_sale_naming_the_rule_and_a_market_requires_a_gemologist(
+        tmp_path: Path) -> None:
+    out_dir = tmp_path / "rules"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "rules.py"), str(out_dir)],
+        env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"refused: TransferRuleError \(inspection_days\): .*"
+                     r"\[transfer rule: inspection_days\]", out), out
+    assert "escrow" in out.split("Atelier inspects")[1]
+    assert "marketplace refuses the listing: requirement: missing an attestation by a " \
+           "gemologist (required at or above 5,000.00 EUR" in out
+    assert "marketplace lists the ring: active, attested by Laboratoire Gemmologique; sold " \
+           "under rules version 1" in out
+
+    # The bundle verifies again, here, under the marketplace's policy.
+    policy = provledger.read_policy(out_dir / "policy.txt")
+    assert [r.to_line() for r in policy.requirements] == [
+        "require attestation gemologist above 500000 EUR"]
+    report = json.loads((out_dir / "ring.report.json").read_text())
+    verified = provledger.verify_bundle((out_dir / "ring.bundle").read_bytes(), policy=policy,
+                                        now=report_time(report), item=report["item"])
+    assert verified.to_json()["rules"] == report["rules"]
+    assert report["rules"]["version"] == 1
+    hint = out[out.index("try: provledger verify "):].split("\n")[0]
+    args = hint.removeprefix("try: provledger ").split()
+    shown = subprocess.run([str(_cli()), *args], env=_env(), capture_output=True, text=True,
+                           timeout=TIMEOUT, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "rules        version 1" in shown.stdout

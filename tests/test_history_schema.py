@@ -11,9 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 
+from .test_care_cli import ENROL, base_care, care
 from .test_escrow_cli import Shop, base_shop, offer_args, shop
 
-__all__ = ["base_shop", "shop"]  # fixtures, imported for pytest
+__all__ = ["base_care", "base_shop", "care", "shop"]  # fixtures, imported for pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "spec" / "history.schema.json").read_text())
@@ -21,7 +22,8 @@ VECTORS = ROOT / "spec" / "vectors" / "bundle"
 RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 #: Keys that name a moment (not a duration such as the checkpoint's "age").
 TIME_KEYS = {"time", "started", "completed", "offer_expires", "inspection_ends",
-             "compromised_since"}
+             "compromised_since", "starts", "ends", "promised", "expected", "requested",
+             "ready", "renewed", "as_of", "effective"}
 
 
 def valid(document: Any) -> Any:
@@ -87,11 +89,32 @@ def test_every_escrow_state_reads_alike_in_every_command(shop: Shop) -> None:
     assert [r["status"] for r in reports] == ["active"] * 3
     assert [r["owner"] for r in reports] == [shop.pub("buyer")] * 3
     assert [r["escrows"][-1]["state"] for r in reports] == ["completed"] * 3
-    # One model: the three agree on everything they share.
+    # One model: the three agree on everything they share (a ledger's reference
+    # time is its last entry's, a bundle's its checkpoint's).
     history, status, verified = reports
     assert history == status
-    shared = set(history) - {"checkpoint", "checks"}
+    shared = set(history) - {"checkpoint", "checks", "as_of"}
     assert {k: history[k] for k in shared} == {k: verified[k] for k in shared}
+
+
+def test_plans_and_repairs_read_alike_in_every_command(care: Shop) -> None:
+    care.ok("care", "enrol", care.item, "--key", care.key("maison"), *ENROL)
+    care.ok("repair", "request", care.item, "--key", care.key("client"), "--category",
+            "repair", "--work", "Re-tip claws", "--promised", "2099-01-01")
+    care.ok("repair", "receive", care.item, "--key", care.key("atelier"), "--grade", "good")
+    care.ok("repair", "progress", care.item, "--key", care.key("atelier"), "--stage",
+            "waiting_parts", "--expected", "2098-12-01")
+    history, status, verified = _reports(care)
+    assert history["plans"] == status["plans"] == verified["plans"]
+    assert history["repairs"] == status["repairs"] == verified["repairs"]
+    [plan], [repair] = verified["plans"], verified["repairs"]
+    assert (plan["tier"], plan["status"], plan["credits"]) == ("Gold", "active", 2)
+    assert (repair["status"], repair["promised"], repair["late"], repair["at_workshop"]) == (
+        "waiting_parts", "2099-01-01T00:00:00Z", False, True)
+    assert verified["as_of"] == verified["checkpoint"]["time"]
+    assert history["as_of"] == history["events"][-1]["time"]
+    progress = verified["events"][-1]
+    assert progress["fields"]["expected"] == "2098-12-01T00:00:00Z"
 
 
 def test_a_direct_handover_and_its_times(shop: Shop) -> None:

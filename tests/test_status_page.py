@@ -25,9 +25,10 @@ import provledger as pl
 from provledger._history import EventView
 from provledger._model import CheckpointInfo, Cosigner
 from provledger._note import NoteVerifier
+from provledger._state import PlanState, RepairState
 from provledger._status_page import render_status_page
 
-from .conftest import ORIGIN, T0, StepClock, World, grant, key
+from .conftest import ORIGIN, T0, StepClock, World, grant, key, make_world
 from .forge import WITNESS_NAME, cosign, witness_key, witness_verifier
 
 DOMAIN = "id.maison-rose.example"
@@ -406,7 +407,8 @@ _TEXT = st.one_of(_NASTY, st.text(max_size=24),
 _FIELDS = ("item", "issuer_name", "attester", "warning", "origin", "witness", "kind", "serial",
            "gtin", "metal", "size", "stone_kind", "stone_cut", "stone_color", "stone_clarity",
            "stone_report", "signed_as", "capacity", "renew_reason", "revoke_reason",
-           "reference", "category", "performed_by", "work", "repair_status", "method")
+           "reference", "category", "performed_by", "work", "method", "tier", "provider",
+           "service", "currency", "workshop", "asked_category", "asked_work")
 
 
 def _history(t: dict[str, str], status: str) -> pl.History:
@@ -427,7 +429,7 @@ def _history(t: dict[str, str], status: str) -> pl.History:
         ev(3, "cert.renewed", {"reason": t["renew_reason"]}),
         ev(4, "repair.recorded", {"work": t["work"], "category": t["category"],
                                   "performed_by": t["performed_by"], "started": 1,
-                                  "completed": 2, "status": t["repair_status"]}),
+                                  "completed": 2}),
         ev(5, "appraisal.recorded", {"method": t["method"], "currency": "EUR",
                                      "value_minor": 1, "appraiser": t["signed_as"]}),
         ev(6, "stolen.reported", {"reference": t["reference"]}),
@@ -435,10 +437,23 @@ def _history(t: dict[str, str], status: str) -> pl.History:
     )
     cp = CheckpointInfo(origin=t["origin"], size=9, time=1_800_000_100, root=bytes(32),
                         heads=bytes(32), note="", witnesses=(Cosigner(t["witness"], "", 5),))
+    plan = PlanState(id=b"p" * 32, provider="x", tier=t["tier"], starts=1, ends=1_900_000_000,
+                     terms=bytes(32), transfer="with_piece", credits=1, credit_minor=250,
+                     currency=t["currency"])
+    plans = (pl.PlanView(8, plan, t["provider"], "active", 1, 250, (t["service"],)),)
+    repairs = (
+        pl.RepairView(4, RepairState(id=b"r" * 32, status="collected", requested=1_800_000_004,
+                                     ready=1_800_000_004, paid_by=plan.id),
+                      t["category"], t["work"], "", late=False, one_step=True),
+        pl.RepairView(9, RepairState(id=b"s" * 32, status="waiting_parts", workshop="x",
+                                     requested=1_800_000_009, promised=1_800_000_050,
+                                     at_workshop=True),
+                      t["asked_category"], t["asked_work"], t["workshop"], late=True),
+    )
     return pl.History(item=t["item"], status=status, owner=bytes(32), issuer="x",
                       issuer_name=t["issuer_name"], attested_by=(t["attester"],),
                       certificate=bytes(32), events=events, warnings=(t["warning"],),
-                      checkpoint=cp)
+                      checkpoint=cp, plans=plans, repairs=repairs, as_of=1_800_000_100)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -462,3 +477,51 @@ def test_no_input_text_becomes_markup(texts: dict[str, str], status: str) -> Non
             assert pl.safe_text(line) in page.text, (name, line)
     raw = render(_history(texts, status), 1_800_000_500)
     assert not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f]", raw)
+
+
+# -- aftercare --------------------------------------------------------------------------
+
+
+def _care_world(path: Path) -> tuple[World, str, pl.Policy]:
+    """A ring on a Gold plan whose repair waits for parts past its promise."""
+    w = make_world(path)
+    ring = w.issue("CARE-1")
+    t = w.clock.t
+    w.add(w.jeweler, ring, pl.CareEnrolled(
+        tier="Gold", terms=hashlib.sha256(b"gold terms").digest(), starts=t, ends=t + 10_000,
+        credits=2, credit_minor=15_000, currency="EUR", transfer="with_piece",
+        services=["cleaning", "inspection"]))
+    repair = w.add(w.owner, ring, pl.RepairRequested(category="repair", work="Re-tip claws",
+                                                     promised=w.clock.t + 60)).hash
+    w.add(w.workshop, ring, pl.RepairReceived(repair=repair, condition=COND))
+    w.add(w.workshop, ring, pl.RepairProgress(repair=repair, stage="waiting_parts"))
+    return w, ring, pl.Policy(logs=(NoteVerifier(w.ledger.origin, key("log").public_key),),
+                              roots=(key("root").public_key,))
+
+
+def _verified(w: World, ring: str, policy: pl.Policy) -> pl.History:
+    w.ledger.sign_checkpoint(key("log"))
+    return pl.verify_bundle(w.ledger.export(ring), policy=policy, now=w.clock.t, item=ring)
+
+
+def test_the_page_shows_the_plan_and_the_open_repair_late_or_not(tmp_path: Path) -> None:
+    w, ring, policy = _care_world(tmp_path / "care.db")
+    try:
+        on_time = parse(render(_verified(w, ring, policy), w.clock.t))
+        assert " ".join(on_time.text_by_id["care"].split()) == (
+            "Care plan Gold by Jeweler, active; until 2027-01-15; credits left: 2 repair "
+            "credits and 150.00 EUR; goes with the piece if it is sold. Includes: cleaning; "
+            "inspection.")
+        assert on_time.text_by_id["repair-status"] == (
+            "Now: repair, waiting for parts. Promised for 2027-01-15: on time.")
+        # The promise passes with the piece still waiting for parts: late, as of the
+        # checkpoint's time (a page made later from the same bundle says the same).
+        w.clock.t += 120
+        late = _verified(w, ring, policy)
+        page = parse(render(late, w.clock.t + 86_400))
+        assert page.text_by_id["repair-status"].endswith("Promised for 2027-01-15: late.")
+        assert "waiting for parts by Workshop (requested 2027-01-15, promised for " \
+               "2027-01-15; late): Re-tip claws" in page.text_by_id["service"]
+        assert [r.late for r in late.repairs] == [True]
+    finally:
+        w.ledger.close()

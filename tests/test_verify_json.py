@@ -56,8 +56,12 @@ def _check_shape(doc: Any) -> None:
     """The failure document's shape, checked by hand (spec/errors.md section 3)."""
     assert set(doc) == {"verified", "error", "checks"}
     assert doc["verified"] is False
+    missing = doc["error"].pop("missing", None)
     assert set(doc["error"]) == {"code", "class", "message"}
     assert all(isinstance(v, str) and v for v in doc["error"].values())
+    # Only an unmet requirement says what is missing: one phrase per requirement.
+    assert (missing is not None) == (doc["error"]["code"] == "requirement")
+    assert missing is None or (missing and all(isinstance(m, str) and m for m in missing))
     names = [c["check"] for c in doc["checks"]]
     assert all(set(c) == {"check", "passed"} for c in doc["checks"])
     assert names == [c for c in pl.VERIFICATION_CHECKS if c in names]
@@ -91,6 +95,7 @@ def test_a_failure_prints_its_code_class_and_checks(case: dict[str, Any],
     ("inclusion-proof", "inclusion"), ("bad-statement-signature", "signatures"),
     ("gap", "completeness"), ("time-goes-back", "time-order"),
     ("unauthorized-repair", "rules"), ("certificate-after-cut-off", "certificate"),
+    ("requirement-unmet", "requirements"),
 ])
 def test_the_checks_stop_at_the_step_that_failed(name: str, failed: str,
                                                  tmp_path: Path) -> None:

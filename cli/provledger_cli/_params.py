@@ -116,6 +116,23 @@ class DigestType(_ParamType):
         return h.digest()
 
 
+class IdType(_ParamType):
+    """A plan, repair or consent id: the 64-hex statement hash the CLI printed
+    (``sha256:`` accepted), in full, as escrow ids are."""
+
+    name = "HEX"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        text = str(value).strip().removeprefix(DIGEST_PREFIX)
+        if not _HEX64.fullmatch(text):
+            self.fail(f"{_shown(str(value))}: expected 64 hex digits (the id as printed)",
+                      param, ctx)
+        return bytes.fromhex(text)
+
+
 class PublicKeyType(_ParamType):
     """``ed25519:...`` text or a path to a .pub file.
 
@@ -205,6 +222,7 @@ TIME: Final = TimeType()
 DIGEST: Final = DigestType()
 PUBLIC_KEY: Final = PublicKeyType()
 PREV: Final = PrevType()
+ID: Final = IdType()
 STONE: Final = FieldsType(provledger.Stone, "stone")
 PART: Final = FieldsType(provledger.Part, "part")
 DIMENSIONS: Final = DimensionsType()

@@ -17,18 +17,24 @@ from ._common import fmt_key, rfc3339
 #: Fields of cert.issued shown first, in this order; the rest follow as stored.
 _CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
                       "dimensions", "stones", "inscription", "owner")
-_KEY_FIELDS: Final = ("owner", "key", "buyer", "arbiter", "new_key", "marketplace")
+_KEY_FIELDS: Final = ("owner", "key", "buyer", "arbiter", "new_key", "marketplace",
+                       "new_owner")
 _TIME_FIELDS: Final = ("started", "completed", "offer_expires", "inspection_ends",
-                       "compromised_since")
+                       "compromised_since", "starts", "ends", "promised", "expected",
+                       "effective")
 
 
 def history_lines(history: provledger.History, *, now: int | None = None) -> list[str]:
-    """``history`` as lines of text: the item, its escrows, the checkpoint (with
-    its age at ``now``), every event with its fields, then the warnings."""
+    """``history`` as lines of text: the item, its escrows, care plans and
+    repairs, the checkpoint (with its age at ``now``), every event with its
+    fields, then the warnings."""
     lines = _item_lines(history)
     for escrow in history.escrows:
         lines += _escrow_lines(escrow, holds=history.status == "in escrow"
                                and escrow is history.escrows[-1])
+    lines += aftercare_lines(history)
+    lines += recovery_lines(history)
+    lines += rules_lines(history)
     cp = history.checkpoint
     if cp is not None:
         age = "" if now is None else f" ({now - cp.time} s before {rfc3339(now)})"
@@ -108,6 +114,91 @@ def _escrow_lines(view: provledger.EscrowView, *, holds: bool) -> list[str]:
             f"  inspection ends  {rfc3339(esc.inspection_ends)} "
             f"(then: {'dispute' if esc.on_timeout == 'dispute' else 'return to seller'})"]),
         *(f"  vote             {v.party} -> {v.outcome}" for v in esc.votes),
+        *([f"  plans            go with the piece: {', '.join(p.hex() for p in terms.plans)}"]
+          if terms.plans else []),
+    ]
+
+
+def recovery_lines(history: provledger.History) -> list[str]:
+    """Each recovery of the owner key (spec/recovery.md), as of the reference time."""
+    lines = []
+    for view in history.recoveries:
+        r = view.recovery
+        lines += [
+            f"recovery     {r.id.hex()} {r.state}, to {fmt_key(r.new_owner)}",
+            f"  started          {rfc3339(r.started)} by "
+            f"{safe_text(view.by_name) or safe_text(r.by)}: {safe_text(view.reason)}",
+            f"  effective        {rfc3339(r.effective)}"
+            + (" (the owner's key can cancel it until then)" if r.state == "pending" else ""),
+        ]
+    return lines
+
+
+def rules_lines(history: provledger.History) -> list[str]:
+    """The transfer rules the item was issued under (spec/rules.md), in plain language."""
+    view = history.rules
+    if view is None:
+        return []
+    return [f"rules        version {view.version}, published {rfc3339(view.published)}, "
+            f"text sha256:{view.text.hex()}",
+            *(f"  - {line}" for line in view.to_json()["plain"]),
+            f"  rules met by every sale: {len(view.met)} completed (the log admits no "
+            "offer that breaks them)"]
+
+
+def aftercare_lines(history: provledger.History) -> list[str]:
+    """The item's care plans and repairs, as of the history's reference time."""
+    if not (history.plans or history.repairs):
+        return []
+    lines = [f"aftercare    as of {rfc3339(history.as_of)} (log time)"
+             if history.as_of else "aftercare"]
+    for view in history.plans:
+        lines += plan_lines(view)
+    for repair in history.repairs:
+        lines += _repair_lines(repair)
+    return lines
+
+
+def plan_lines(view: provledger.PlanView) -> list[str]:
+    """One care plan: tier, provider, status, term, credits left, transfer."""
+    p = view.plan
+    goes = "goes with the piece" if p.transfer == "with_piece" else "ends on a sale"
+    left = [f"{view.credits} unit{'s' if view.credits != 1 else ''}"]
+    if p.currency:
+        left.append(f"{view.credit_minor} {safe_text(p.currency)} (minor units)")
+    return [
+        f"plan         {p.id.hex()} {safe_text(p.tier)} by "
+        f"{safe_text(view.provider_name) or safe_text(p.provider)}: {view.status}, "
+        f"{rfc3339(p.starts)} to {rfc3339(p.ends)}, {goes}",
+        f"  credits left     {', '.join(left)}",
+        *([f"  services         {'; '.join(safe_text(s) for s in view.services)}"]
+          if view.services else []),
+        "  consent          " + ("not needed (the terms waive it)" if p.no_consent else
+                                 "the owner consents to each redemption"),
+        *([f"  renewed          {rfc3339(p.renewed)}"] if p.renewed else []),
+    ]
+
+
+def _repair_lines(view: provledger.RepairView) -> list[str]:
+    r = view.repair
+    by = f" by {safe_text(view.workshop_name) or safe_text(r.workshop)}" if r.workshop else ""
+    if view.one_step:
+        head = f"{safe_text(view.category)}{by}: completed (one-step record)"
+    else:
+        head = f"{safe_text(view.category)}{by}: {r.status.replace('_', ' ')}" + \
+            (" (at the workshop)" if r.at_workshop and r.status != "received" else "")
+    promise = []
+    if r.promised:
+        promise.append(f"promised {rfc3339(r.promised)}")
+    if r.ready and not view.one_step:
+        promise.append(f"ready {rfc3339(r.ready)}")
+    if r.promised:
+        promise.append("LATE" if view.late else "on time")
+    return [
+        f"repair       {r.id.hex()} {head}",
+        f"  work             {safe_text(view.work)}",
+        *([f"  turnaround       {', '.join(promise)}"] if promise else []),
+        *([f"  paid by plan     {r.paid_by.hex()}"] if r.paid_by is not None else []),
     ]
 
 

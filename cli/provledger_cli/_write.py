@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +121,14 @@ class Writer:
         *,
         key: provledger.SigningKey,
         subject: str,
-        extra: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        lines: Sequence[str] = (),
     ) -> None:
         """Append ``event`` signed by ``key`` for ``subject``, or sign it into a file.
 
         Prints the entry's index and statement hash (or the file written);
-        ``extra`` adds fields to the output, such as a new item's id.
+        ``extra`` adds fields to the output, such as a new item's id (str
+        values are also printed as text lines, before ``lines``).
 
         Raises:
             provledger.ProvLedgerError: the ledger refused the statement.
@@ -134,7 +136,8 @@ class Writer:
             OSError: the output file exists or cannot be written.
         """
         extra = dict(extra or {})
-        head_lines = [f"{name} {value}" for name, value in extra.items()]
+        head_lines = [f"{name} {value}" for name, value in extra.items()
+                      if isinstance(value, str)] + list(lines)
         if self.opts.out is None:
             ledger = self.need_ledger("-o")
             record = ledger.append(ledger.sign(event, key=key, subject=subject))

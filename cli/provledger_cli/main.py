@@ -40,7 +40,7 @@ _COMMANDS: Final = {
     "deauthorize": "authority_cmd:deauthorize",
     "issue": "write_cmd:issue",
     "attest": "write_cmd:attest",
-    "repair": "write_cmd:repair",
+    "repair": "repair_cmd:repair",
     "appraise": "write_cmd:appraise",
     "report": "write_cmd:report",
     "renew": "write_cmd:renew",
@@ -51,6 +51,13 @@ _COMMANDS: Final = {
     "history": "read_cmd:history",
     "audit": "read_cmd:audit",
     "transfer": "transfer_cmd:transfer",
+    # Transfer rules (spec/rules.md): an issuer's published rules for reselling its pieces.
+    "rules": "rules_cmd:rules",
+    # Aftercare (spec/aftercare.md): care plans and their credits.
+    "care": "care_cmd:care",
+    # Owner keys (spec/recovery.md): rotation, and recovery of a lost key behind a time lock.
+    "owner": "owner_cmd:owner",
+    "recovery": "owner_cmd:recovery",
     # Bundles (spec/bundle.md): export an item, write a trust policy, verify offline.
     "export": "bundle_cmd:export",
     "policy": "bundle_cmd:policy",

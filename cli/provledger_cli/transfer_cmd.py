@@ -17,6 +17,7 @@ import click
 
 import provledger
 
+from ._aftercare import describe_plans, log_now
 from ._common import (
     EXIT_POLICY,
     Settings,
@@ -26,7 +27,7 @@ from ._common import (
     notes_option,
     pass_settings,
 )
-from ._params import DIGEST, PUBLIC_KEY, TIME, Prev, _ParamType
+from ._params import DIGEST, ID, PUBLIC_KEY, TIME, Prev, _ParamType
 from ._render import history_lines
 from ._write import WriteOptions, Writer, open_writer, write_options
 
@@ -198,13 +199,21 @@ item_argument = click.argument("item")
               help="Last moment to accept: +3d, +12h, 2026-12-01T18:00:00Z, ...")
 @click.option("--inspection-ends", type=WHEN,
               help="Last moment to acknowledge the condition (required unless --direct).")
+@click.option("--plan", "plans", type=ID, metavar="HEX", multiple=True,
+              help="A care plan that goes with the piece (its id). Repeatable.  [default: "
+                   "the item's plans in force that transfer with it, read from --db]")
 @pass_settings
 @write_options
 def open_(settings: Settings, *, opts: WriteOptions, item: str, buyer: bytes, price_minor: int,
           currency: str, arbiter: bytes | None, marketplace: bytes | None,
           on_timeout: str | None, direct: bool, grade: str, condition_notes: str,
-          photos: tuple[bytes, ...], offer_expires: int, inspection_ends: int | None) -> None:
+          photos: tuple[bytes, ...], offer_expires: int, inspection_ends: int | None,
+          plans: tuple[bytes, ...]) -> None:
     """Offer ITEM to a buyer, as its current owner. The hash printed is the escrow id.
+
+    The terms list the care plans that go with the piece (those in force
+    whose terms transfer them), so the buyer's acceptance and
+    acknowledgement cover them; the output names them.
 
     \b
     Example:
@@ -215,17 +224,43 @@ def open_(settings: Settings, *, opts: WriteOptions, item: str, buyer: bytes, pr
     """
     if not direct and (on_timeout is None or inspection_ends is None):
         raise click.UsageError("give --on-timeout and --inspection-ends (or --direct)")
-    terms = provledger.EscrowTerms(
-        price_minor=price_minor, currency=currency, arbiter=arbiter, marketplace=marketplace,
-        on_timeout=cast(Literal["dispute", "return"], on_timeout or "return"), direct=direct)
-    event = provledger.EscrowOpened(
-        buyer=buyer, terms=terms,
-        condition=provledger.ConditionReport(grade=grade, notes=condition_notes,
-                                             photos=list(photos)),
-        offer_expires=offer_expires, inspection_ends=inspection_ends or 0)
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        w.publish(event, key=w.unlock(), subject=item)
+        going = list(plans) if plans or w.ledger is None else _transferable(w, item)
+        terms = provledger.EscrowTerms(
+            price_minor=price_minor, currency=currency, arbiter=arbiter,
+            marketplace=marketplace, plans=going,
+            on_timeout=cast(Literal["dispute", "return"], on_timeout or "return"),
+            direct=direct)
+        event = provledger.EscrowOpened(
+            buyer=buyer, terms=terms,
+            condition=provledger.ConditionReport(grade=grade, notes=condition_notes,
+                                                 photos=list(photos)),
+            offer_expires=offer_expires, inspection_ends=inspection_ends or 0)
+        w.publish(event, key=w.unlock(), subject=item, extra={"plans": [p.hex() for p in going]},
+                  lines=describe_plans(w, item, going))
+
+
+def _transferable(w: Writer, item: str) -> list[bytes]:
+    """The item's plans that go with it on a sale: transferable and in force
+    (or starting later) at the log time the offer will get, in enrolment order."""
+    assert w.ledger is not None
+    t = log_now(w)
+    return [p.id for p in w.ledger.item(item).plans
+            if p.transfer == "with_piece" and p.status_at(t) in ("active", "pending")]
+
+
+def _offer_plans(w: Writer, item: str, t: Target) -> tuple[dict[str, Any], list[str]]:
+    """The plans the escrow's terms carry, as JSON fields and text lines (nothing if
+    the offer cannot be read)."""
+    offer = t.offer.event if t.offer is not None else None
+    if offer is None and w.ledger is not None:
+        offer = next((r.event for r in w.ledger.history(item) if r.hash == t.escrow), None)
+    if not isinstance(offer, provledger.EscrowOpened):
+        return {}, []
+    ids = list(offer.terms.plans)
+    return ({"plans": [p.hex() for p in ids]},
+            describe_plans(w, item, ids) or ["no care plan goes with the piece"])
 
 
 @transfer.command()
@@ -252,9 +287,10 @@ def accept(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | N
     with open_writer(settings, opts) as w:
         w.check_item(item)
         t = resolve_target(w, item, offer, escrow, follows_offer=True, reviewed=True)
+        extra, lines = _offer_plans(w, item, t)
         w.publish(provledger.EscrowAccepted(escrow=t.escrow, terms_hash=t.terms_hash,
                                             condition_hash=t.condition_hash),
-                  key=w.unlock(), subject=item)
+                  key=w.unlock(), subject=item, extra=extra, lines=lines)
 
 
 @transfer.command()
@@ -323,9 +359,10 @@ def acknowledge(settings: Settings, *, opts: WriteOptions, item: str, offer: Pat
     with open_writer(settings, opts) as w:
         w.check_item(item)
         t = resolve_target(w, item, offer, escrow, reviewed=True)
+        extra, lines = _offer_plans(w, item, t)
         w.publish(provledger.EscrowAcknowledged(
             escrow=t.escrow, terms_hash=t.terms_hash, condition_hash=t.condition_hash,
-            notes=notes), key=w.unlock(), subject=item)
+            notes=notes), key=w.unlock(), subject=item, extra=extra, lines=lines)
 
 
 @transfer.command()

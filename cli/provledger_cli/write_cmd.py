@@ -53,6 +53,9 @@ document_option = click.option("--document", "documents", type=DIGEST, multiple=
                    "report=GIA123 (weight in hundredths of a carat). Repeatable.")
 @click.option("--dimensions", type=DIMENSIONS, metavar="LxWxH",
               help="Outer dimensions in micrometres, such as 21000x21000x2500.")
+@click.option("--rules", "rules_version", type=click.IntRange(min=0),
+              help="The version of your published transfer rules the piece is sold under "
+                   "[default: your latest, read from the ledger; 0 offline without one].")
 @photo_option
 @document_option
 @notes_option
@@ -75,6 +78,7 @@ def issue(
     inscription: str,
     stones: tuple[provledger.Stone, ...],
     dimensions: provledger.Dimensions | None,
+    rules_version: int | None,
     photos: tuple[bytes, ...],
     documents: tuple[bytes, ...],
     notes: str,
@@ -112,8 +116,22 @@ def issue(
             kind=kind, serial=serial, owner=owner, gtin=gtin, metal=metal, fineness=fineness,
             mass_mg=mass_mg, size=size, inscription=inscription, stones=list(stones),
             dimensions=dimensions, photos=list(photos), documents=list(documents), notes=notes,
+            rules=_rules_version(w, signer.public_key) if rules_version is None
+            else rules_version,
         )
         w.publish(event, key=signer, subject=item, extra={"item": item})
+
+
+def _rules_version(w: Writer, key: bytes) -> int:
+    """The signer's latest published transfer rules version (spec/rules.md), which
+    a certificate must name: read from the ledger, 0 offline without one."""
+    if w.ledger is None:
+        return 0
+    try:
+        published = w.ledger.authority(key).rules
+    except provledger.NotFoundError:
+        return 0
+    return published[-1].version if published else 0
 
 
 def _item_id(first_key: bytes, serial: str, *, gtin: str, domain: str | None) -> str:

@@ -11,7 +11,9 @@ with the issuers' scopes taken from the valid story's grants, and rejects the
 invalid vectors that must fail with NonCanonicalItemIdError or OutOfScopeError.
 
 Usage: python spec/tools/check_core_vectors.py [VECTOR_DIR]; exits 1 on any
-disagreement.
+disagreement. VECTOR_DIR defaults to spec/vectors/core; spec/vectors/escrow,
+spec/vectors/aftercare and spec/vectors/recovery have the same layout and are
+checked the same way (their event types are known here; their rules are not).
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ EVENT_TYPES = {
     "repair.recorded",
     "appraisal.recorded", "lost.reported", "stolen.reported", "recovered", "role.granted",
     "role.revoked", "key.rotated", "key.revoked",
+    # escrow.md and aftercare.md: the same statements, so this checker also
+    # runs over spec/vectors/escrow and spec/vectors/aftercare
+    "escrow.opened", "escrow.accepted", "escrow.declined", "escrow.cancelled",
+    "escrow.acknowledged", "escrow.rejected", "escrow.disputed", "escrow.resolution",
+    "care.enrolled", "care.renewed", "care.cancelled", "care.consented", "care.redeemed",
+    "repair.requested", "repair.received", "repair.progress", "repair.ready",
+    "repair.collected", "repair.cancelled",
+    # recovery.md (spec/vectors/recovery)
+    "owner.rotated", "recovery.started", "recovery.cancelled",
 }
 
 

@@ -171,6 +171,12 @@ def policy_text() -> str:
         max_age=MAX_AGE).to_text()
 
 
+#: A marketplace's requirements (spec/bundle.md 4.2) the valid ring meets, and one it does not.
+MARKET_REQUIREMENTS = ("require attestation gemologist above 500000 EUR\n"
+                       "require witnesses 1\nrequire no-pending-recovery\n")
+UNMET_REQUIREMENT = "require attestation appraiser max-age 31536000\n"
+
+
 # -- a log that signs anything --------------------------------------------------------------
 
 
@@ -405,11 +411,15 @@ def build_invalid(v: dict[str, Any]) -> list[dict[str, Any]]:
         ("wrong-log", "rules", "WrongLogError",
          "a statement signed for another log, replayed into this one",
          forged(("owner", ITEM, pl.LostReported(), "ledger.other.example/pieces")), {}),
+        # requirements: a true history that does not meet a marketplace's policy
+        ("requirement-unmet", "requirements", "RequirementError",
+         "the valid ring under a policy that requires an appraiser's attestation, which it "
+         "lacks", data, {"policy": "policy-unmet.txt"}),
     ]
     # A case that differs from the valid one only in its time or what was seen reuses its file.
     return [{"name": name, "description": description, "error": error, "level": level,
              "file": "valid.bundle" if blob == data else f"invalid/{name}.bundle",
-             "policy": "policy.txt",
+             "policy": extra.get("policy", "policy.txt"),
              "now": extra.get("now", now), "seen": extra.get("seen", []), "bytes": blob}
             for name, level, error, description, blob, extra in cases]
 
@@ -427,7 +437,12 @@ def render(out: Path) -> dict[Path, bytes]:
               "now": v["now"], "seen": [v["a"].note], "report": "valid.report.json",
               "description": "a ring certified, attested, repaired, appraised and sold "
                              "through a direct escrow; proven consistent with the checkpoint "
-                             "before the sale, which the verifier has seen"}]
+                             "before the sale, which the verifier has seen"},
+             {"name": "sold-ring-market", "file": "valid.bundle", "policy": "policy-market.txt",
+              "now": v["now"], "seen": [v["a"].note], "report": "valid.report.json",
+              "description": "the same, under a marketplace's policy whose requirements it "
+                             "meets: a gemologist's attestation above 5,000.00 EUR, one "
+                             "witness, no pending recovery"}]
     manifest = {"origin": ORIGIN, "witness": WITNESS,
                 "keys": {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
                          for n in KEY_NAMES},
@@ -440,6 +455,8 @@ def render(out: Path) -> dict[Path, bytes]:
     files = {out / "README.md": _readme(valid, invalid).encode(),
              out / "manifest.json": dump(manifest),
              out / "policy.txt": policy.encode(),
+             out / "policy-market.txt": (policy + MARKET_REQUIREMENTS).encode(),
+             out / "policy-unmet.txt": (policy + UNMET_REQUIREMENT).encode(),
              out / "valid.bundle": v["data"],
              out / "valid.report.json": dump(expected)}
     files.update({out / c["file"]: c["bytes"] for c in invalid if c["file"] != "valid.bundle"})
@@ -458,6 +475,9 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         "- `policy.txt`: the trust policy every vector is verified under: the log",
         f"  `{ORIGIN}`, the ledger's root, and the witness `{WITNESS}`, whose",
         "  cosignature the quorum requires (c2sp.org/tlog-policy syntax).",
+        "- `policy-market.txt`, `policy-unmet.txt`: the same plus a marketplace's",
+        "  `require` lines (spec/bundle.md 4.2): ones the valid ring meets, and one it",
+        "  does not (`RequirementError`).",
         "- `valid.bundle`: exported by a real ledger; verify it at the manifest's `now`,",
         "  having seen the checkpoints in `seen`, and the report must equal",
         "  `valid.report.json` (`Report.to_json()`).",
@@ -468,7 +488,9 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         "  head-map proofs, statement signatures, chain links, log times: everything",
         "  but the rules; spec/tools/check_bundle.py, which does not import provledger,",
         "  rejects each of these with the same error name) or `rules` (only the replay",
-        "  of protocol.md section 6 catches it; check_bundle.py accepts these).",
+        "  of protocol.md section 6 catches it; check_bundle.py accepts these) or",
+        "  `requirements` (the bundle is true, but its item does not meet the policy's",
+        "  `require` lines; check_bundle.py, which checks proofs only, accepts these).",
         "",
         "The invalid bundles are the valid one altered, or bundles packed by a log that",
         "signs whatever it is given (its key is the trusted one), so that every proof in",

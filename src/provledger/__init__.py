@@ -36,12 +36,14 @@ from ._errors import (
     ProofError as ProofError,
     ProvLedgerError,
     ReceiptUnavailableError as ReceiptUnavailableError,
+    RequirementError as RequirementError,
     RevokedKeyError as RevokedKeyError,
     SignatureError as SignatureError,
     StaleCheckpointError as StaleCheckpointError,
     StateError as StateError,
     StorageError,
     TimeRangeError as TimeRangeError,
+    TransferRuleError as TransferRuleError,
     UnauthorizedError as UnauthorizedError,
     UnknownKeyError as UnknownKeyError,
     VerificationError,
@@ -51,6 +53,11 @@ from ._errors import (
 from ._escrow import condition_hash, is_open as _is_open, terms_hash
 from ._events import (
     AppraisalRecorded as AppraisalRecorded,
+    CareCancelled as CareCancelled,
+    CareConsented as CareConsented,
+    CareEnrolled as CareEnrolled,
+    CareRedeemed as CareRedeemed,
+    CareRenewed as CareRenewed,
     CertificateAttested as CertificateAttested,
     CertificateIssued as CertificateIssued,
     CertificateReaffirmed as CertificateReaffirmed,
@@ -71,31 +78,56 @@ from ._events import (
     KeyRevoked as KeyRevoked,
     KeyRotated as KeyRotated,
     LostReported as LostReported,
+    OwnerRotated as OwnerRotated,
     Part as Part,
     Recovered as Recovered,
+    RecoveryCancelled as RecoveryCancelled,
+    RecoveryStarted as RecoveryStarted,
+    RepairCancelled as RepairCancelled,
+    RepairCollected as RepairCollected,
+    RepairProgress as RepairProgress,
+    RepairReady as RepairReady,
+    RepairReceived as RepairReceived,
     RepairRecorded as RepairRecorded,
+    RepairRequested as RepairRequested,
     RoleGranted as RoleGranted,
     RoleRevoked as RoleRevoked,
+    RulesPublished as RulesPublished,
     StolenReported as StolenReported,
     Stone as Stone,
+    TransferRules as TransferRules,
 )
 from ._history import EventView as EventView
 from ._itemid import canonical_item_id, gs1_item_id, gtin_is_valid as gtin_is_valid, serial_item_id
 from ._keyfile import read_public_key, read_signing_key, write_public_key, write_signing_key
 from ._keys import SigningKey, format_public_key, parse_public_key
-from ._model import CheckpointInfo as CheckpointInfo, EscrowView as EscrowView, History
+from ._model import (
+    CheckpointInfo as CheckpointInfo,
+    EscrowView as EscrowView,
+    History,
+    PlanView as PlanView,
+    RecoveryView as RecoveryView,
+    RepairView as RepairView,
+    RulesView as RulesView,
+)
+from ._owner_keys import RECOVERY_LOCK as RECOVERY_LOCK
 from ._policy import (
     DEFAULT_MAX_AGE,
     Policy,
     PolicyWitness as PolicyWitness,
+    Requirement as Requirement,
     parse_policy,
     read_policy,
 )
 from ._progress import Progress
 from ._state import (
     AuthorityState as AuthorityState,
+    Consent as Consent,
     EscrowState as EscrowState,
     ItemState as ItemState,
+    PlanState as PlanState,
+    RecoveryState as RecoveryState,
+    RepairState as RepairState,
 )
 from ._statement import Statement, authority_subject, sign_statement, verify_statement
 from ._time import rfc3339 as format_time

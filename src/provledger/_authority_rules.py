@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from . import _transfer_rules
 from ._errors import PolicyError, StateError, UnauthorizedError
-from ._events import KeyRevoked, KeyRotated, RoleGranted, RoleRevoked
+from ._events import KeyRevoked, KeyRotated, RoleGranted, RoleRevoked, RulesPublished
 from ._keys import format_public_key
 from ._state import AuthorityState, Grant, Outcome, RevokedKey
 from ._statement import UnverifiedStatement, authority_subject
@@ -59,6 +60,8 @@ def decide(stmt: UnverifiedStatement, auth: AuthorityState | None, signer: Autho
                        new_keys=(ev.new_key,))
     if isinstance(ev, KeyRevoked):
         return _revoke_key(ev, auth, signer, log_time=log_time, where=where)
+    if isinstance(ev, RulesPublished):
+        return _transfer_rules.publish(ev, auth, signer, log_time=log_time, where=where)
     raise PolicyError(f"{where}: event type not allowed on an authority")  # pragma: no cover
 
 

@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from . import _codec
+from . import _care, _codec, _owner_keys, _repairs
 from ._errors import PolicyError, StateError, UnauthorizedError
 from ._events import (
     ConditionReport,
@@ -219,12 +219,13 @@ def apply(stmt: UnverifiedStatement, item: ItemState, nxt: ItemState, *, log_tim
     if isinstance(ev, EscrowAccepted | EscrowAcknowledged):
         _check_binding(ev, esc, where)
     if isinstance(ev, EscrowAccepted):
-        return _settle(nxt, esc, "buyer") if esc.direct else _to(nxt, esc, "accepted")
+        return (_settle(nxt, esc, "buyer", log_time) if esc.direct
+                else _to(nxt, esc, "accepted"))
     if isinstance(ev, EscrowAcknowledged):
-        return _settle(nxt, esc, "buyer")
+        return _settle(nxt, esc, "buyer", log_time)
     if isinstance(ev, EscrowResolution):
         assert party is not None
-        return _vote(nxt, esc, party, ev.outcome)
+        return _vote(nxt, esc, party, ev.outcome, log_time)
     after: dict[type[Event], EscrowPhase] = {
         EscrowDeclined: "declined", EscrowCancelled: "cancelled",
         EscrowRejected: "returned", EscrowDisputed: "disputed",
@@ -241,12 +242,19 @@ def _open(stmt: UnverifiedStatement, ev: EscrowOpened, item: ItemState, nxt: Ite
     if item.status != "active":
         raise StateError(f"{where}: the item is reported {item.status}; it cannot be "
                          "offered until it is recovered [escrow rule: frozen]")
+    _owner_keys.refuse_sale(item, where)
     if item.escrow is not None and is_open(item.escrow):
         raise StateError(f"{where}: escrow {_short(item.escrow.id)} is still "
                          f"{item.escrow.state}; an item has at most one open escrow "
                          "[escrow rule: one-open-escrow]")
+    held = _repairs.at_workshop(item)
+    if held is not None:
+        raise StateError(f"{where}: the piece is at workshop {held.workshop} for repair "
+                         f"{_short(held.id)} ({held.status}); a piece a buyer cannot inspect "
+                         "cannot be offered until it is collected [escrow rule: at-workshop]")
     terms = ev.terms
     problem = ""
+    expected = _care.transferring(item, log_time)
     if ev.buyer == item.owner:
         problem = "the buyer is the seller"
     elif terms.arbiter is not None and terms.arbiter in (ev.buyer, item.owner):
@@ -256,6 +264,10 @@ def _open(stmt: UnverifiedStatement, ev: EscrowOpened, item: ItemState, nxt: Ite
     elif not terms.direct and ev.inspection_ends <= ev.offer_expires:
         problem = (f"inspection_ends {ev.inspection_ends} must come after offer_expires "
                    f"{ev.offer_expires}")
+    elif list(terms.plans) != expected:
+        listed = ", ".join(p.hex() for p in expected) or "none"
+        problem = (f"terms.plans must list exactly the care plans that go with the piece, "
+                   f"in enrolment order: [{listed}]")
     if problem:
         raise PolicyError(f"{where}: {problem} [escrow rule: valid-offer]")
     escrow = EscrowState(
@@ -294,22 +306,28 @@ def _party(esc: EscrowState, key: bytes) -> Party | None:
 
 
 def _vote(nxt: ItemState, esc: EscrowState, party: Party,
-          outcome: Literal["buyer", "seller"]) -> ItemState:
+          outcome: Literal["buyer", "seller"], log_time: int) -> ItemState:
     """Record ``party``'s latest vote; the arbiter's, or two parties agreeing, settles it."""
     votes = (*(v for v in esc.votes if v.party != party), Vote(party, outcome))
     esc = msgspec.structs.replace(esc, votes=votes)
     agreeing = sum(1 for v in votes if v.outcome == outcome)
     if party == "arbiter" or agreeing >= 2:
-        return _settle(nxt, esc, outcome)
+        return _settle(nxt, esc, outcome, log_time)
     return msgspec.structs.replace(nxt, escrow=esc)
 
 
-def _settle(nxt: ItemState, esc: EscrowState, to: Literal["buyer", "seller"]) -> ItemState:
-    """Close ``esc``: ownership moves to the buyer, or stays with the seller."""
+def _settle(nxt: ItemState, esc: EscrowState, to: Literal["buyer", "seller"],
+            log_time: int) -> ItemState:
+    """Close ``esc``: ownership moves to the buyer, or stays with the seller.
+
+    A move ends the plans that end on transfer and drops the seller's
+    consents (spec/aftercare.md, "Transfer").
+    """
     if to == "seller":
         return _to(nxt, esc, "returned")
-    return msgspec.structs.replace(nxt, owner=esc.buyer,
-                                   escrow=msgspec.structs.replace(esc, state="completed"))
+    moved = msgspec.structs.replace(nxt, owner=esc.buyer,
+                                    escrow=msgspec.structs.replace(esc, state="completed"))
+    return _care.on_transfer(moved, log_time)
 
 
 def _to(nxt: ItemState, esc: EscrowState, state: EscrowPhase) -> ItemState:

@@ -14,12 +14,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from ._escrow import lapse
-from ._events import EVENT_CLASSES, EscrowOpened
+from ._events import (
+    EVENT_CLASSES,
+    CareEnrolled,
+    EscrowOpened,
+    RecoveryCancelled,
+    RecoveryStarted,
+    RepairRecorded,
+    RepairRequested,
+    TransferRules,
+)
 from ._history import EventView
 from ._keys import format_public_key
-from ._state import EscrowState, ItemState
+from ._state import AuthorityState, EscrowState, ItemState, PlanState, RecoveryState, RepairState
 from ._time import rfc3339
+from ._transfer_rules import decode_rules, describe, published
 from ._types import Timestamp
 
 
@@ -95,6 +107,171 @@ class EscrowView:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """One care plan of an item, and where it stands at the history's reference time."""
+
+    #: Log index of its care.enrolled entry.
+    index: int
+    #: As the entries last recorded it.
+    plan: PlanState
+    #: The provider's authority name ("" if unknown).
+    provider_name: str
+    #: :meth:`PlanState.status_at` the reference time: active, pending, expired, cancelled, ended.
+    status: str
+    #: Credits left at the reference time: units, and minor units of the currency.
+    credits: int
+    credit_minor: int
+    #: What the plan includes, as enrolled (shown, not enforced).
+    services: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> bytes:
+        """The plan id: the statement hash of its care.enrolled."""
+        return self.plan.id
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, as in :meth:`History.to_json`."""
+        p = self.plan
+        return {
+            "id": p.id.hex(),
+            "index": self.index,
+            "provider": p.provider,
+            "provider_name": self.provider_name,
+            "tier": p.tier,
+            "status": self.status,
+            "recorded_status": p.status,
+            "starts": rfc3339(p.starts),
+            "ends": rfc3339(p.ends),
+            "credits": self.credits,
+            "credit_minor": self.credit_minor,
+            "currency": p.currency or None,
+            "transfer": p.transfer,
+            "no_consent": p.no_consent,
+            "terms": p.terms.hex(),
+            "services": list(self.services),
+            "renewed": rfc3339(p.renewed) if p.renewed else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RepairView:
+    """One repair of an item: what was asked, where it stands, and whether it is late."""
+
+    #: Log index of its repair.requested (or one-step repair.recorded) entry.
+    index: int
+    #: As the entries last recorded it.
+    repair: RepairState
+    category: str
+    #: The work asked for (or, for a one-step record, done).
+    work: str
+    #: The workshop's authority name ("" if none took it, or unnamed).
+    workshop_name: str
+    #: :meth:`RepairState.late_at` the reference time.
+    late: bool
+    #: Recorded in one step (repair.recorded), completed when recorded.
+    one_step: bool = False
+
+    @property
+    def id(self) -> bytes:
+        """The repair id: the statement hash of its repair.requested (or repair.recorded)."""
+        return self.repair.id
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, as in :meth:`History.to_json`."""
+        r = self.repair
+        return {
+            "id": r.id.hex(),
+            "index": self.index,
+            "category": self.category,
+            "work": self.work,
+            "status": r.status,
+            "workshop": r.workshop or None,
+            "workshop_name": self.workshop_name,
+            "requested": rfc3339(r.requested) if r.requested else None,
+            "promised": rfc3339(r.promised) if r.promised else None,
+            "ready": rfc3339(r.ready) if r.ready else None,
+            "late": self.late,
+            "at_workshop": r.at_workshop,
+            "paid_by": r.paid_by.hex() if r.paid_by is not None else None,
+            "one_step": self.one_step,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryView:
+    """One recovery of the item's owner key (spec/recovery.md): who started
+    it, for which new key, from when, and where it stands."""
+
+    #: Log index of its recovery.started entry.
+    index: int
+    #: Its state at the history's reference time (a time lock that ended completed it).
+    recovery: RecoveryState
+    reason: str
+    #: The starting authority's name ("" if unnamed).
+    by_name: str
+
+    @property
+    def id(self) -> bytes:
+        """The recovery id: the statement hash of its recovery.started."""
+        return self.recovery.id
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, as in :meth:`History.to_json`."""
+        r = self.recovery
+        return {
+            "id": r.id.hex(),
+            "index": self.index,
+            "state": r.state,
+            "new_owner": format_public_key(r.new_owner),
+            "started": rfc3339(r.started),
+            "effective": rfc3339(r.effective),
+            "by": r.by,
+            "by_name": self.by_name,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RulesView:
+    """The issuer's transfer rules the item was issued under (spec/rules.md)."""
+
+    version: int
+    #: SHA-256 of the rules' human-readable text.
+    text: bytes
+    #: Log time of their rules.published.
+    published: int
+    rules: TransferRules
+    #: Escrow ids of the item's completed sales. The log admits an offer only
+    #: if it meets these rules, so each is a sale that met them.
+    met: tuple[bytes, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, as in :meth:`History.to_json`."""
+        fields: dict[str, Any] = msgspec.to_builtins(self.rules, builtin_types=(bytes,))
+        if "marketplaces" in fields:
+            fields["marketplaces"] = [format_public_key(k) for k in fields["marketplaces"]]
+        return {
+            "version": self.version,
+            "text": self.text.hex(),
+            "published": rfc3339(self.published),
+            "rules": fields,
+            "plain": describe(self.rules),
+            "sales_met": [m.hex() for m in self.met],
+        }
+
+
+def rules_view(item: ItemState, issuer: AuthorityState | None,
+               escrows: Iterable[EscrowView]) -> RulesView | None:
+    """The rules ``item`` was issued under, as its issuer's state ``issuer``
+    holds them (None: issued under none)."""
+    found = published(issuer, item.rules)
+    if found is None:
+        return None
+    return RulesView(item.rules, found.text, found.time, decode_rules(found.rules),
+                     tuple(e.id for e in escrows if e.state == "completed"))
+
+
 @dataclass(frozen=True)
 class History:
     """An item's verified history: true, with the facts a marketplace needs.
@@ -119,6 +296,22 @@ class History:
     escrows: tuple[EscrowView, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     checkpoint: CheckpointInfo | None = None
+    #: Care plans, in enrolment order, and repairs, oldest first (see care_views).
+    plans: tuple[PlanView, ...] = ()
+    repairs: tuple[RepairView, ...] = ()
+    #: The log time plans and repairs are judged at (a bundle: its checkpoint's
+    #: time; a ledger: its last entry's), 0 if not given.
+    as_of: int = 0
+    #: Every recovery of the owner key, oldest first; the last may be pending.
+    recoveries: tuple[RecoveryView, ...] = ()
+    #: The transfer rules the item was issued under; None if none.
+    rules: RulesView | None = None
+
+    @property
+    def pending_recovery(self) -> RecoveryView | None:
+        """The recovery still pending at the reference time, if any."""
+        last = self.recoveries[-1] if self.recoveries else None
+        return last if last is not None and last.recovery.state == "pending" else None
 
     def __bool__(self) -> bool:
         return True
@@ -147,8 +340,105 @@ class History:
                         "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,
                         "fields": event_fields_json(e.type, e.fields)} for e in self.events],
             "escrows": [e.to_json() for e in self.escrows],
+            "plans": [p.to_json() for p in self.plans],
+            "repairs": [r.to_json() for r in self.repairs],
+            "recoveries": [r.to_json() for r in self.recoveries],
+            "rules": self.rules.to_json() if self.rules is not None else None,
+            "as_of": rfc3339(self.as_of) if self.as_of else None,
             "warnings": list(self.warnings),
         }
+
+
+#: An item entry as care_views needs it: log index, log time, statement hash,
+#: event, and the chain id of the signer's authority ("" for a key of no authority).
+CareEntry = tuple[int, int, bytes, object, str]
+
+
+def care_views(item: ItemState, entries: Iterable[CareEntry], names: Mapping[str, str],
+               at: int) -> tuple[tuple[PlanView, ...], tuple[RepairView, ...]]:
+    """The item's plans and repairs as of log time ``at``, from its state and
+    its entries that stand (not invalidated), in log order, which give each
+    plan's and repair's opening entry; ``names`` maps authority chain ids to
+    names. A state entry with no opening entry among ``entries`` is left out
+    (it cannot happen for a replayed chain).
+
+    The state holds a one-step ``repair.recorded`` only once the item has a
+    plan (older states stay byte for byte as they were); every other one is
+    shown from its entry alike: collected when recorded, by its signer.
+    """
+    opened: dict[bytes, tuple[int, object]] = {}
+    records: list[RepairState] = []
+    known = {r.id for r in item.repairs}
+    for index, time, digest, event, authority in entries:
+        opened[digest] = (index, event)
+        if isinstance(event, RepairRecorded) and digest not in known:
+            records.append(RepairState(id=digest, status="collected", workshop=authority,
+                                       requested=time, ready=time))
+    if not (item.plans or item.repairs or records):
+        return (), ()
+    plans = []
+    for plan in item.plans:
+        found = opened.get(plan.id)
+        if found is None or not isinstance(found[1], CareEnrolled):
+            continue
+        credits, minor = plan.credits_at(at)
+        plans.append(PlanView(found[0], plan, names.get(plan.provider, ""), plan.status_at(at),
+                              credits, minor, tuple(found[1].services)))
+    repairs = []
+    order = {digest: n for n, digest in enumerate(opened)}
+    for repair in sorted((*item.repairs, *records), key=lambda r: order.get(r.id, -1)):
+        found = opened.get(repair.id)
+        if found is None or not isinstance(found[1], RepairRequested | RepairRecorded):
+            continue
+        event = found[1]
+        repairs.append(RepairView(found[0], repair, event.category, event.work,
+                                  names.get(repair.workshop, "") if repair.workshop else "",
+                                  repair.late_at(at), isinstance(event, RepairRecorded)))
+    return tuple(plans), tuple(repairs)
+
+
+def recovery_views(item: ItemState, entries: Iterable[CareEntry],
+                   names: Mapping[str, str]) -> tuple[RecoveryView, ...]:
+    """Every recovery of the item, oldest first, from its entries that stand
+    (as care_views takes them) and its state at the reference time (recovery
+    completion applied, :func:`provledger._owner_keys.at`).
+
+    The state holds only the latest recovery; an earlier one was settled
+    before the next could start: cancelled if a recovery.cancelled names it,
+    else completed by its time lock.
+    """
+    started: list[tuple[int, RecoveryState, str]] = []
+    cancelled: set[bytes] = set()
+    for index, time, digest, event, authority in entries:
+        if isinstance(event, RecoveryStarted):
+            started.append((index, RecoveryState(
+                id=digest, new_owner=event.new_owner, started=time, effective=event.effective,
+                by=authority, state="completed"), event.reason))
+        elif isinstance(event, RecoveryCancelled):
+            cancelled.add(event.recovery)
+    views = []
+    for index, begun, reason in started:
+        rec = begun
+        if item.recovery is not None and item.recovery.id == begun.id:
+            rec = item.recovery
+        elif begun.id in cancelled:
+            rec = RecoveryState(begun.id, begun.new_owner, begun.started, begun.effective,
+                                begun.by, "cancelled")
+        views.append(RecoveryView(index, rec, reason, names.get(rec.by, "")))
+    return tuple(views)
+
+
+def recovery_warnings(item: ItemState, recoveries: Iterable[RecoveryView]) -> tuple[str, ...]:
+    """A warning for a recovery pending on an item still open: a buyer must
+    know the piece may soon belong to another key."""
+    if item.status == "revoked":
+        return ()
+    return tuple(
+        f"owner key recovery pending: from {rfc3339(v.recovery.effective)} key "
+        f"{format_public_key(v.recovery.new_owner)} owns the piece, unless the owner's key "
+        f"cancels it before then (started by {v.by_name or v.recovery.by} at "
+        f"{rfc3339(v.recovery.started)}: {v.reason})"
+        for v in recoveries if v.recovery.state == "pending")
 
 
 def escrow_views(offers: Mapping[bytes, tuple[int, EscrowOpened]],

@@ -11,6 +11,10 @@ section 4); a line is words separated by spaces or tabs:
     quorum both
     max-age 86400
 
+``require`` lines (provledger, spec/bundle.md section 4.2) add what a
+marketplace asks of the item itself: an attestation, witnesses, no pending
+recovery; :mod:`provledger._requirements` checks them after verification.
+
 Two legacy provledger forms are still read: ``witness <vkey>`` (the witness
 is named by its key name) and ``quorum <k>`` in decimal when no name ``k`` is
 defined (k of all listed witnesses; 0 means none). :meth:`Policy.to_text`
@@ -27,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from ._errors import DecodeError
 from ._keys import format_public_key, parse_public_key
@@ -41,11 +45,18 @@ MAX_LOGS: Final = 256
 MAX_WITNESSES: Final = 256
 MAX_GROUPS: Final = 256
 MAX_ROOTS: Final = 256
+MAX_REQUIREMENTS: Final = 64
+#: Attester capacities a ``require attestation`` line may name (cert.attested's).
+CAPACITIES: Final = ("gemologist", "appraiser")
 #: The predefined quorum name: no cosignature required.
 NONE: Final = "none"
 
 _SPACE = re.compile(r"[ \t]+")
 _NUMBER = re.compile(r"[0-9]{1,12}")
+_AMOUNT = re.compile(r"[0-9]{1,16}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+#: The largest amount the wire format carries (events.cddl ``count``).
+_MAX_AMOUNT: Final = 2**53 - 1
 # tlog-policy allows tab, newline, 0x20-0x7E and every octet with the high bit set.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -70,6 +81,39 @@ class WitnessGroup:
     members: tuple[str, ...]
 
 
+RequirementKind = Literal["attestation", "witnesses", "no-pending-recovery"]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A ``require`` line: what the verified item must also show.
+
+    ``attestation``: a ``cert.attested`` by an attester of ``capacity``, at
+    most ``max_age`` seconds before the checkpoint (0: any age), needed only
+    when the item is worth at least ``above`` minor units of ``currency``
+    (0: always). ``witnesses``: at least ``count`` distinct policy witnesses
+    cosigned the checkpoint. ``no-pending-recovery``: no owner-key recovery
+    is pending at the checkpoint's time.
+    """
+
+    kind: RequirementKind
+    capacity: str = ""
+    max_age: int = 0
+    above: int = 0
+    currency: str = ""
+    count: int = 0
+
+    def to_line(self) -> str:
+        """The policy line, as :func:`parse_policy` reads it."""
+        if self.kind == "witnesses":
+            return f"require witnesses {self.count}"
+        if self.kind == "no-pending-recovery":
+            return "require no-pending-recovery"
+        return _line("require attestation", self.capacity,
+                     f"max-age {self.max_age}" if self.max_age else None,
+                     f"above {self.above} {self.currency}" if self.above else None)
+
+
 @dataclass(frozen=True)
 class Policy:
     """What a verifier trusts. Build one with :func:`parse_policy` or directly.
@@ -89,6 +133,7 @@ class Policy:
     named_witnesses: tuple[PolicyWitness, ...] = ()
     groups: tuple[WitnessGroup, ...] = ()
     log_urls: tuple[str | None, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
 
     def __post_init__(self) -> None:
         named = tuple(self.named_witnesses)
@@ -103,6 +148,7 @@ class Policy:
         object.__setattr__(self, "witnesses", tuple(w.verifier for w in named))
         object.__setattr__(self, "groups", tuple(self.groups))
         object.__setattr__(self, "log_urls", () if all(u is None for u in urls) else urls)
+        object.__setattr__(self, "requirements", tuple(self.requirements))
         _check(self)
 
     # -- lookups ------------------------------------------------------------------
@@ -197,6 +243,7 @@ class Policy:
             groups += extra
         lines += [_line("group", g.name, _threshold(g), *g.members) for g in groups]
         lines += [f"quorum {quorum}", f"max-age {self.max_age}"]
+        lines += [r.to_line() for r in self.requirements]
         return "\n".join(lines) + "\n"
 
 
@@ -277,6 +324,46 @@ def _check(p: Policy) -> None:
     _check_quorum(p, defined)
     if isinstance(p.max_age, bool) or not isinstance(p.max_age, int) or p.max_age <= 0:
         raise ValueError("max-age must be a positive number of seconds")
+    if len(p.requirements) > MAX_REQUIREMENTS:
+        raise ValueError(f"{len(p.requirements)} requirements: at most {MAX_REQUIREMENTS} "
+                         "are supported")
+    for r in p.requirements:
+        if problem := _requirement_problem(r, len(p.named_witnesses)):
+            raise ValueError(f"requirement {r.to_line()[8:80]!r}: {problem}")
+    if len(set(p.requirements)) != len(p.requirements):
+        raise ValueError("a requirement is listed twice")
+    kinds = [r.kind for r in p.requirements if r.kind != "attestation"]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError("require witnesses and require no-pending-recovery come once each")
+
+
+def _requirement_problem(r: Requirement, witnesses: int) -> str:
+    """Why ``r`` is not a requirement parse_policy could return ("" if it is)."""
+    numbers = (r.max_age, r.above, r.count)
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers):
+        return "max_age, above and count must be non-negative ints"
+    if r.kind == "witnesses":
+        if r.capacity or r.max_age or r.above or r.currency:
+            return "takes a count only"
+        if not 1 <= r.count <= witnesses:
+            return f"count {r.count} must be between 1 and the {witnesses} witnesses listed"
+    elif r.kind == "no-pending-recovery":
+        if r != Requirement("no-pending-recovery"):
+            return "takes no arguments"
+    elif r.kind == "attestation":
+        if r.capacity not in CAPACITIES:
+            return f"capacity {r.capacity[:40]!r} is not one of {', '.join(CAPACITIES)}"
+        if r.count:
+            return "takes no count"
+        if (r.above > 0) != bool(r.currency):
+            return "above needs a currency, and a currency needs above"
+        if r.currency and not _CURRENCY.fullmatch(r.currency):
+            return f"currency {r.currency[:10]!r} is not three capital letters (ISO 4217)"
+        if r.above > _MAX_AMOUNT:
+            return f"above {r.above} is over {_MAX_AMOUNT}"
+    else:
+        return f"kind {r.kind!r} is not attestation, witnesses or no-pending-recovery"
+    return ""
 
 
 def _check_quorum(p: Policy, defined: set[str]) -> None:
@@ -390,6 +477,11 @@ class _Parser:
         self.member_of: set[str] = set()
         self.quorum: tuple[str, int] | None = None
         self.max_age: int | None = None
+        self.required: dict[Requirement, int] = {}
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        return tuple(self.required)
 
     def line(self, number: int, raw: str) -> None:
         where = f"policy line {number}"
@@ -408,10 +500,10 @@ class _Parser:
         keyword, args = words[0], words[1:]
         handler = {"log": self._log, "witness": self._witness, "group": self._group,
                    "quorum": self._quorum, "root": self._root,
-                   "max-age": self._max_age}.get(keyword)
+                   "max-age": self._max_age, "require": self._require}.get(keyword)
         if handler is None:
             raise DecodeError(f"{where}: unknown directive {keyword[:40]!r} (log, witness, "
-                              "group, quorum, root, max-age)")
+                              "group, quorum, root, max-age, require)")
         try:
             handler(args, number)
         except DecodeError as exc:
@@ -507,6 +599,21 @@ class _Parser:
             raise DecodeError("'max-age' takes one positive decimal number, once")
         self.max_age = int(args[0])
 
+    def _require(self, args: list[str], number: int) -> None:
+        if len(self.requirements) == MAX_REQUIREMENTS:
+            raise DecodeError(f"more than {MAX_REQUIREMENTS} requirements")
+        requirement = _parse_requirement(args)
+        first = self.required.get(requirement)
+        if first is not None:
+            raise DecodeError(f"the same requirement is on line {first}")
+        if requirement.kind != "attestation":
+            # Attestations may differ by capacity, age and value; the others come once.
+            for other, line in self.required.items():
+                if other.kind == requirement.kind:
+                    raise DecodeError(f"a second `require {requirement.kind}` line (the "
+                                      f"first is line {line})")
+        self.required[requirement] = number
+
     def finish(self) -> Policy:
         quorum: int | str = NONE
         if self.quorum is None:
@@ -533,6 +640,50 @@ class _Parser:
             return Policy(logs=tuple(v for v, _ in self.logs), roots=tuple(self.roots),
                           quorum=quorum, max_age=self.max_age or DEFAULT_MAX_AGE,
                           named_witnesses=tuple(self.witnesses), groups=tuple(self.groups),
-                          log_urls=tuple(u for _, u in self.logs))
+                          log_urls=tuple(u for _, u in self.logs),
+                          requirements=self.requirements)
         except ValueError as exc:
             raise DecodeError(f"policy: {exc}") from None
+
+
+_REQUIRE_USAGE = ("expected `require attestation gemologist|appraiser [max-age <seconds>] "
+                  "[above <amount> <currency>]`, `require witnesses <n>` or "
+                  "`require no-pending-recovery`")
+
+
+def _parse_requirement(args: list[str]) -> Requirement:
+    """The words after ``require``.
+
+    Raises:
+        DecodeError: not one of the three forms, a word out of place, or a
+            number out of range.
+    """
+    if args == ["no-pending-recovery"]:
+        return Requirement("no-pending-recovery")
+    if len(args) == 2 and args[0] == "witnesses":
+        if not _NUMBER.fullmatch(args[1]) or int(args[1]) == 0:
+            raise DecodeError(f"witnesses {args[1][:20]!r}: a positive decimal number")
+        return Requirement("witnesses", count=int(args[1]))
+    if len(args) < 2 or args[0] != "attestation":
+        raise DecodeError(_REQUIRE_USAGE)
+    capacity, rest = args[1], args[2:]
+    if capacity not in CAPACITIES:
+        raise DecodeError(f"capacity {capacity[:40]!r} is not one of {', '.join(CAPACITIES)}")
+    max_age = above = 0
+    currency = ""
+    if rest[:1] == ["max-age"]:
+        if len(rest) < 2 or not _NUMBER.fullmatch(rest[1]) or int(rest[1]) == 0:
+            raise DecodeError("max-age takes one positive decimal number of seconds")
+        max_age, rest = int(rest[1]), rest[2:]
+    if rest[:1] == ["above"]:
+        if len(rest) < 3 or not _AMOUNT.fullmatch(rest[1]) or not 0 < int(rest[1]) <= _MAX_AMOUNT:
+            raise DecodeError(f"above takes an amount in minor units (1 to {_MAX_AMOUNT}) "
+                              "and a currency")
+        if not _CURRENCY.fullmatch(rest[2]):
+            raise DecodeError(f"currency {rest[2][:10]!r} is not three capital letters "
+                              "(ISO 4217)")
+        above, currency, rest = int(rest[1]), rest[2], rest[3:]
+    if rest:
+        raise DecodeError(f"unexpected {rest[0][:40]!r}: {_REQUIRE_USAGE}")
+    return Requirement("attestation", capacity=capacity, max_age=max_age, above=above,
+                       currency=currency)

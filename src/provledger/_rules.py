@@ -6,11 +6,11 @@ again in every audit; spec/protocol.md ("Rules") is its normative text.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from . import _authority_rules, _escrow
+from . import _authority_rules, _care, _escrow, _owner_keys, _repairs, _signers, _transfer_rules
 from ._errors import (
     ChainError,
     ClockError,
@@ -22,12 +22,13 @@ from ._errors import (
     RevokedKeyError,
     StateError,
     UnauthorizedError,
-    UnknownKeyError,
     WrongLogError,
 )
 from ._events import (
     AUTHORITY_EVENTS,
+    CARE_EVENTS,
     ESCROW_EVENTS,
+    REPAIR_STATUS_EVENTS,
     AppraisalRecorded,
     CertificateAttested,
     CertificateIssued,
@@ -114,36 +115,15 @@ def apply(
         return _authority_rules.decide(stmt, state, signer, log_time=log_time, ctx=ctx,
                                        where=where)
     assert state is None or isinstance(state, ItemState)
-    return Outcome(_item_event(stmt, state, ctx, where, log_time))
+    decided = _item_event(stmt, state, ctx, where, log_time)
+    # An offer the escrow rules admit must meet the issuer's transfer rules too.
+    return Outcome(_transfer_rules.follow(stmt, decided, ctx, log_time=log_time, where=where))
 
 
 # -- signers ----------------------------------------------------------------
 
-
-def _signer(key: bytes, ctx: Context, where: str) -> AuthorityState:
-    """The authority whose current, unrevoked key is ``key``."""
-    auth = ctx.authority_of(key)
-    if auth is None:
-        raise UnknownKeyError(f"{where}: signer {format_public_key(key)} is not a known authority")
-    # Rotation and revocation both move ``key`` off the authority's current key,
-    # so the current key is by construction neither retired nor revoked.
-    if auth.key != key:
-        raise RevokedKeyError(
-            f"{where}: signer {format_public_key(key)} was revoked or rotated out "
-            f"(cut-off log time {auth.cutoff(key)})"
-        )
-    return auth
-
-
-def _refuse(item: ItemState, key: bytes, ctx: Context, message: str) -> NoReturn:
-    """Raise the most precise error for a signer the rule did not admit."""
-    auth = ctx.authority_of(key)
-    if auth is None and key != item.owner:
-        raise UnknownKeyError(f"{message}; {format_public_key(key)} is not a known key")
-    if auth is not None and auth.key != key:
-        raise RevokedKeyError(f"{message}; {format_public_key(key)} was revoked or rotated "
-                              f"out (cut-off log time {auth.cutoff(key)})")
-    raise UnauthorizedError(message)
+_signer = _signers.signer
+_refuse = _signers.refuse
 
 
 def _issuer_of(item: ItemState, key: bytes, ctx: Context, where: str) -> AuthorityState:
@@ -187,10 +167,15 @@ def _item_event(
         raise StateError(f"{where}: no certificate has been issued for this item")
     if item.status == "revoked":
         raise StateError(f"{where}: the certificate is revoked; the item's chain is closed")
-    item = _escrow.at(item, log_time)  # escrow deadlines passed by this entry's log time
+    # Escrow deadlines passed by this entry's log time, and a recovery whose time lock ended.
+    item = _owner_keys.at(_escrow.at(item, log_time), log_time)
     nxt = msgspec.structs.replace(item, events=item.events + 1)
     if isinstance(ev, ESCROW_EVENTS):
         return _escrow.apply(stmt, item, nxt, log_time=log_time, where=where)
+    if isinstance(ev, CARE_EVENTS):
+        return _care.apply(stmt, item, nxt, ctx, log_time=log_time, where=where)
+    if isinstance(ev, REPAIR_STATUS_EVENTS):
+        return _repairs.apply(stmt, item, nxt, ctx, log_time=log_time, where=where)
     if isinstance(ev, CertificateAttested):
         auth = _signer(signer, ctx, where)
         if not auth.has_role("attester", item.issuer):
@@ -221,6 +206,8 @@ def _item_event(
         if isinstance(ev, RepairRecorded) and ev.completed < ev.started:
             raise PolicyError(f"{where}: completed ({ev.completed}) precedes started "
                               f"({ev.started})")
+        if isinstance(ev, RepairRecorded):
+            return _repairs.record(stmt, item, nxt, ctx, log_time=log_time)
         return nxt
     if isinstance(ev, LostReported):
         if signer != item.owner:
@@ -238,7 +225,8 @@ def _item_event(
         return _escrow.on_theft(item, msgspec.structs.replace(nxt, status="stolen"))
     if isinstance(ev, Recovered):
         return _recover(item, nxt, signer, ctx, where=where)
-    raise PolicyError(f"{where}: event type not allowed on an item")  # pragma: no cover
+    # The owner-key events are the last kind (it refuses any other type).
+    return _owner_keys.apply(stmt, item, nxt, ctx, log_time=log_time, where=where)
 
 
 def _issue(stmt: UnverifiedStatement, ev: CertificateIssued, ctx: Context, where: str) -> ItemState:
@@ -257,12 +245,14 @@ def _issue(stmt: UnverifiedStatement, ev: CertificateIssued, ctx: Context, where
     if item.tag and ev.serial != item.serial:
         raise PolicyError(f"{where}: the certificate's serial must be the id's, "
                           f"{item.serial!r}")
+    _transfer_rules.check_version(ev, auth, where)
     return ItemState(
         subject=stmt.subject,
         issuer=auth.subject,
         owner=ev.owner,
         status="active",
         certificate=stmt.hash,
+        rules=ev.rules,
     )
 
 

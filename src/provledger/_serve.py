@@ -48,7 +48,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _escrow
+from . import _escrow, _owner_keys
 from ._bundle import MAX_BUNDLE_BYTES
 from ._display import safe_text
 from ._errors import ItemIdError, NotFoundError, ProvLedgerError, StorageError
@@ -413,7 +413,7 @@ def _index(live: _Live, ledger: Ledger, view: _View, path: str) -> Response:
     """
     checkpoint = _checkpoint(view)
     now = int(live.clock())
-    records = [ItemRecord(item, where, _escrow.status(_escrow.at(state, now)),
+    records = [ItemRecord(item, where, _escrow.status(_owner_keys.at(_escrow.at(state, now), now)),
                           checkpoint.size, checkpoint.time)
                for where, item, state in live.items(ledger, view)]
     if path == ITEMS_JSON:

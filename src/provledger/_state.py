@@ -122,6 +122,10 @@ class ItemState(msgspec.Struct, frozen=True, tag="item"):
     recovery: RecoveryState | None = None
     #: The version of the issuer's transfer rules the piece is sold under (0: none).
     rules: int = 0
+    #: Items sold under rules only (spec/rules.md): log times of the latest
+    #: inspection or service, and appraisal, that a rule accepts (0: none).
+    inspected: int = 0
+    appraised: int = 0
 
 
 RecoveryPhase = Literal["pending", "cancelled", "completed"]
@@ -291,6 +295,25 @@ class _ItemStateV2(msgspec.Struct, frozen=True, tag="item"):
     escrow: EscrowState | None = None
 
 
+class _ItemStateV3(msgspec.Struct, frozen=True, tag="item"):
+    """ItemState as stored before inspections and appraisals were tracked for
+    transfer rules: every item without them is still stored so, byte for byte."""
+
+    subject: str
+    issuer: str
+    owner: bytes
+    status: ItemStatus
+    certificate: bytes
+    attested_by: tuple[str, ...] = ()
+    events: int = 1
+    escrow: EscrowState | None = None
+    plans: tuple[PlanState, ...] = ()
+    repairs: tuple[RepairState, ...] = ()
+    consents: tuple[Consent, ...] = ()
+    recovery: RecoveryState | None = None
+    rules: int = 0
+
+
 class _AuthorityStateV2(msgspec.Struct, frozen=True, tag="authority"):
     """AuthorityState as stored before transfer rules existed: every authority
     that never published rules is stored so, byte for byte."""
@@ -344,6 +367,11 @@ def encode_state(state: SubjectState) -> bytes:
         return _encoder.encode(_ItemStateV2(
             state.subject, state.issuer, state.owner, state.status, state.certificate,
             state.attested_by, state.events, state.escrow))
+    if type(state) is ItemState and not (state.inspected or state.appraised):
+        return _encoder.encode(_ItemStateV3(
+            state.subject, state.issuer, state.owner, state.status, state.certificate,
+            state.attested_by, state.events, state.escrow, state.plans, state.repairs,
+            state.consents, state.recovery, state.rules))
     if (type(state) is AuthorityState and not state.created_by and not state.gs1_prefixes
             and not state.domains and not state.rekeyed and not state.rules):
         return _encoder.encode(_AuthorityStateV1(

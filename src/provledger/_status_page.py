@@ -2,14 +2,16 @@
 
 Written for a customer on a phone: the verdict first, in words and colour,
 then what was checked and against which checkpoint, the certificate, its
-attestations, the service record and how many times the piece changed hands.
+attestations, its care plan (credits left), the service record (the open
+repair's status, and whether it is late) and how many times the piece changed
+hands.
 The page is self-contained (inline CSS, no script, no external asset), so a
 static host serves it as it is, and its Content-Security-Policy forbids
 scripts should anything ever slip through.
 
 Nothing personal is shown: no public key (owners, signers, witnesses are
-known to the ledger only by keys), no price, no free-form notes or
-inscription. Every text a signer chose goes through safe_text (control and
+known to the ledger only by keys), no price or appraised value, no
+free-form notes or inscription. Every text a signer chose goes through safe_text (control and
 bidi characters shown as escapes) and is then HTML-escaped.
 """
 
@@ -25,7 +27,8 @@ from typing import Any, Final
 from ._display import safe_text
 from ._events import CertificateIssued
 from ._history import EventView
-from ._model import CheckpointInfo, EscrowView, History
+from ._keys import format_public_key
+from ._model import CheckpointInfo, EscrowView, History, PlanView, RepairView
 from ._statement import AUTHORITY_PREFIX
 from ._time import check_now, rfc3339
 
@@ -91,6 +94,18 @@ _UNCONFIRMED: Final = ("v-caution", "!", "NOT CONFIRMED",
 #: The parts a key with no authority name plays (EventView.signed_as).
 _PARTIES: Final = {"owner": "its owner", "seller": "the seller", "buyer": "the buyer",
                    "arbiter": "the arbiter"}
+#: A repair's status in words (RepairState.status).
+_REPAIR_STATES: Final = {"requested": "requested", "received": "at the workshop",
+                         "in_progress": "in progress", "waiting_parts": "waiting for parts",
+                         "ready": "ready for collection", "collected": "collected",
+                         "cancelled": "cancelled"}
+#: A plan's status in words (PlanState.status_at).
+_PLAN_STATES: Final = {"active": "active", "pending": "not started yet", "expired": "expired",
+                       "cancelled": "cancelled by the provider",
+                       "ended": "ended when the piece changed hands"}
+#: ISO 4217 currencies without minor units; the rest are shown with two decimals.
+_NO_DECIMALS: Final = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW",
+                                 "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"})
 _ESCROW_STATES: Final = {"offered": "offered to a buyer, not yet accepted",
                          "accepted": "with the buyer for inspection",
                          "disputed": "disputed, awaiting a decision"}
@@ -146,7 +161,8 @@ def render_status_page(history: History, *, bundle_href: str, now: int) -> str:
         *_warnings(history),
         *_attestations(history, live),
         *_reports(live),
-        *_service(live),
+        *_plans(history),
+        *_service(history, live),
         *_appraisals(live),
         *_ownership(history),
         *_verify_it(history, bundle_href),
@@ -252,7 +268,9 @@ def _status_detail(history: History, live: list[EventView]) -> list[str]:
         opened = next((e.time for e in live if e.index == view.index), None)
         since = f" since {_day(opened)}" if opened is not None else ""
         state = _ESCROW_STATES.get(view.state, _e(view.state))
-        return [f'<p id="verdict-detail">In escrow{since}: {state}.</p>']
+        going = [p for p in history.plans if p.id in view.offer.terms.plans]
+        plans = "".join(f" The {_e(p.plan.tier)} care plan goes with the piece." for p in going)
+        return [f'<p id="verdict-detail">In escrow{since}: {state}.{plans}</p>']
     return []
 
 
@@ -367,22 +385,88 @@ def _reports(live: list[EventView]) -> list[str]:
     return _section("reports", "Loss and theft reports", ["<ul>", *items, "</ul>"], "alert")
 
 
-def _service(live: list[EventView]) -> list[str]:
-    found = [e for e in live if e.type.startswith("repair.")]
-    if not found:
-        return _section("service", "Repairs and services",
-                        ["<p>None recorded.</p>"])
-    items = []
-    for e in found:
-        f = e.fields
-        # Recorded repairs are completed ones; a repair with a status says so itself.
-        status = _e(f["status"]) if f.get("status") else "completed"
-        done = f.get("completed")
+def _money(minor: int, currency: str) -> str:
+    if currency.upper() in _NO_DECIMALS:
+        return f"{minor:,} {_e(currency)}"
+    return f"{minor // 100:,}.{minor % 100:02d} {_e(currency)}"
+
+
+def _plans(history: History) -> list[str]:
+    """Care plans: tier, provider, where each stands and the credits left (as of
+    the history's reference time), whether it goes with the piece on a sale."""
+    if not history.plans:
+        return []
+    items = [_plan(view) for view in history.plans]
+    return _section("care", "Care plan" + ("s" if len(items) > 1 else ""),
+                    ["<ul>", *items, "</ul>"])
+
+
+def _plan(view: PlanView) -> str:
+    p = view.plan
+    status = _PLAN_STATES.get(view.status, _e(view.status))
+    words = [f"<strong>{_e(p.tier)}</strong> by {_who(view.provider_name, 'an unnamed jeweler')}"
+             f", {status}"]
+    if view.status in ("active", "pending"):
+        words.append(f"until {_day(p.ends)}")
+        left = [f"{view.credits} repair credit{'s' if view.credits != 1 else ''}"]
+        if p.currency:
+            left.append(_money(view.credit_minor, p.currency))
+        words.append(f"credits left: {' and '.join(left)}")
+        words.append("goes with the piece if it is sold" if p.transfer == "with_piece"
+                     else "ends if the piece is sold")
+    elif view.status == "expired":
+        words.append(f"on {_day(p.ends)}")
+    services = "; ".join(_e(s) for s in view.services)
+    return (f'<li class="plan">{"; ".join(words)}.'
+            + (f" Includes: {services}." if services else "") + "</li>")
+
+
+def _service(history: History, live: list[EventView]) -> list[str]:
+    """Every repair, oldest first, the open one's status and turnaround
+    against its promise first of all."""
+    if not history.repairs:
+        return _section("service", "Repairs and services", ["<p>None recorded.</p>"])
+    body = []
+    current = next((r for r in reversed(history.repairs) if r.repair.open), None)
+    if current is not None:
+        r = current.repair
+        late = ""
+        if r.promised:
+            late = (f" Promised for {_day(r.promised)}: "
+                    + ("<strong>late</strong>." if current.late else "on time."))
+        body.append(f'<p id="repair-status">Now: {_e(current.category)}, '
+                    f"{_REPAIR_STATES.get(r.status, _e(r.status))}.{late}</p>")
+    by_index = {e.index: e for e in live}
+    tiers = {p.id: p.plan.tier for p in history.plans}
+    items = [_repair(view, by_index.get(view.index), tiers) for view in history.repairs]
+    return _section("service", "Repairs and services", [*body, "<ul>", *items, "</ul>"])
+
+
+def _repair(view: RepairView, opened: EventView | None, tiers: Mapping[bytes, str]) -> str:
+    r = view.repair
+    fields: Mapping[str, Any] = opened.fields if opened is not None else {}
+    if view.one_step:
+        # Recorded repairs are completed ones, by the business the record names.
+        done = fields.get("completed")
         when = f" on {_day(done)}" if isinstance(done, int) and done else ""
-        items.append(f"<li><strong>{_e(f.get('category', 'repair'))}</strong>, {status}{when}"
-                     f" by {_who(str(f.get('performed_by', '')), 'an unnamed workshop')}"
-                     + (f": {_lines(f['work'])}" if f.get("work") else "") + "</li>")
-    return _section("service", "Repairs and services", ["<ul>", *items, "</ul>"])
+        who = str(fields.get("performed_by", "")) or view.workshop_name
+        head = f"completed{when} by {_who(who, 'an unnamed workshop')}"
+    else:
+        head = _REPAIR_STATES.get(r.status, _e(r.status))
+        if view.workshop_name:
+            head += f" by {_who(view.workshop_name)}"
+        dates = [f"requested {_day(r.requested)}"] if r.requested else []
+        if r.promised:
+            dates.append(f"promised for {_day(r.promised)}")
+        if r.ready:
+            dates.append(f"ready {_day(r.ready)}")
+        if dates:
+            head += f" ({', '.join(dates)}" + ("; late" if view.late else "") + ")"
+    paid = "" if r.paid_by is None else (
+        f"; paid from the {_e(tiers[r.paid_by])} care plan" if r.paid_by in tiers
+        else "; paid from a care plan")
+    return (f"<li><strong>{_e(view.category)}</strong>, {head}{paid}"
+            + (f": {_lines(view.work)}" if view.work else "") + "</li>")
 
 
 def _appraisals(live: list[EventView]) -> list[str]:
@@ -403,8 +487,29 @@ def _ownership(history: History) -> list[str]:
             f"Changed hands {changes} time{'s' if changes != 1 else ''} since certification.")
     return _section("ownership", "Ownership", [
         f'<p id="ownership-changes">{text}</p>',
+        *_recoveries(history),
         '<p class="muted">Owners are not shown: the ledger knows them only by '
         "pseudonymous keys.</p>"])
+
+
+def _recoveries(history: History) -> list[str]:
+    """Owner-key recoveries (spec/recovery.md): a pending one first and loudly, so
+    a buyer is never surprised and an owner sees an attempt it did not ask for."""
+    lines = []
+    pending = history.pending_recovery
+    if pending is not None and history.status != "revoked":
+        r = pending.recovery
+        lines.append(
+            f'<p class="warn" id="recovery-pending"><strong>Owner key recovery pending.</strong> '
+            f"From {_date(r.effective)} the key <code>{_e(format_public_key(r.new_owner)[:20])}"
+            f"\u2026</code> owns this piece, unless the owner's current key cancels it first. "
+            f"Started by {_who(pending.by_name)} on {_date(r.started)}: {_e(pending.reason)}."
+            "</p>")
+    done = [v for v in history.recoveries if v.recovery.state == "completed"]
+    if done:
+        when = ", ".join(_date(v.recovery.effective) for v in done)
+        lines.append(f'<p id="recoveries">Owner key recovered after a lost key: {when}.</p>')
+    return lines
 
 
 def _ownership_changes(escrows: Iterable[EscrowView]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import ProvLedgerError
+from ._errors import ProvLedgerError, RequirementError
 from ._model import History
 from ._verify import VERIFICATION_CHECKS
 
@@ -32,10 +32,13 @@ def verified_document(report: History, *, now: int, item_given: bool) -> dict[st
 
 
 def failed_document(error: ProvLedgerError, *, item_given: bool) -> dict[str, Any]:
-    """The verdict on a bundle whose verification raised ``error``."""
-    return {"verified": False,
-            "error": {"code": error.code, "class": type(error).__name__,
-                      "message": str(error)},
+    """The verdict on a bundle whose verification raised ``error``; an unmet
+    requirement also lists what is ``missing``."""
+    described: dict[str, Any] = {"code": error.code, "class": type(error).__name__,
+                                 "message": str(error)}
+    if isinstance(error, RequirementError):
+        described["missing"] = list(error.missing)
+    return {"verified": False, "error": described,
             "checks": checks(error.check, item_given=item_given)}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from . import _escrow, _merkle, _rules, _smt
+from . import _escrow, _merkle, _owner_keys, _requirements, _rules, _smt
 from ._bundle import Bundle, decode_bundle
 from ._entry import decode_entry
 from ._errors import (
@@ -43,8 +43,12 @@ from ._model import (
     Cosigner,
     EscrowView,
     History,
+    care_views,
     escrow_party,
     escrow_views,
+    recovery_views,
+    recovery_warnings,
+    rules_view,
     warnings,
 )
 from ._note import VerifiedCheckpoint, verify_checkpoint
@@ -60,7 +64,8 @@ __all__ = ["VERIFICATION_CHECKS", "CheckpointInfo", "Report", "verify_bundle"]
 #: when ``item`` is given); an error verify_bundle raises names its own in ``check``.
 VERIFICATION_CHECKS: Final = ("decode", "item", "trust", "checkpoint", "freshness",
                               "consistency", "seen", "inclusion", "signatures",
-                              "completeness", "time-order", "rules", "certificate")
+                              "completeness", "time-order", "rules", "certificate",
+                              "requirements")
 
 
 @contextmanager
@@ -111,6 +116,8 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
         SignatureError, UnknownKeyError, RevokedKeyError: a statement's
             signer is forged, unknown, or used after its compromise cut-off.
         VerificationError: the rules reject an entry (the message names it).
+        RequirementError: the bundle verifies, but the item does not meet a
+            ``require`` line of the policy (``missing`` says what).
         TimeRangeError: ``now`` is not an int in 0..2**40 (a ValueError too).
     """
     now = check_now(now)
@@ -147,16 +154,28 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     views = _views(replayed, escrows)
     states = replayed.authorities
     # Deadlines are judged by log time; the latest log time known is the checkpoint's.
-    piece = _escrow.at(piece, cp.time)
+    piece = _owner_keys.at(_escrow.at(piece, cp.time), cp.time)
     issuer = states.get(piece.issuer)
     names = {s.subject: s.name for s in states.values()}
-    return History(
+    # Plans and repairs too are judged at the checkpoint's time: deterministic.
+    chains = {k: a.subject for a in states.values()
+              for k in (a.key, *(r.key for r in a.retired), *(r.key for r in a.revoked)) if k}
+    live = [(i, t, st.hash, st.event, chains.get(st.signer, ""))
+            for i, t, st in replayed.entries if i not in history.invalidated]
+    plans, repairs = care_views(piece, live, names, cp.time)
+    recoveries = recovery_views(piece, live, names)
+    verified = History(
         item=bundle.item, status=_escrow.status(piece), owner=piece.owner,
         issuer=piece.issuer, issuer_name=issuer.name if issuer is not None else "",
         attested_by=tuple(names.get(a, a) for a in piece.attested_by),
         certificate=piece.certificate, events=tuple(views), certificate_confirmed=True,
         escrows=escrows, checkpoint=cp,
-        warnings=warnings(piece, len(history.invalidated)))
+        warnings=warnings(piece, len(history.invalidated))
+        + recovery_warnings(piece, recoveries), plans=plans, repairs=repairs,
+        as_of=cp.time, recoveries=recoveries, rules=rules_view(piece, issuer, escrows))
+    with _step("requirements"):
+        _requirements.check(verified, policy)
+    return verified
 
 
 #: The name this result had before the ledger and the bundle shared one model.
@@ -423,16 +442,18 @@ def _views(replayed: Replayed, escrows: tuple[EscrowView, ...]) -> list[EventVie
         views.append(EventView(
             index=index, time=time, type=stmt.type, signer=stmt.signer,
             signed_as=role or (auth.name if auth else
-                               _party(replayed.before.get(index), stmt.signer)),
+                               _party(replayed.before.get(index), stmt.signer, time)),
             invalidated=index in marks, fields=_fields(stmt),
             invalid_reason=marks.get(index, "")))
     return views
 
 
-def _party(item: SubjectState | None, key: bytes) -> str:
-    """How a key that is no authority relates to the item: owner, buyer, arbiter."""
+def _party(item: SubjectState | None, key: bytes, time: int) -> str:
+    """How a key that is no authority relates to the item at log ``time``:
+    owner, buyer, arbiter."""
     if not isinstance(item, ItemState):
         return ""
+    item = _owner_keys.at(item, time)  # a recovery completed by then: the new key owns it
     if key == item.owner:
         return "owner"
     escrow = item.escrow
