@@ -42,7 +42,7 @@ Sink = Callable[[Packed], None]
 #: Below this many entries, forking workers costs more than it saves.
 MIN_ENTRIES = 50_000
 #: Records per bucket aimed at (64 bytes each): sorted in a worker's memory.
-BUCKET_KEYS = 32_768
+BUCKET_KEYS = 8_192
 MAX_BITS = 8
 _RECORD = 64
 
