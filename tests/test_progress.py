@@ -264,3 +264,18 @@ def test_ctrl_c_mid_way_leaves_the_ledger_auditing_clean(big: Path, operation: s
     with pl.Ledger.open(big / "big.db") as ledger:
         assert len(ledger) == ENTRIES + 1
         assert ledger.audit().checkpoints == 0
+
+
+def test_a_terminal_shows_the_conversion_of_an_older_file(tmp_path: Path) -> None:
+    """A ledger file of schema 1 opened for writing is converted first, with a bar."""
+    old = Path(__file__).parent / "data" / "ledger-v2.db"  # written by the schema-1 code
+    shutil.copy(old, tmp_path / "old.db")
+    pl.write_signing_key(tmp_path / "log.key", key("log"), passphrase=PASS.encode())
+    args = [str(PROVLEDGER), "--db", str(tmp_path / "old.db"), "checkpoint", "--key",
+            str(tmp_path / "log.key")]
+    with Terminal(args) as term:
+        code, _ = term.finish()
+    assert code == 0, term.output
+    assert "storing the tree as tiles" in term.output.decode()
+    with pl.Ledger.open(tmp_path / "old.db", readonly=True) as ledger:
+        assert ledger.store.meta()["schema"] == b"2"

@@ -21,6 +21,7 @@ import provledger
 
 from ._common import Settings, emit, rfc3339, unlock
 from ._params import PREV, Prev
+from ._progress import progress_bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,9 @@ def open_writer(settings: Settings, opts: WriteOptions) -> Iterator[Writer]:
     if opts.out is None:
         if opts.origin is not None or opts.prev is not None:
             raise click.UsageError("--origin and --prev apply only with -o/--out")
-        with provledger.Ledger.open(settings.db) as ledger:
+        with progress_bar(quiet=False) as progress:  # converting an older file, if it is one
+            ledger = provledger.Ledger.open(settings.db, progress=progress)
+        with ledger:
             yield Writer(ledger, opts, settings.db)
     elif isinstance(settings.db, str) or settings.db.exists():
         with provledger.Ledger.open(settings.db, readonly=True) as ledger:

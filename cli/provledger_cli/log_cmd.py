@@ -122,7 +122,9 @@ def checkpoint(ctx: click.Context, *, key_file: Path | None, policy_file: Path |
     assert settings is not None
     policy = provledger.read_policy(policy_file) if policy_file is not None else None
     witnesses = _chosen_witnesses(policy, witness_urls) if policy is not None else []
-    with provledger.Ledger.open(settings.db) as ledger:
+    with progress_bar(quiet=quiet) as progress:  # converting an older file, if it is one
+        opened = provledger.Ledger.open(settings.db, progress=progress)
+    with opened as ledger:
         key = unlock(key_file)
         with progress_bar(quiet=quiet) as progress:
             if progress is not None:

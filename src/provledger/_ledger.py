@@ -134,17 +134,19 @@ class Ledger:
         clock: Clock = _time.time,
         readonly: bool = False,
         timeout: float = 10.0,
+        progress: Progress | None = None,
     ) -> Ledger:
         """Open an existing ledger: a SQLite file, or a ``postgresql://`` URL.
 
         A writer waits up to ``timeout`` seconds for another to finish, then
-        raises LedgerBusyError.
+        raises LedgerBusyError. A file made by an older version is converted
+        when first opened for writing; ``progress`` hears how far (_progress).
 
         Raises:
             StorageError: missing, unreadable or not a provledger ledger, or
                 its ``meta`` table lacks or garbles the origin or a key.
         """
-        store = open_store(path, readonly=readonly, timeout=timeout)
+        store = open_store(path, readonly=readonly, timeout=timeout, progress=progress)
         try:
             return cls(store, clock=clock)
         except BaseException:
