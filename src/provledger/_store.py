@@ -122,6 +122,8 @@ _SIZE = "(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)"
 _UPSERT_TILE = ("INSERT INTO tiles (level, idx, hashes, nodes) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, "
                 "nodes = excluded.nodes")
+#: A worker's reader page cache (KiB, negative as PRAGMA cache_size takes it).
+_READER_CACHE = -8192
 #: SQLite's largest integer: an entry there would make the log's size overflow.
 _MAX_INDEX = 2**63 - 1
 #: The tables every file has, by schema; schema 1's ``cosignatures`` came later.
@@ -631,7 +633,11 @@ class SQLiteStore:
         Raises:
             StorageError: the file cannot be opened.
         """
-        return SQLiteStore.open(self.path, readonly=True)
+        reader = SQLiteStore.open(self.path, readonly=True)
+        # Workers stream once through their range: a small page cache keeps a
+        # forked worker near its parent's size (the OS caches the file anyway).
+        reader._conn.execute(f"PRAGMA cache_size = {_READER_CACHE}")
+        return reader
 
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
                        ) -> AbstractContextManager[Changes]:
