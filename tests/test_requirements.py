@@ -248,3 +248,31 @@ def test_policy_witness_objects_round_trip() -> None:
                named_witnesses=(PolicyWitness("w0", VERIFIERS[0]),), quorum="none",
                requirements=(Requirement("witnesses", count=1),))
     assert parse_policy(p.to_text()) == p
+
+
+def test_an_attestation_can_be_required_from_named_attesters() -> None:
+    """The issuer grants the attester role, so a rogue issuer can attest its own pieces:
+    a marketplace names the labs it trusts, and another attester does not count."""
+    log, item = scene(attest_at=1_800_100_000)
+    lab = pl.format_public_key(GEMOLOGIST.public_key)
+    other = pl.format_public_key(key("another lab").public_key)
+    verify(log, item, f"require attestation gemologist by {other},{lab}")
+    (why,) = missing(log, item, f"require attestation gemologist by {other}")
+    assert "whose key is one of the policy's" in why
+    text = HEAD + f"require attestation gemologist by {lab},{other} max-age 60\n"
+    policy = parse_policy(text)
+    assert parse_policy(policy.to_text()) == policy
+    assert policy.requirements[0].attesters == (GEMOLOGIST.public_key,
+                                                key("another lab").public_key)
+
+
+@pytest.mark.parametrize("line", [
+    "require attestation gemologist by",
+    "require attestation gemologist by ed25519:nope",
+    "require attestation gemologist by {k},{k}",
+    "require attestation gemologist max-age 5 by {k}",
+])
+def test_malformed_attester_lists_are_refused(line: str) -> None:
+    k = pl.format_public_key(GEMOLOGIST.public_key)
+    with pytest.raises(pl.DecodeError):
+        parse_policy(HEAD + line.format(k=k) + "\n")

@@ -88,7 +88,9 @@ RequirementKind = Literal["attestation", "witnesses", "no-pending-recovery"]
 class Requirement:
     """A ``require`` line: what the verified item must also show.
 
-    ``attestation``: a ``cert.attested`` by an attester of ``capacity``, at
+    ``attestation``: a ``cert.attested`` by an attester of ``capacity`` (signed
+    by one of ``attesters`` when any are named: the item's issuer grants the
+    attester role, so without them an issuer can attest its own pieces), at
     most ``max_age`` seconds before the checkpoint (0: any age), needed only
     when the item is worth at least ``above`` minor units of ``currency``
     (0: always). ``witnesses``: at least ``count`` distinct policy witnesses
@@ -102,6 +104,8 @@ class Requirement:
     above: int = 0
     currency: str = ""
     count: int = 0
+    #: Attester keys the marketplace trusts; empty: any attester of the issuer.
+    attesters: tuple[bytes, ...] = ()
 
     def to_line(self) -> str:
         """The policy line, as :func:`parse_policy` reads it."""
@@ -109,7 +113,9 @@ class Requirement:
             return f"require witnesses {self.count}"
         if self.kind == "no-pending-recovery":
             return "require no-pending-recovery"
+        by = ",".join(format_public_key(k) for k in self.attesters)
         return _line("require attestation", self.capacity,
+                     f"by {by}" if by else None,
                      f"max-age {self.max_age}" if self.max_age else None,
                      f"above {self.above} {self.currency}" if self.above else None)
 
@@ -343,7 +349,7 @@ def _requirement_problem(r: Requirement, witnesses: int) -> str:
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers):
         return "max_age, above and count must be non-negative ints"
     if r.kind == "witnesses":
-        if r.capacity or r.max_age or r.above or r.currency:
+        if r.capacity or r.max_age or r.above or r.currency or r.attesters:
             return "takes a count only"
         if not 1 <= r.count <= witnesses:
             return f"count {r.count} must be between 1 and the {witnesses} witnesses listed"
@@ -361,6 +367,9 @@ def _requirement_problem(r: Requirement, witnesses: int) -> str:
             return f"currency {r.currency[:10]!r} is not three capital letters (ISO 4217)"
         if r.above > _MAX_AMOUNT:
             return f"above {r.above} is over {_MAX_AMOUNT}"
+        if (len(set(r.attesters)) != len(r.attesters) or len(r.attesters) > MAX_ATTESTERS
+                or any(not isinstance(k, bytes) or len(k) != 32 for k in r.attesters)):
+            return f"attesters must be at most {MAX_ATTESTERS} distinct 32-byte keys"
     else:
         return f"kind {r.kind!r} is not attestation, witnesses or no-pending-recovery"
     return ""
@@ -646,9 +655,11 @@ class _Parser:
             raise DecodeError(f"policy: {exc}") from None
 
 
-_REQUIRE_USAGE = ("expected `require attestation gemologist|appraiser [max-age <seconds>] "
-                  "[above <amount> <currency>]`, `require witnesses <n>` or "
-                  "`require no-pending-recovery`")
+_REQUIRE_USAGE = ("expected `require attestation gemologist|appraiser [by <key>[,<key>...]] "
+                  "[max-age <seconds>] [above <amount> <currency>]`, `require witnesses <n>` "
+                  "or `require no-pending-recovery`")
+#: Attester keys one ``require attestation ... by`` may name.
+MAX_ATTESTERS = 64
 
 
 def _parse_requirement(args: list[str]) -> Requirement:
@@ -671,6 +682,17 @@ def _parse_requirement(args: list[str]) -> Requirement:
         raise DecodeError(f"capacity {capacity[:40]!r} is not one of {', '.join(CAPACITIES)}")
     max_age = above = 0
     currency = ""
+    attesters: tuple[bytes, ...] = ()
+    if rest[:1] == ["by"]:
+        if len(rest) < 2:
+            raise DecodeError("by takes attester keys (ed25519:...), separated by commas")
+        try:
+            attesters = tuple(parse_public_key(k) for k in rest[1].split(","))
+        except DecodeError as exc:
+            raise DecodeError(f"by: {exc}") from None
+        if len(set(attesters)) != len(attesters) or len(attesters) > MAX_ATTESTERS:
+            raise DecodeError(f"by names at most {MAX_ATTESTERS} keys, each once")
+        rest = rest[2:]
     if rest[:1] == ["max-age"]:
         if len(rest) < 2 or not _NUMBER.fullmatch(rest[1]) or int(rest[1]) == 0:
             raise DecodeError("max-age takes one positive decimal number of seconds")
@@ -686,4 +708,4 @@ def _parse_requirement(args: list[str]) -> Requirement:
     if rest:
         raise DecodeError(f"unexpected {rest[0][:40]!r}: {_REQUIRE_USAGE}")
     return Requirement("attestation", capacity=capacity, max_age=max_age, above=above,
-                       currency=currency)
+                       currency=currency, attesters=attesters)

@@ -74,11 +74,15 @@ def _attestation(r: Requirement, history: History, now: int) -> str:
         return ""  # the item is not shown to be worth that much
     attested = [e for e in history.events
                 if e.type == "cert.attested" and not e.invalidated
-                and e.fields.get("capacity") == r.capacity]
+                and e.fields.get("capacity") == r.capacity
+                and (not r.attesters or e.signer in r.attesters)]
     recent = [e for e in attested if not r.max_age or now - e.time <= r.max_age]
     if recent:
         return ""
     want = f"an attestation by a {r.capacity}"
+    if r.attesters:
+        want += (" whose key is one of the policy's "
+                 f"({', '.join(format_public_key(k)[:20] + '...' for k in r.attesters)})")
     if r.max_age:
         want += f" at most {r.max_age} s old at the checkpoint"
     if r.above and worth is not None:
