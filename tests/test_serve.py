@@ -116,11 +116,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 class Server:
     """One `provledger serve` process; output goes to a file beside the ledger."""
 
-    def __init__(self, db: Path, policy: Path, *extra: str) -> None:
+    def __init__(self, db: Path, policy: Path, *extra: str, env_db: str = "") -> None:
         self.out = db.parent / f"serve-{time.monotonic_ns()}.out"
         with self.out.open("wb") as out:
             self.proc = subprocess.Popen(
-                [*CLI, "--db", str(db), "serve", "--policy", str(policy), "--listen",
+                [*CLI, "--db", env_db or str(db), "serve", "--policy", str(policy), "--listen",
                  "127.0.0.1:0", "--log-level", "warning", *extra],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=ENV)
         deadline = time.monotonic() + 30
@@ -621,3 +621,22 @@ def test_verify_answers_503_when_its_slots_are_taken(site: Site) -> None:
         assert _post(busy, b"\xa0").status == 422  # the slot is free again
     finally:
         busy.stop()
+
+
+def test_serve_reads_a_postgresql_ledger(pg_url: str, tmp_path: Path) -> None:
+    """--db may be a URL for serve as for every command: the URL reaches the
+    backend as given (a Path would fold its // and open a file)."""
+    w = _world(pg_url)  # type: ignore[arg-type]
+    item = w.issue("PG-1")
+    w.ledger.sign_checkpoint(key("log"))
+    policy = tmp_path / "pg.policy"
+    policy.write_text(w.ledger.trust_policy(max_age=86400).to_text(), encoding="utf-8")
+    w.ledger.close()
+    served = Server(tmp_path / "unused.db", policy, env_db=pg_url)
+    try:
+        assert served.get("/checkpoint").status == 200
+        answer = served.get(_path(item), accept="application/json")
+        assert answer.status == 200
+        assert answer.json()["item"] == item
+    finally:
+        served.stop()

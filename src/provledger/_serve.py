@@ -115,7 +115,7 @@ class _Live:
     """The ledger as requests see it: opened read-only per request, with the
     latest checkpoint's view and recent bundles cached across requests."""
 
-    def __init__(self, db: Path, policy: Policy, clock: Clock) -> None:
+    def __init__(self, db: str | Path, policy: Policy, clock: Clock) -> None:
         self.db = db
         self.policy = policy
         self.clock = clock
@@ -211,7 +211,7 @@ def serve_app(db: str | Path, *, policy: Policy, witness: Witness | None = None,
     """
     if max_verifying < 1:
         raise ValueError("max_verifying must be at least 1")
-    live = _Live(Path(db), policy, clock)
+    live = _Live(db, policy, clock)  # a path, or a postgresql:// URL kept as given
     slots = max_verifying
 
     async def read(request: Request) -> Response:
