@@ -2,140 +2,45 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import re
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-import cbor2
-import pycddl
 import pytest
 
 import provledger as pl
-from provledger._statement import _split
 
-from .conftest import snapshot
+from . import vector_stories as stories
 
-ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT / "spec" / "vectors" / "escrow"
-CDDL = (ROOT / "spec" / "events.cddl").read_text()
-
-
-def _load(name: str) -> Any:
-    return json.loads((VECTORS / name).read_text())
-
-
-META = _load("ledger.json")
-VALID = _load("valid.json")
-INVALID = _load("invalid.json")
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gen_escrow", ROOT / "spec/tools/gen_escrow_vectors.py")
-    assert spec
-    assert spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = VALID[0]["time"]
-
-    def __call__(self) -> float:
-        return float(self.t)
-
-
-def _key(name: str) -> bytes:
-    return pl.parse_public_key(META["keys"][name]["public_key"])
-
-
-def _ledger(path: Path, upto: int, clock: Clock) -> pl.Ledger:
-    ledger = pl.Ledger.create(path, origin=META["origin"], root_key=_key("root"),
-                              log_key=_key("log"), clock=clock)
-    for v in VALID[:upto]:
-        clock.t = v["time"]
-        ledger.append(bytes.fromhex(v["statement"]))
-    return ledger
-
-
-def _after(ledger: pl.Ledger, item: str) -> dict[str, Any]:
-    state = ledger.item(item)
-    esc = state.escrow
-    return {"owner": pl.format_public_key(state.owner), "status": state.status,
-            "escrow": None if esc is None else {
-                "id": esc.id.hex(), "state": esc.state,
-                "votes": [[v.party, v.outcome] for v in esc.votes]}}
+VS = stories.VectorSet.load("escrow")
 
 
 def test_generator_reproduces_committed_vectors(tmp_path: Path) -> None:
-    rendered = _generator().render(tmp_path)
-    assert {p.name for p in rendered} == {p.name for p in VECTORS.iterdir()}
-    for path, data in rendered.items():
-        assert (VECTORS / path.name).read_bytes() == data, path.name
+    stories.assert_regenerates(VS, tmp_path)
 
 
 def test_valid_story_reproduces_every_entry_and_state(tmp_path: Path) -> None:
-    clock = Clock()
-    with _ledger(tmp_path / "l.db", 0, clock) as ledger:
-        for v in VALID:
-            clock.t = v["time"]
-            rec = ledger.append(bytes.fromhex(v["statement"]))
-            assert (rec.index, rec.time, rec.hash.hex(), rec.entry.hex()) == (
-                v["index"], v["time"], v["hash"], v["entry"]), v["name"]
-            if v["after"] is not None:
-                assert _after(ledger, v["subject"]) == v["after"], v["name"]
-        assert ledger.audit().size == len(VALID)
-        ring = pl.item_report(ledger, META["items"]["ring"])
+    gen = VS.generator()
+    with stories.replayed(VS, tmp_path, lambda ledger, v: gen.after(ledger, v["subject"])
+                          ) as ledger:
+        ring = pl.item_report(ledger, VS.meta["items"]["ring"])
         assert [e.state for e in ring.escrows] == [
             "completed", "returned", "declined", "cancelled", "expired", "completed",
             "returned"]
-        assert ring.to_json()["owner"] == META["keys"]["carol"]["public_key"]
+        assert ring.to_json()["owner"] == VS.meta["keys"]["carol"]["public_key"]
 
 
-@pytest.mark.parametrize("context", sorted({v["context"] for v in INVALID}))
+@pytest.mark.parametrize("context", VS.contexts())
 def test_invalid_statements_fail_with_the_named_error_and_change_nothing(
         tmp_path: Path, context: int) -> None:
-    path = tmp_path / "l.db"
-    clock = Clock()
-    with _ledger(path, context, clock) as ledger:
-        for v in (v for v in INVALID if v["context"] == context):
-            clock.t = v["log_time"]
-            before = snapshot(path)
-            with pytest.raises(pl.ProvLedgerError) as info:
-                ledger.append(bytes.fromhex(v["statement"]))
-            assert type(info.value) is getattr(pl, v["error"]), (v["name"], info.value)
-            if v["rule"]:
-                assert f"[escrow rule: {v['rule']}]" in str(info.value), v["name"]
-            assert snapshot(path) == before, v["name"]
+    stories.assert_refused(VS, tmp_path, context, stories.bracketed("escrow rule: "))
 
 
 def test_every_valid_statement_matches_the_cddl() -> None:
-    outer = pycddl.Schema("start = statement\n" + re.sub(r" \.cbor [a-z-]+", "", CDDL))
-    payload = pycddl.Schema("start = payload\n" + CDDL)
-    for v in VALID:
-        stmt = bytes.fromhex(v["statement"])
-        outer.validate_cbor(stmt)
-        payload.validate_cbor(_split(stmt)[1])
+    stories.assert_cddl_accepts(VS.valid)
 
 
 def test_schema_level_vectors_fail_the_cddl() -> None:
-    payload = pycddl.Schema("start = payload\n" + CDDL)
-    schema = [v for v in INVALID if v["level"] == "schema"]
-    assert schema
-    for v in schema:
-        with pytest.raises(pycddl.ValidationError):
-            payload.validate_cbor(cbor2.loads(bytes.fromhex(v["statement"])).value[2])
+    stories.assert_cddl_refuses_schema_cases(VS)
 
 
 def test_escrow_md_quotes_the_cddl_verbatim() -> None:
-    text = (ROOT / "spec" / "escrow.md").read_text()
-    quoted = text.split("```cddl\n", 1)[1].split("```", 1)[0]
-    assert quoted.startswith("payload-escrow = ")
-    assert quoted in CDDL
+    assert stories.quoted_cddl("escrow.md").startswith("payload-escrow = ")

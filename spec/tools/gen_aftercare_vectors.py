@@ -1,30 +1,23 @@
 """Regenerate spec/vectors/aftercare/ (care plans, credits, repair status) byte for byte.
 
-Every input is fixed (seeds, log times, terms) and Ed25519 signatures are
-deterministic, so running this again must change nothing; the test suite
-checks that. The generator also appends every valid statement and tries every
-invalid one on a scratch ledger, so it cannot write a vector provledger
-disagrees with. Usage: python spec/tools/gen_aftercare_vectors.py [OUT_DIR]
+Its inputs are fixed (seeds, log times, terms); storyvectors.py checks every vector on a
+scratch ledger and explains why the bytes cannot change. Usage:
+python spec/tools/gen_aftercare_vectors.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cbor2
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+import storyvectors as sv
+from storyvectors import ROOT
 
-import provledger as pl  # noqa: E402
-from provledger._statement import protected_header, sig_structure  # noqa: E402
+import provledger as pl
 
 DEFAULT_OUT = ROOT / "spec" / "vectors" / "aftercare"
 ORIGIN = "ledger.example-jeweler.com/aftercare"
@@ -35,13 +28,7 @@ YEAR = 365 * DAY
 KEY_NAMES = ("root", "log", "jeweler", "workshop", "rival", "alice", "bob", "carol",
              "stranger")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 AUTHORITIES = {pl.authority_subject(PK[n]): n for n in ("jeweler", "workshop", "rival")}
 RING = pl.serial_item_id(PK["jeweler"], "R-0700")
@@ -57,81 +44,6 @@ GOLD_TERMS = digest("Gold care plan terms, 2026 edition")
 CONDITION = pl.ConditionReport(grade="worn", notes="Two claws thin; stone secure",
                                photos=[digest("ring-claws-before")])
 SALE_CONDITION = pl.ConditionReport(grade="very good", photos=[digest("ring-sale")])
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return float(self.t)
-
-
-@dataclass
-class Story:
-    """Appends the valid story to a scratch ledger and tries the invalid cases on it."""
-
-    ledger: pl.Ledger
-    clock: _Clock
-    valid: list[dict[str, Any]] = field(default_factory=list)
-    invalid: list[dict[str, Any]] = field(default_factory=list)
-    ids: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def now(self) -> int:
-        return self.clock.t
-
-    def sign(self, signer: str, item: str, event: pl.Event, *, prev: bytes | str | None = "head",
-             at: int | None = None) -> bytes:
-        t = self.now if at is None else at
-        return pl.sign_statement(event, key=KEYS[signer], origin=ORIGIN, subject=item,
-                                 prev=self.ledger.head(item) if prev == "head" else prev,  # type: ignore[arg-type]
-                                 time=t - 5)
-
-    def add(self, name: str, signer: str, item: str, event: pl.Event, *,
-            at: int | None = None) -> bytes:
-        """Append a valid statement at log time ``at`` (default: one minute on);
-        remember its hash under ``name``."""
-        self.clock.t = self.now + 60 if at is None else at
-        stmt = self.sign(signer, item, event)
-        rec = self.ledger.append(stmt)
-        self.valid.append({
-            "name": name, "signer": signer, "subject": item, "type": event.TYPE,
-            "statement": stmt.hex(), "hash": rec.hash.hex(), "index": rec.index,
-            "time": rec.time, "entry": rec.entry.hex(), "after": after(self.ledger, item,
-                                                                      rec.time),
-        })
-        self.ids[name] = rec.hash
-        return rec.hash
-
-    def refuse(self, name: str, description: str, error: type[pl.ProvLedgerError],
-               rule: str | None, statement: bytes, *, at: int | None = None) -> None:
-        """Record an invalid case, after checking the ledger refuses it as stated."""
-        log_time = self.now if at is None else at
-        saved, self.clock.t = self.clock.t, log_time
-        size = len(self.ledger)
-        raised: pl.ProvLedgerError | None = None
-        try:
-            self.ledger.append(statement)
-        except pl.ProvLedgerError as exc:
-            raised = exc
-        assert type(raised) is error, (name, raised)
-        assert rule is None or f"[{rule}]" in str(raised), (name, raised)
-        assert len(self.ledger) == size
-        self.clock.t = saved
-        self.invalid.append({
-            "name": name, "description": description, "context": size, "log_time": log_time,
-            "error": error.__name__, "rule": rule,
-            "level": "schema" if error is pl.DecodeError else "rules",
-            "statement": statement.hex(),
-        })
-
-    def no(self, name: str, description: str, error: type[pl.ProvLedgerError],
-           rule: str | None, signer: str, item: str, event: pl.Event, *,
-           at: int | None = None) -> None:
-        """Refuse ``event`` signed by ``signer`` on ``item``'s head."""
-        self.refuse(name, description, error, rule, self.sign(signer, item, event, at=at),
-                    at=at)
 
 
 def after(ledger: pl.Ledger, item: str, log_time: int) -> dict[str, Any] | None:
@@ -158,15 +70,14 @@ def after(ledger: pl.Ledger, item: str, log_time: int) -> dict[str, Any] | None:
     }
 
 
-def _raw(signer: str, item: str, prev: bytes | None, time: int, etype: str,
-         event: dict[str, Any]) -> bytes:
-    """A statement signed over a hand-built payload (for schema-level cases)."""
-    payload = cbor2.dumps({"v": 1, "log": ORIGIN, "prev": prev, "time": time, "type": etype,
-                           "event": event, "signer": PK[signer], "subject": item},
-                          canonical=True)
-    prot = protected_header(PK[signer])
-    sig = KEYS[signer].sign(sig_structure(prot, payload))
-    return cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
+class Story(sv.Story):
+    """The aftercare story's ledger."""
+
+    origin = ORIGIN
+    keys = KEYS
+
+    def after(self, subject: str, time: int) -> Any:
+        return after(self.ledger, subject, time)
 
 
 def gold(start: int) -> pl.CareEnrolled:
@@ -237,7 +148,7 @@ def _ring(s: Story) -> None:
         ("enrol-terms-not-a-digest", "terms is not a 32-byte digest", {"terms": b"terms"}),
     ):
         s.refuse(name, desc, pl.DecodeError, None,
-                 _raw("jeweler", RING, head, at - 5, "care.enrolled", {**body, **patch}), at=at)
+                 s.raw("jeweler", RING, head, at - 5, "care.enrolled", {**body, **patch}), at=at)
 
     plan = s.add("enrol-gold", "jeweler", RING, gold(at), at=at)
     s.no("enrol-second-plan", "the jeweler enrols a second plan while Gold is active",
@@ -471,37 +382,11 @@ def _pendant(s: Story) -> None:
              work="Polish", category="cleaning", promised=s.now + DAY))
 
 
-def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    clock = _Clock()
-    with tempfile.TemporaryDirectory() as d:
-        ledger = pl.Ledger.create(Path(d) / "v.db", origin=ORIGIN, root_key=PK["root"],
-                                  log_key=PK["log"], clock=clock)
-        try:
-            story = Story(ledger, clock)
-            tell(story)
-            assert ledger.audit().size == len(story.valid)
-        finally:
-            ledger.close()
-    return story.valid, story.invalid
-
-
 def render(out: Path) -> dict[Path, bytes]:
     """All vector files, path -> bytes."""
-    valid, invalid = build()
-    keys = {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
-            for n in KEY_NAMES}
-    meta = {"origin": ORIGIN, "root": "root", "log": "log", "items": ITEMS,
-            "authorities": {n: a for a, n in AUTHORITIES.items()}, "keys": keys}
-
-    def dump(obj: Any) -> bytes:
-        return (json.dumps(obj, indent=1) + "\n").encode()
-
-    return {
-        out / "README.md": _readme(valid, invalid).encode(),
-        out / "ledger.json": dump(meta),
-        out / "valid.json": dump(valid),
-        out / "invalid.json": dump(invalid),
-    }
+    valid, invalid = sv.build(Story, tell, T0)
+    meta = sv.meta(Story, ITEMS, authorities={n: a for a, n in AUTHORITIES.items()})
+    return sv.files(out, _readme(valid, invalid), meta, valid, invalid)
 
 
 def _shown(after: dict[str, Any] | None) -> str:
@@ -561,24 +446,8 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
     ]
     lines += [f"| {v['index']} | T0+{v['time'] - T0} | {v['name']} | {v['signer']} | "
               f"`{v['type']}` | {_shown(v['after']) or ' | '} |" for v in valid]
-    lines += ["", f"T0 = {T0}.", "", "## Invalid statements", "",
-              "| name | context | log time | must fail with | rule | case |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {v['name']} | {v['context']} | T0+{v['log_time'] - T0} | `{v['error']}` | "
-              f"{v['rule'] or ''} | {v['description']} |" for v in invalid]
-    return "\n".join(lines) + "\n"
+    return sv.readme(lines, invalid, T0)
 
-
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))

@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ import cbor2
 import msgspec
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "spec" / "tools")]
+
+import storyvectors as sv  # noqa: E402
 
 import provledger as pl  # noqa: E402
 from provledger import _merkle, _smt  # noqa: E402
@@ -57,13 +59,7 @@ MAX_AGE = 86_400
 KEY_NAMES = ("root", "log", "jeweler", "workshop", "gemologist", "insurer", "owner", "buyer",
              "stranger", "witness", "other-log")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 ITEM = pl.gs1_item_id("id.example-jeweler.com", "09506000134352", "R-0001")
 OTHER = pl.serial_item_id(PK["jeweler"], "P-0042")
@@ -444,7 +440,7 @@ def render(out: Path) -> dict[Path, bytes]:
                              "meets: a gemologist's attestation above 5,000.00 EUR, one "
                              "witness, no pending recovery"}]
     manifest = {"origin": ORIGIN, "witness": WITNESS,
-                "keys": {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
+                "keys": {n: {"seed": sv.seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
                          for n in KEY_NAMES},
                 "valid": valid,
                 "invalid": [{k: c[k] for k in c if k != "bytes"} for c in invalid]}
@@ -509,16 +505,5 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    (out / "invalid").mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))

@@ -11,14 +11,15 @@ import hashlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cbor2
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "spec" / "tools")]
+
+import storyvectors as sv  # noqa: E402
 
 import provledger as pl  # noqa: E402
 from provledger._statement import protected_header, sig_structure  # noqa: E402
@@ -29,13 +30,7 @@ T0 = 1_790_000_000  # 2026-09-21T...Z: the log clock of entry 0; +60 s per entry
 KEY_NAMES = ("root", "log", "jeweler", "workshop", "workshop2", "gemologist", "insurer",
              "owner", "stranger")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 ITEM1 = pl.gs1_item_id("id.example-jeweler.com", "09506000134352", "R-0001")
 ITEM2 = pl.serial_item_id(PK["jeweler"], "P-0042")
@@ -343,7 +338,7 @@ def render(out: Path) -> dict[Path, bytes]:
     """All vector files, path -> bytes."""
     valid, heads, _ = build_valid()
     invalid = build_invalid(valid, heads)
-    keys = {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
+    keys = {n: {"seed": sv.seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
             for n in KEY_NAMES}
     meta = {"origin": ORIGIN, "root": "root", "log": "log", "clock": {"start": T0, "step": 60},
             "keys": keys}
@@ -400,16 +395,5 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))

@@ -1,30 +1,24 @@
 """Regenerate spec/vectors/escrow/ (escrow flows and refused statements) byte for byte.
 
-Every input is fixed (seeds, log times, deadlines) and Ed25519 signatures are
-deterministic, so running this again must change nothing; the test suite
-checks that. The generator also appends every valid statement and tries every
-invalid one on a scratch ledger, so it cannot write a vector provledger
-disagrees with. Usage: python spec/tools/gen_escrow_vectors.py [OUT_DIR]
+Its inputs are fixed (seeds, log times, deadlines); storyvectors.py checks every vector on a
+scratch ledger and explains why the bytes cannot change. Usage:
+python spec/tools/gen_escrow_vectors.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cbor2
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+import storyvectors as sv
+from storyvectors import ROOT
 
-import provledger as pl  # noqa: E402
-from provledger._statement import protected_header, sig_structure  # noqa: E402
+import provledger as pl
 
 DEFAULT_OUT = ROOT / "spec" / "vectors" / "escrow"
 ORIGIN = "ledger.example-jeweler.com/resale"
@@ -34,13 +28,7 @@ DAY = 86400
 KEY_NAMES = ("root", "log", "jeweler", "insurer", "alice", "bob", "carol", "arbiter",
              "marketplace", "stranger")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 RING = pl.serial_item_id(PK["jeweler"], "R-0100")
 PENDANT = pl.serial_item_id(PK["jeweler"], "P-0200")
@@ -63,84 +51,42 @@ CONDITION = pl.ConditionReport(grade="very good", notes="Light wear on the shank
                                photos=[photo("ring-front"), photo("ring-side")])
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return float(self.t)
+def after(ledger: pl.Ledger, item: str) -> dict[str, Any] | None:
+    """The item's owner, status and escrow after an entry (None for authorities)."""
+    if item not in ITEMS.values():
+        return None
+    state = ledger.item(item)
+    esc = state.escrow
+    return {"owner": pl.format_public_key(state.owner), "status": state.status,
+            "escrow": None if esc is None else {
+                "id": esc.id.hex(), "state": esc.state,
+                "votes": [[v.party, v.outcome] for v in esc.votes]}}
 
 
 @dataclass
-class Story:
-    """Appends the valid story to a scratch ledger and tries the invalid cases on it."""
+class Story(sv.Story):
+    """The escrow story's ledger; it remembers each escrow's id and offer by letter."""
 
-    ledger: pl.Ledger
-    clock: _Clock
-    valid: list[dict[str, Any]] = field(default_factory=list)
-    invalid: list[dict[str, Any]] = field(default_factory=list)
+    origin = ORIGIN
+    keys = KEYS
     escrows: dict[str, bytes] = field(default_factory=dict)
     offers: dict[str, pl.EscrowOpened] = field(default_factory=dict)
 
-    @property
-    def now(self) -> int:
-        return self.clock.t
+    def after(self, subject: str, time: int) -> Any:  # noqa: ARG002
+        return after(self.ledger, subject)
 
-    def sign(self, signer: str, item: str, event: pl.Event, *, prev: bytes | str | None = "head",
-             at: int | None = None) -> bytes:
-        t = self.now if at is None else at
-        return pl.sign_statement(event, key=KEYS[signer], origin=ORIGIN, subject=item,
-                                 prev=self.ledger.head(item) if prev == "head" else prev,  # type: ignore[arg-type]
-                                 time=t - 5)
+    def names_rule(self, exc: pl.ProvLedgerError, rule: str) -> bool:
+        return f"[escrow rule: {rule}]" in str(exc)
 
-    def add(self, name: str, signer: str, item: str, event: pl.Event, *,
-            at: int | None = None) -> pl.Record:
-        """Append a valid statement at log time ``at`` (default: one minute on)."""
-        self.clock.t = self.now + 60 if at is None else at
-        stmt = self.sign(signer, item, event)
-        rec = self.ledger.append(stmt)
-        self.valid.append({
-            "name": name, "signer": signer, "subject": item, "type": event.TYPE,
-            "statement": stmt.hex(), "hash": rec.hash.hex(), "index": rec.index,
-            "time": rec.time, "entry": rec.entry.hex(), "after": self.after(item),
-        })
+    def add(self, name: str, signer: str, subject: str, event: pl.Event, *,
+            at: int | None = None) -> bytes:
+        """Append a valid statement (see ``sv.Story.add``); an offer ``open-<x>`` is
+        escrow ``x``."""
+        opened = super().add(name, signer, subject, event, at=at)
         if isinstance(event, pl.EscrowOpened):
-            self.escrows[name.removeprefix("open-")] = rec.hash
+            self.escrows[name.removeprefix("open-")] = opened
             self.offers[name.removeprefix("open-")] = event
-        return rec
-
-    def after(self, item: str) -> dict[str, Any] | None:
-        """The item's owner, status and escrow after an entry (None for authorities)."""
-        if item not in ITEMS.values():
-            return None
-        state = self.ledger.item(item)
-        esc = state.escrow
-        return {"owner": pl.format_public_key(state.owner), "status": state.status,
-                "escrow": None if esc is None else {
-                    "id": esc.id.hex(), "state": esc.state,
-                    "votes": [[v.party, v.outcome] for v in esc.votes]}}
-
-    def refuse(self, name: str, description: str, error: type[pl.ProvLedgerError],
-               rule: str | None, statement: bytes, *, at: int | None = None) -> None:
-        """Record an invalid case, after checking the ledger refuses it as stated."""
-        log_time = self.now if at is None else at
-        saved, self.clock.t = self.clock.t, log_time
-        size = len(self.ledger)
-        raised: pl.ProvLedgerError | None = None
-        try:
-            self.ledger.append(statement)
-        except pl.ProvLedgerError as exc:
-            raised = exc
-        assert type(raised) is error, (name, raised)
-        assert rule is None or f"[escrow rule: {rule}]" in str(raised), (name, raised)
-        assert len(self.ledger) == size
-        self.clock.t = saved
-        self.invalid.append({
-            "name": name, "description": description, "context": size, "log_time": log_time,
-            "error": error.__name__, "rule": rule,
-            "level": "schema" if error is pl.DecodeError else "rules",
-            "statement": statement.hex(),
-        })
+        return opened
 
     def accept(self, escrow: str, *, t: pl.EscrowTerms | None = None,
                c: pl.ConditionReport | None = None) -> pl.EscrowAccepted:
@@ -161,17 +107,6 @@ class Story:
         return pl.EscrowOpened(buyer=PK[buyer], terms=t, condition=CONDITION,
                                offer_expires=at + expires_in,
                                inspection_ends=0 if t.direct else at + expires_in + inspect_for)
-
-
-def _raw(signer: str, item: str, prev: bytes | None, time: int, etype: str,
-         event: dict[str, Any]) -> bytes:
-    """A statement signed over a hand-built payload (for schema-level cases)."""
-    payload = cbor2.dumps({"v": 1, "log": ORIGIN, "prev": prev, "time": time, "type": etype,
-                           "event": event, "signer": PK[signer], "subject": item},
-                          canonical=True)
-    prot = protected_header(PK[signer])
-    sig = KEYS[signer].sign(sig_structure(prot, payload))
-    return cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
 
 
 def tell(s: Story) -> None:
@@ -215,7 +150,7 @@ def tell(s: Story) -> None:
          {"condition": {"notes": "no grade"}}),
     ):
         s.refuse(name, desc, pl.DecodeError, None,
-                 _raw("alice", RING, head, at - 5, "escrow.opened", {**offer_body, **patch}),
+                 s.raw("alice", RING, head, at - 5, "escrow.opened", {**offer_body, **patch}),
                  at=at)
 
     # A: resale with inspection; the buyer accepts and acknowledges on the deadline seconds.
@@ -380,36 +315,10 @@ def tell(s: Story) -> None:
              pl.StateError, None, s.sign("carol", PENDANT, s.offer("alice", terms())))
 
 
-def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    clock = _Clock()
-    with tempfile.TemporaryDirectory() as d:
-        ledger = pl.Ledger.create(Path(d) / "v.db", origin=ORIGIN, root_key=PK["root"],
-                                  log_key=PK["log"], clock=clock)
-        try:
-            story = Story(ledger, clock)
-            tell(story)
-            assert ledger.audit().size == len(story.valid)
-        finally:
-            ledger.close()
-    return story.valid, story.invalid
-
-
 def render(out: Path) -> dict[Path, bytes]:
     """All vector files, path -> bytes."""
-    valid, invalid = build()
-    keys = {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
-            for n in KEY_NAMES}
-    meta = {"origin": ORIGIN, "root": "root", "log": "log", "items": ITEMS, "keys": keys}
-
-    def dump(obj: Any) -> bytes:
-        return (json.dumps(obj, indent=1) + "\n").encode()
-
-    return {
-        out / "README.md": _readme(valid, invalid).encode(),
-        out / "ledger.json": dump(meta),
-        out / "valid.json": dump(valid),
-        out / "invalid.json": dump(invalid),
-    }
+    valid, invalid = sv.build(Story, tell, T0)
+    return sv.files(out, _readme(valid, invalid), sv.meta(Story, ITEMS), valid, invalid)
 
 
 def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
@@ -444,24 +353,8 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         shown = f"{esc['id'][:8]}… {esc['state']}" if esc else ""
         lines.append(f"| {v['index']} | T0+{v['time'] - T0} | {v['name']} | {v['signer']} | "
                      f"`{v['type']}` | {shown} |")
-    lines += ["", f"T0 = {T0}.", "", "## Invalid statements", "",
-              "| name | context | log time | must fail with | rule | case |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {v['name']} | {v['context']} | T0+{v['log_time'] - T0} | `{v['error']}` | "
-              f"{v['rule'] or ''} | {v['description']} |" for v in invalid]
-    return "\n".join(lines) + "\n"
+    return sv.readme(lines, invalid, T0)
 
-
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))

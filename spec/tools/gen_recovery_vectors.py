@@ -1,27 +1,23 @@
 """Regenerate spec/vectors/recovery/ (owner-key rotation and recovery) byte for byte.
 
-Every input is fixed (seeds, log times) and Ed25519 signatures are
-deterministic, so running this again must change nothing; the test suite
-checks that. The generator also appends every valid statement and tries every
-invalid one on a scratch ledger, so it cannot write a vector provledger
-disagrees with. Usage: python spec/tools/gen_recovery_vectors.py [OUT_DIR]
+Its inputs are fixed (seeds, log times); storyvectors.py checks every vector on a
+scratch ledger and explains why the bytes cannot change. Usage:
+python spec/tools/gen_recovery_vectors.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import provledger as pl  # noqa: E402
+import storyvectors as sv
+from storyvectors import ROOT
+
+import provledger as pl
 
 DEFAULT_OUT = ROOT / "spec" / "vectors" / "recovery"
 ORIGIN = "ledger.example-jeweler.com/recovery"
@@ -31,13 +27,7 @@ LOCK = pl.RECOVERY_LOCK
 KEY_NAMES = ("root", "log", "jeweler", "insurer", "workshop", "alice", "alice-2",
              "alice-3", "bob", "bob-2", "carol", "mallory")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 AUTHORITIES = {pl.authority_subject(PK[n]): n for n in ("jeweler", "insurer", "workshop")}
 RING = pl.serial_item_id(PK["jeweler"], "R-0900")
@@ -45,69 +35,6 @@ BRACELET = pl.serial_item_id(PK["jeweler"], "B-1000")
 ITEMS = {"ring": RING, "bracelet": BRACELET}
 OWNERS = {PK[n]: n for n in ("alice", "alice-2", "alice-3", "bob", "bob-2", "carol", "mallory")}
 COND = pl.ConditionReport(grade="very good")
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return float(self.t)
-
-
-@dataclass
-class Story:
-    """Appends the valid story to a scratch ledger and tries the invalid cases on it."""
-
-    ledger: pl.Ledger
-    clock: _Clock
-    valid: list[dict[str, Any]] = field(default_factory=list)
-    invalid: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def now(self) -> int:
-        return self.clock.t
-
-    def sign(self, signer: str, item: str, event: pl.Event, *, at: int | None = None) -> bytes:
-        t = self.now if at is None else at
-        return pl.sign_statement(event, key=KEYS[signer], origin=ORIGIN, subject=item,
-                                 prev=self.ledger.head(item), time=t - 5)
-
-    def add(self, name: str, signer: str, item: str, event: pl.Event, *,
-            at: int | None = None) -> bytes:
-        """Append a valid statement at log time ``at`` (default: one minute on)."""
-        self.clock.t = self.now + 60 if at is None else at
-        stmt = self.sign(signer, item, event)
-        rec = self.ledger.append(stmt)
-        self.valid.append({
-            "name": name, "signer": signer, "subject": item, "type": event.TYPE,
-            "statement": stmt.hex(), "hash": rec.hash.hex(), "index": rec.index,
-            "time": rec.time, "entry": rec.entry.hex(), "after": after(self.ledger, item),
-        })
-        return rec.hash
-
-    def no(self, name: str, description: str, error: type[pl.ProvLedgerError],
-           rule: str | None, signer: str, item: str, event: pl.Event, *,
-           at: int | None = None) -> None:
-        """Record an invalid case, after checking the ledger refuses it as stated."""
-        log_time = self.now + 60 if at is None else at
-        statement = self.sign(signer, item, event, at=log_time)
-        saved, self.clock.t = self.clock.t, log_time
-        size = len(self.ledger)
-        raised: pl.ProvLedgerError | None = None
-        try:
-            self.ledger.append(statement)
-        except pl.ProvLedgerError as exc:
-            raised = exc
-        assert type(raised) is error, (name, raised)
-        assert rule is None or f"[{rule}]" in str(raised), (name, raised)
-        assert len(self.ledger) == size
-        self.clock.t = saved
-        self.invalid.append({
-            "name": name, "description": description, "context": size, "log_time": log_time,
-            "error": error.__name__, "rule": rule, "level": "rules",
-            "statement": statement.hex(),
-        })
 
 
 def after(ledger: pl.Ledger, item: str) -> dict[str, Any] | None:
@@ -124,6 +51,22 @@ def after(ledger: pl.Ledger, item: str) -> dict[str, Any] | None:
             "id": rec.id.hex(), "new_owner": OWNERS[rec.new_owner], "started": rec.started,
             "effective": rec.effective, "by": AUTHORITIES[rec.by], "state": rec.state},
     }
+
+
+class Story(sv.Story):
+    """The recovery story's ledger: a refusal is tried one minute on by default."""
+
+    origin = ORIGIN
+    keys = KEYS
+
+    def after(self, subject: str, time: int) -> Any:  # noqa: ARG002
+        return after(self.ledger, subject)
+
+    def no(self, name: str, description: str, error: type[pl.ProvLedgerError],
+           rule: str | None, signer: str, subject: str, event: pl.Event, *,
+           at: int | None = None) -> None:
+        super().no(name, description, error, rule, signer, subject, event,
+                   at=self.now + 60 if at is None else at)
 
 
 def offer(buyer: str, t: int) -> pl.EscrowOpened:
@@ -256,37 +199,12 @@ def _bracelet(s: Story) -> None:
           at=t + LOCK)
 
 
-def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    clock = _Clock()
-    with tempfile.TemporaryDirectory() as d:
-        ledger = pl.Ledger.create(Path(d) / "v.db", origin=ORIGIN, root_key=PK["root"],
-                                  log_key=PK["log"], clock=clock)
-        try:
-            story = Story(ledger, clock)
-            tell(story)
-            assert ledger.audit().size == len(story.valid)
-        finally:
-            ledger.close()
-    return story.valid, story.invalid
-
-
 def render(out: Path) -> dict[Path, bytes]:
     """All vector files, path -> bytes."""
-    valid, invalid = build()
-    keys = {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
-            for n in KEY_NAMES}
-    meta = {"origin": ORIGIN, "root": "root", "log": "log", "items": ITEMS,
-            "lock": LOCK, "authorities": {n: a for a, n in AUTHORITIES.items()}, "keys": keys}
-
-    def dump(obj: Any) -> bytes:
-        return (json.dumps(obj, indent=1) + "\n").encode()
-
-    return {
-        out / "README.md": _readme(valid, invalid).encode(),
-        out / "ledger.json": dump(meta),
-        out / "valid.json": dump(valid),
-        out / "invalid.json": dump(invalid),
-    }
+    valid, invalid = sv.build(Story, tell, T0)
+    meta = sv.meta(Story, ITEMS, lock=LOCK,
+                   authorities={n: a for a, n in AUTHORITIES.items()})
+    return sv.files(out, _readme(valid, invalid), meta, valid, invalid)
 
 
 def _shown(after: dict[str, Any] | None) -> str:
@@ -338,24 +256,8 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
     ]
     lines += [f"| {v['index']} | T0+{v['time'] - T0} | {v['name']} | {v['signer']} | "
               f"`{v['type']}` | {_shown(v['after'])} |" for v in valid]
-    lines += ["", f"T0 = {T0}; the time lock is {LOCK} s.", "", "## Invalid statements", "",
-              "| name | context | log time | must fail with | rule | case |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {v['name']} | {v['context']} | T0+{v['log_time'] - T0} | `{v['error']}` | "
-              f"{v['rule'] or ''} | {v['description']} |" for v in invalid]
-    return "\n".join(lines) + "\n"
+    return sv.readme(lines, invalid, T0, f"T0 = {T0}; the time lock is {LOCK} s.")
 
-
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))

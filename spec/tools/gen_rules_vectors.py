@@ -1,30 +1,23 @@
 """Regenerate spec/vectors/rules/ (published transfer rules, spec/rules.md) byte for byte.
 
-Every input is fixed (seeds, log times) and Ed25519 signatures are
-deterministic, so running this again must change nothing; the test suite
-checks that. The generator appends every valid statement and tries every
-invalid one on a scratch ledger, so it cannot write a vector provledger
-disagrees with. Usage: python spec/tools/gen_rules_vectors.py [OUT_DIR]
+Its inputs are fixed (seeds, log times); storyvectors.py checks every vector on a
+scratch ledger and explains why the bytes cannot change. Usage:
+python spec/tools/gen_rules_vectors.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cbor2
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+import storyvectors as sv
+from storyvectors import ROOT
 
-import provledger as pl  # noqa: E402
-from provledger._statement import protected_header, sig_structure  # noqa: E402
+import provledger as pl
 
 DEFAULT_OUT = ROOT / "spec" / "vectors" / "rules"
 ORIGIN = "ledger.example-jeweler.com/rules"
@@ -33,13 +26,7 @@ DAY = 86400
 KEY_NAMES = ("root", "log", "jeweler", "atelier", "alice", "bob", "marketplace",
              "other-marketplace")
 
-
-def seed(name: str) -> bytes:
-    """The test seed of ``name``: SHA-256 of ``provledger test key <name>``."""
-    return hashlib.sha256(f"provledger test key {name}".encode()).digest()
-
-
-KEYS = {n: pl.SigningKey(seed(n)) for n in KEY_NAMES}
+KEYS = sv.keys(KEY_NAMES)
 PK = {n: k.public_key for n, k in KEYS.items()}
 RING = pl.serial_item_id(PK["jeweler"], "R-0300")
 PENDANT = pl.serial_item_id(PK["jeweler"], "P-0400")
@@ -57,68 +44,6 @@ RULES_V2 = pl.TransferRules(inspection_days=7, appraisal_above=100_000, currency
 CONDITION = pl.ConditionReport(grade="very good")
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return float(self.t)
-
-
-@dataclass
-class Story:
-    """Appends the valid story to a scratch ledger and tries the invalid cases on it."""
-
-    ledger: pl.Ledger
-    clock: _Clock
-    valid: list[dict[str, Any]] = field(default_factory=list)
-    invalid: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def now(self) -> int:
-        return self.clock.t
-
-    def sign(self, signer: str, subject: str, event: pl.Event, *, at: int | None = None
-             ) -> bytes:
-        t = self.now if at is None else at
-        return pl.sign_statement(event, key=KEYS[signer], origin=ORIGIN, subject=subject,
-                                 prev=self.ledger.head(subject), time=t - 5)
-
-    def add(self, name: str, signer: str, subject: str, event: pl.Event, *,
-            at: int | None = None) -> pl.Record:
-        """Append a valid statement at log time ``at`` (default: one minute on)."""
-        self.clock.t = self.now + 60 if at is None else at
-        stmt = self.sign(signer, subject, event)
-        rec = self.ledger.append(stmt)
-        self.valid.append({
-            "name": name, "signer": signer, "subject": subject, "type": event.TYPE,
-            "statement": stmt.hex(), "hash": rec.hash.hex(), "index": rec.index,
-            "time": rec.time, "entry": rec.entry.hex(), "after": after(self.ledger, subject),
-        })
-        return rec
-
-    def refuse(self, name: str, description: str, error: type[pl.ProvLedgerError],
-               rule: str | None, statement: bytes, *, at: int) -> None:
-        """Record an invalid case, after checking the ledger refuses it as stated."""
-        saved, self.clock.t = self.clock.t, at
-        size = len(self.ledger)
-        raised: pl.ProvLedgerError | None = None
-        try:
-            self.ledger.append(statement)
-        except pl.ProvLedgerError as exc:
-            raised = exc
-        assert type(raised) is error, (name, raised)
-        assert rule is None or getattr(raised, "rule", None) == rule, (name, raised)
-        assert len(self.ledger) == size
-        self.clock.t = saved
-        self.invalid.append({
-            "name": name, "description": description, "context": size, "log_time": at,
-            "error": error.__name__, "code": error.code, "rule": rule,
-            "level": "schema" if error is pl.DecodeError else "rules",
-            "statement": statement.hex(),
-        })
-
-
 def after(ledger: pl.Ledger, subject: str) -> dict[str, Any]:
     """What an entry leaves: an issuer's published versions, or an item's owner,
     rules version, inspection and appraisal times, plans and escrow."""
@@ -133,15 +58,19 @@ def after(ledger: pl.Ledger, subject: str) -> dict[str, Any]:
             "escrow": None if esc is None else {"id": esc.id.hex(), "state": esc.state}}
 
 
-def _raw(signer: str, subject: str, prev: bytes | None, time: int, etype: str,
-         event: dict[str, Any]) -> bytes:
-    """A statement signed over a hand-built payload (for schema-level cases)."""
-    payload = cbor2.dumps({"v": 1, "log": ORIGIN, "prev": prev, "time": time, "type": etype,
-                           "event": event, "signer": PK[signer], "subject": subject},
-                          canonical=True)
-    prot = protected_header(PK[signer])
-    sig = KEYS[signer].sign(sig_structure(prot, payload))
-    return cbor2.dumps(cbor2.CBORTag(18, [prot, {}, payload, sig]))
+class Story(sv.Story):
+    """The transfer-rules story's ledger: a refusal names its rule as an attribute,
+    and each invalid vector gives the error's code."""
+
+    origin = ORIGIN
+    keys = KEYS
+    with_code = True
+
+    def after(self, subject: str, time: int) -> Any:  # noqa: ARG002
+        return after(self.ledger, subject)
+
+    def names_rule(self, exc: pl.ProvLedgerError, rule: str) -> bool:
+        return getattr(exc, "rule", None) == rule
 
 
 def offer(at: int, *, price: int = 500_000, currency: str = "EUR", market: str | None =
@@ -187,7 +116,7 @@ def tell(s: Story) -> None:
         ("rules-version-zero", "version 0", {"version": 0}),
     ):
         s.refuse(name, desc, pl.DecodeError, None,
-                 _raw("jeweler", JEWELER, head, at - 5, "rules.published", {**body, **patch}),
+                 s.raw("jeweler", JEWELER, head, at - 5, "rules.published", {**body, **patch}),
                  at=at)
     s.add("publish-v1", "jeweler", JEWELER, v1, at=at)
     s.refuse("publish-v1-again", "version 1 published a second time", pl.PolicyError, None,
@@ -206,7 +135,7 @@ def tell(s: Story) -> None:
         rules=1), at=at)
     plan = s.add("enrol-plan-ending-on-transfer", "jeweler", RING, pl.CareEnrolled(
         tier="Gold", starts=s.now + 60, ends=s.now + 800 * DAY, transfer="ends", credits=1,
-        terms=hashlib.sha256(b"Gold plan terms").digest())).hash
+        terms=hashlib.sha256(b"Gold plan terms").digest()))
 
     # Version 2 is stricter; the ring keeps version 1.
     s.add("publish-v2", "jeweler", JEWELER, pl.RulesPublished(
@@ -258,7 +187,7 @@ def tell(s: Story) -> None:
     s.refuse("plan-not-listed", "the offer leaves out the plan plans_transfer sends with "
              "the piece", pl.PolicyError, None, s.sign("alice", RING, offer(t), at=t), at=t)
     sale = offer(t, plans=[plan])
-    opened = s.add("open-sale", "alice", RING, sale, at=t).hash
+    opened = s.add("open-sale", "alice", RING, sale, at=t)
     s.add("accept-sale", "bob", RING, pl.EscrowAccepted(
         escrow=opened, terms_hash=pl.terms_hash(sale.terms),
         condition_hash=pl.condition_hash(sale.condition)))
@@ -267,36 +196,10 @@ def tell(s: Story) -> None:
         condition_hash=pl.condition_hash(sale.condition)))
 
 
-def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    clock = _Clock()
-    with tempfile.TemporaryDirectory() as d:
-        ledger = pl.Ledger.create(Path(d) / "v.db", origin=ORIGIN, root_key=PK["root"],
-                                  log_key=PK["log"], clock=clock)
-        try:
-            story = Story(ledger, clock)
-            tell(story)
-            assert ledger.audit().size == len(story.valid)
-        finally:
-            ledger.close()
-    return story.valid, story.invalid
-
-
 def render(out: Path) -> dict[Path, bytes]:
     """All vector files, path -> bytes."""
-    valid, invalid = build()
-    keys = {n: {"seed": seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
-            for n in KEY_NAMES}
-    meta = {"origin": ORIGIN, "root": "root", "log": "log", "items": ITEMS, "keys": keys}
-
-    def dump(obj: Any) -> bytes:
-        return (json.dumps(obj, indent=1) + "\n").encode()
-
-    return {
-        out / "README.md": _readme(valid, invalid).encode(),
-        out / "ledger.json": dump(meta),
-        out / "valid.json": dump(valid),
-        out / "invalid.json": dump(invalid),
-    }
+    valid, invalid = sv.build(Story, tell, T0)
+    return sv.files(out, _readme(valid, invalid), sv.meta(Story, ITEMS), valid, invalid)
 
 
 def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
@@ -332,24 +235,8 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
     ]
     lines += [f"| {v['index']} | T0+{v['time'] - T0} | {v['name']} | {v['signer']} | "
               f"`{v['type']}` |" for v in valid]
-    lines += ["", f"T0 = {T0}.", "", "## Invalid statements", "",
-              "| name | context | log time | must fail with | rule | case |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {v['name']} | {v['context']} | T0+{v['log_time'] - T0} | `{v['error']}` | "
-              f"{v['rule'] or ''} | {v['description']} |" for v in invalid]
-    return "\n".join(lines) + "\n"
+    return sv.readme(lines, invalid, T0)
 
-
-def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in render(out).items():
-        path.write_bytes(data)
-    print(f"wrote {out}")
-    return 0
-
-
-_: Callable[[list[str]], int] = main
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(sv.main(sys.argv, DEFAULT_OUT, render))
