@@ -41,6 +41,7 @@ reliability: install
 vectors: install
 	$(BIN)/python spec/tools/gen_core_vectors.py
 	$(BIN)/python spec/tools/gen_keyfile_vectors.py
+	$(BIN)/python spec/tools/gen_wallet_vectors.py
 	$(BIN)/python spec/tools/gen_log_vectors.py
 	$(BIN)/python spec/tools/gen_escrow_vectors.py
 	$(BIN)/python spec/tools/gen_aftercare_vectors.py

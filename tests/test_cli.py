@@ -164,7 +164,8 @@ def test_top_level_help_lists_every_exit_code() -> None:
 def test_the_commands_are_the_documented_ones() -> None:
     names = {" ".join(c) for c in COMMANDS}
     assert names == {
-        "init", "key", "key new", "key show", "key rotate", "key revoke", "authorize",
+        "init", "key", "key new", "key show", "key rotate", "key revoke", "key wallet",
+        "key owner-key", "authorize",
         "deauthorize", "issue", "attest", "repair", "appraise", "report", "renew", "reaffirm",
         "revoke", "sign", "submit", "history", "audit", "transfer",
         *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",

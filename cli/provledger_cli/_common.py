@@ -223,12 +223,26 @@ def _terminal() -> bool:
     return True
 
 
-def unlock(path: Path) -> provledger.SigningKey:
+def unlock(path: Path, item: str | None = None) -> provledger.SigningKey:
     """Decrypt the private key file at ``path``, asking for its passphrase.
 
+    A wallet file (spec/wallet.md) gives the owner key of ``item`` derived
+    from it; with no item there is no key to derive, and it is refused.
+
     Raises:
-        provledger.KeyFileError: missing or unreadable file, or a wrong passphrase.
+        provledger.KeyFileError: missing or unreadable file, a wrong passphrase,
+            or a wallet where no item is known.
+        provledger.ItemIdError: ``item`` is not an item id.
     """
+    if provledger.is_wallet_file(path):
+        if item is None:
+            raise provledger.KeyFileError(
+                f"{path} is a wallet, which holds a separate owner key per item, and this "
+                "command names no item: give a signing key file (provledger key new); "
+                "for an item's public owner key run: provledger key owner-key --wallet "
+                f"{path} ITEM")
+        wallet = provledger.read_wallet(path, passphrase=passphrase(f"wallet {path}"))
+        return wallet.owner_key(item)
     return provledger.read_signing_key(path, passphrase=passphrase(str(path)))
 
 

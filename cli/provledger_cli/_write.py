@@ -52,7 +52,9 @@ def write_options(f: Callable[..., None]) -> Callable[..., None]:
 
     options = (
         click.option("-k", "--key", type=click.Path(dir_okay=False, path_type=Path),
-                     required=True, help="The signer's encrypted private key file."),
+                     required=True,
+                     help="The signer's encrypted private key file, or an owner's wallet "
+                          "(the item's own key is derived from it)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON document to stdout."),
         click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -108,13 +110,14 @@ class Writer:
         if not self.offline and self.ledger is not None:
             self.ledger.item(item)
 
-    def unlock(self) -> provledger.SigningKey:
-        """The signer's key from ``--key``.
+    def unlock(self, item: str | None = None) -> provledger.SigningKey:
+        """The signer's key from ``--key``; from a wallet, ``item``'s owner key.
 
         Raises:
-            provledger.KeyFileError: unreadable key file or wrong passphrase.
+            provledger.KeyFileError: unreadable key file, wrong passphrase, or
+                a wallet with no ``item``.
         """
-        return unlock(self.opts.key)
+        return unlock(self.opts.key, item)
 
     def publish(
         self,

@@ -97,7 +97,7 @@ def enrol(settings: Settings, *, opts: WriteOptions, item: str, tier: str, terms
         notes=notes)
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        w.publish(event, key=w.unlock(), subject=item)
+        w.publish(event, key=w.unlock(item), subject=item)
 
 
 @care.command()
@@ -127,7 +127,7 @@ def renew(settings: Settings, *, opts: WriteOptions, item: str, plan: bytes | No
         plan_id = pick_plan(w, item, plan)
         w.publish(provledger.CareRenewed(plan=plan_id, ends=ends, credits=credits,
                                          credit_minor=credit_minor, terms=terms, notes=notes),
-                  key=w.unlock(), subject=item, extra={"plan": plan_id.hex()})
+                  key=w.unlock(item), subject=item, extra={"plan": plan_id.hex()})
 
 
 @care.command()
@@ -150,7 +150,7 @@ def cancel(settings: Settings, *, opts: WriteOptions, item: str, plan: bytes | N
         w.check_item(item)
         plan_id = pick_plan(w, item, plan)
         w.publish(provledger.CareCancelled(plan=plan_id, reason=reason, notes=notes),
-                  key=w.unlock(), subject=item, extra={"plan": plan_id.hex()})
+                  key=w.unlock(item), subject=item, extra={"plan": plan_id.hex()})
 
 
 def _amounts(credits: int, credit_minor: int) -> None:
@@ -186,7 +186,7 @@ def consent(settings: Settings, *, opts: WriteOptions, item: str, plan: bytes | 
         repair_id = pick_repair(w, item, repair, unpaid=True)
         w.publish(provledger.CareConsented(plan=plan_id, repair=repair_id, credits=credits,
                                            credit_minor=credit_minor, notes=notes),
-                  key=w.unlock(), subject=item,
+                  key=w.unlock(item), subject=item,
                   extra={"plan": plan_id.hex(), "repair": repair_id.hex()})
 
 
@@ -230,4 +230,4 @@ def redeem(settings: Settings, *, opts: WriteOptions, item: str, plan: bytes | N
         w.publish(provledger.CareRedeemed(plan=plan_id, repair=repair_id, consent=consent_id,
                                           credits=credits, credit_minor=credit_minor,
                                           notes=notes),
-                  key=w.unlock(), subject=item, extra=extra)
+                  key=w.unlock(item), subject=item, extra=extra)

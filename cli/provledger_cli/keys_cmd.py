@@ -122,8 +122,9 @@ def key() -> None:
     """Make and inspect key files; rotate and revoke authority keys.
 
     \b
-    Example:
+    Examples:
       provledger key new maison-rose --dir keys
+      provledger key wallet my.wallet
     """
 
 
@@ -157,6 +158,60 @@ def key_new(name: str, directory: Path, strength: str, as_json: bool) -> None:
         click.echo(f"wrote {key_file} and {pub_file}", err=True)
     emit(as_json, {"public_key": text, "key_file": str(key_file),
                    "public_key_file": str(pub_file)}, [text])
+
+
+@key.command("wallet")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@strength_option
+@json_option
+def key_wallet(file: Path, strength: str, as_json: bool) -> None:
+    """Create a wallet FILE (encrypted, mode 0600): one secret, a separate owner key per piece.
+
+    Give the wallet wherever an owner key is asked for (--key, --owner,
+    --buyer, --new-owner): the key of the command's item is derived from it,
+    so your pieces do not share a key and cannot be linked on the ledger.
+    Losing the wallet (or its passphrase) loses the key of every piece in
+    it: keep a backup (spec/wallet.md).
+
+    \b
+    Examples:
+      provledger key wallet ~/.provledger/my.wallet
+      provledger key owner-key --wallet ~/.provledger/my.wallet ITEM
+      provledger transfer accept ITEM --key ~/.provledger/my.wallet --escrow ESCROW_ID
+    """
+    _refuse_existing(file)
+    wallet = provledger.Wallet.generate()
+    secret = passphrase(f"the new wallet {file}", confirm=True)
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    provledger.write_wallet(file, wallet, passphrase=secret, strength=cast(Strength, strength))
+    emit(as_json, {"wallet": str(file)}, [f"wrote wallet {file}"])
+
+
+@key.command("owner-key")
+@click.option("--wallet", "wallet_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Your wallet file (`provledger key wallet`).")
+@click.argument("item")
+@json_option
+def key_owner_key(wallet_file: Path, item: str, as_json: bool) -> None:
+    """Print the public owner key of ITEM derived from a wallet.
+
+    Hand it to the seller (transfer open --buyer) or to the jeweler at the
+    counter (issue --owner); another piece gives an unrelated key. Any
+    spelling of ITEM gives the same key: that of its canonical id (in --json).
+
+    \b
+    Example:
+      provledger key owner-key --wallet my.wallet \\
+        https://shop.example/01/09506000134352/21/R-1001
+    """
+    try:
+        canonical = provledger.canonical_item_id(item)
+    except provledger.ItemIdError as exc:
+        raise click.BadParameter(str(exc), param_hint="ITEM") from None
+    wallet = provledger.read_wallet(wallet_file,
+                                    passphrase=passphrase(f"wallet {wallet_file}"))
+    text = fmt_key(wallet.owner_public_key(canonical))
+    emit(as_json, {"public_key": text, "item": canonical, "wallet": str(wallet_file)}, [text])
 
 
 @key.command("show")

@@ -15,13 +15,15 @@ from provledger import safe_text
 
 from ._aftercare import item_state, log_now
 from ._common import Settings, notes_option, pass_settings, rfc3339
-from ._params import ID, PUBLIC_KEY
+from ._owner_key import OWNER_KEY, WALLET_HELP, WalletFile, owner_public_key
+from ._params import ID
 from ._write import WriteOptions, open_writer, write_options
 
 item_argument = click.argument("item")
 new_owner_option = click.option(
-    "--new-owner", type=PUBLIC_KEY, required=True,
-    help="The new owner key: ed25519:... or a public key file (`provledger key new`).")
+    "--new-owner", type=OWNER_KEY, required=True,
+    help="The new owner key: ed25519:... or a public key file (`provledger key new`). "
+         + WALLET_HELP)
 #: Default wait: the protocol's minimum, plus an hour for the entry to reach the log
 #: (the lock counts from the entry's log time, which is later than signing).
 DEFAULT_WAIT = provledger.RECOVERY_LOCK + 3600
@@ -43,8 +45,8 @@ def owner() -> None:
 @notes_option
 @pass_settings
 @write_options
-def rotate(settings: Settings, *, opts: WriteOptions, item: str, new_owner: bytes,
-           notes: str) -> None:
+def rotate(settings: Settings, *, opts: WriteOptions, item: str,
+           new_owner: bytes | WalletFile, notes: str) -> None:
     """Move ITEM to a new key, signed with the current owner key (--key).
 
     Not while the piece is in escrow or a recovery is pending (cancel it
@@ -55,11 +57,14 @@ def rotate(settings: Settings, *, opts: WriteOptions, item: str, new_owner: byte
     Example:
       provledger owner rotate urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
         --key old-phone.key --new-owner ed25519:Kfqoqk0trgFQ36eZyR8hkB2qjsl5fTuRIiAxlB_GDNs
+      provledger owner rotate urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \
+        --key old-phone.key --new-owner my.wallet
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        w.publish(provledger.OwnerRotated(new_owner=new_owner, notes=notes), key=w.unlock(),
-                  subject=item, extra={"new_owner": provledger.format_public_key(new_owner)})
+        new_key = owner_public_key(new_owner, item)
+        w.publish(provledger.OwnerRotated(new_owner=new_key, notes=notes), key=w.unlock(item),
+                  subject=item, extra={"new_owner": provledger.format_public_key(new_key)})
 
 
 @click.group()
@@ -92,8 +97,8 @@ def recovery() -> None:
 @notes_option
 @pass_settings
 @write_options
-def start(settings: Settings, *, opts: WriteOptions, item: str, new_owner: bytes, reason: str,
-          wait: int, notes: str) -> None:
+def start(settings: Settings, *, opts: WriteOptions, item: str, new_owner: bytes | WalletFile,
+          reason: str, wait: int, notes: str) -> None:
     """Start moving ITEM to --new-owner, as its issuer or a reporter it authorized.
 
     The hash printed is the recovery id. Refused while the piece is in
@@ -107,10 +112,11 @@ def start(settings: Settings, *, opts: WriteOptions, item: str, new_owner: bytes
     with open_writer(settings, opts) as w:
         w.check_item(item)
         effective = log_now(w) + wait
-        w.publish(provledger.RecoveryStarted(new_owner=new_owner, effective=effective,
+        new_key = owner_public_key(new_owner, item)
+        w.publish(provledger.RecoveryStarted(new_owner=new_key, effective=effective,
                                              reason=reason, notes=notes),
-                  key=w.unlock(), subject=item,
-                  extra={"new_owner": provledger.format_public_key(new_owner),
+                  key=w.unlock(item), subject=item,
+                  extra={"new_owner": provledger.format_public_key(new_key),
                          "effective": rfc3339(effective)})
 
 
@@ -142,4 +148,4 @@ def cancel(settings: Settings, *, opts: WriteOptions, item: str, recovery_id: by
                                        "give --recovery")
             recovery_id = rec.id
         w.publish(provledger.RecoveryCancelled(recovery=recovery_id, notes=notes),
-                  key=w.unlock(), subject=item, extra={"recovery": recovery_id.hex()})
+                  key=w.unlock(item), subject=item, extra={"recovery": recovery_id.hex()})

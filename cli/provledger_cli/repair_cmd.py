@@ -66,7 +66,7 @@ def _publish(settings: Settings, opts: WriteOptions, item: str, given: bytes | N
     with open_writer(settings, opts) as w:
         w.check_item(item)
         repair_id = pick_repair(w, item, given)
-        w.publish(make(repair_id), key=w.unlock(), subject=item,
+        w.publish(make(repair_id), key=w.unlock(item), subject=item,
                   extra={"repair": repair_id.hex()})
 
 
@@ -98,7 +98,7 @@ def request(settings: Settings, *, opts: WriteOptions, item: str, category: str,
         w.check_item(item)
         w.publish(provledger.RepairRequested(
             category=cast(Category, category), work=work, promised=promised,
-            photos=list(photos), notes=notes), key=w.unlock(), subject=item)
+            photos=list(photos), notes=notes), key=w.unlock(item), subject=item)
 
 
 @repair.command()

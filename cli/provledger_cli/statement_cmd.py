@@ -56,8 +56,9 @@ def sign(settings: Settings, *, opts: WriteOptions, event_type: str, body: Path,
     if opts.out is None:
         raise click.UsageError("sign writes a statement file: give -o/--out FILE")
     event = _event_from_json(event_classes()[event_type], body)
-    with open_writer(settings, opts) as w:
-        w.publish(event, key=w.unlock(), subject=subject)
+    item = None if subject.startswith("provledger:authority:") else subject
+    with open_writer(settings, opts) as w:  # a wallet signs as the item's owner key
+        w.publish(event, key=w.unlock(item), subject=subject)
 
 
 def _event_from_json(cls: type[provledger.Event], path: Path) -> provledger.Event:

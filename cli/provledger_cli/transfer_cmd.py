@@ -27,6 +27,7 @@ from ._common import (
     notes_option,
     pass_settings,
 )
+from ._owner_key import OWNER_KEY, WALLET_HELP, WalletFile, owner_public_key
 from ._params import DIGEST, ID, PUBLIC_KEY, TIME, Prev, _ParamType
 from ._render import history_lines
 from ._write import WriteOptions, Writer, open_writer, write_options
@@ -180,7 +181,8 @@ item_argument = click.argument("item")
 
 @transfer.command("open")
 @item_argument
-@click.option("--buyer", type=PUBLIC_KEY, required=True, help="The buyer's public key.")
+@click.option("--buyer", type=OWNER_KEY, required=True,
+              help=f"The buyer's public key (ed25519:... or a .pub file). {WALLET_HELP}")
 @click.option("--price-minor", type=click.IntRange(min=0), required=True,
               help="The price in minor units (cents): 250000 for 2,500.00 EUR.")
 @click.option("--currency", required=True, help="ISO 4217 code, such as EUR.")
@@ -204,7 +206,8 @@ item_argument = click.argument("item")
                    "the item's plans in force that transfer with it, read from --db]")
 @pass_settings
 @write_options
-def open_(settings: Settings, *, opts: WriteOptions, item: str, buyer: bytes, price_minor: int,
+def open_(settings: Settings, *, opts: WriteOptions, item: str, buyer: bytes | WalletFile,
+          price_minor: int,
           currency: str, arbiter: bytes | None, marketplace: bytes | None,
           on_timeout: str | None, direct: bool, grade: str, condition_notes: str,
           photos: tuple[bytes, ...], offer_expires: int, inspection_ends: int | None,
@@ -233,12 +236,12 @@ def open_(settings: Settings, *, opts: WriteOptions, item: str, buyer: bytes, pr
             on_timeout=cast(Literal["dispute", "return"], on_timeout or "return"),
             direct=direct)
         event = provledger.EscrowOpened(
-            buyer=buyer, terms=terms,
+            buyer=owner_public_key(buyer, item), terms=terms,
             condition=provledger.ConditionReport(grade=grade, notes=condition_notes,
                                                  photos=list(photos)),
             offer_expires=offer_expires, inspection_ends=inspection_ends or 0)
-        w.publish(event, key=w.unlock(), subject=item, extra={"plans": [p.hex() for p in going]},
-                  lines=describe_plans(w, item, going))
+        w.publish(event, key=w.unlock(item), subject=item,
+                  extra={"plans": [p.hex() for p in going]}, lines=describe_plans(w, item, going))
 
 
 def _transferable(w: Writer, item: str) -> list[bytes]:
@@ -290,7 +293,7 @@ def accept(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | N
         extra, lines = _offer_plans(w, item, t)
         w.publish(provledger.EscrowAccepted(escrow=t.escrow, terms_hash=t.terms_hash,
                                             condition_hash=t.condition_hash),
-                  key=w.unlock(), subject=item, extra=extra, lines=lines)
+                  key=w.unlock(item), subject=item, extra=extra, lines=lines)
 
 
 @transfer.command()
@@ -312,7 +315,7 @@ def decline(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | 
         w.check_item(item)
         t = resolve_target(w, item, offer, escrow, follows_offer=True)
         w.publish(provledger.EscrowDeclined(escrow=t.escrow, notes=notes),
-                  key=w.unlock(), subject=item)
+                  key=w.unlock(item), subject=item)
 
 
 @transfer.command()
@@ -334,7 +337,7 @@ def cancel(settings: Settings, *, opts: WriteOptions, item: str, offer: Path | N
         w.check_item(item)
         t = resolve_target(w, item, offer, escrow, follows_offer=True)
         w.publish(provledger.EscrowCancelled(escrow=t.escrow, notes=notes),
-                  key=w.unlock(), subject=item)
+                  key=w.unlock(item), subject=item)
 
 
 @transfer.command()
@@ -362,7 +365,7 @@ def acknowledge(settings: Settings, *, opts: WriteOptions, item: str, offer: Pat
         extra, lines = _offer_plans(w, item, t)
         w.publish(provledger.EscrowAcknowledged(
             escrow=t.escrow, terms_hash=t.terms_hash, condition_hash=t.condition_hash,
-            notes=notes), key=w.unlock(), subject=item, extra=extra, lines=lines)
+            notes=notes), key=w.unlock(item), subject=item, extra=extra, lines=lines)
 
 
 @transfer.command()
@@ -389,7 +392,7 @@ def reject(settings: Settings, *, opts: WriteOptions, item: str, reason: str,
         t = resolve_target(w, item, offer, escrow)
         w.publish(provledger.EscrowRejected(escrow=t.escrow, reason=reason,
                                             photos=list(photos), notes=notes),
-                  key=w.unlock(), subject=item)
+                  key=w.unlock(item), subject=item)
 
 
 @transfer.command()
@@ -419,7 +422,7 @@ def dispute(settings: Settings, *, opts: WriteOptions, item: str, reason: str,
         w.publish(provledger.EscrowDisputed(escrow=t.escrow, reason=reason,
                                             photos=list(photos), documents=list(documents),
                                             notes=notes),
-                  key=w.unlock(), subject=item)
+                  key=w.unlock(item), subject=item)
 
 
 @transfer.command()
@@ -444,7 +447,7 @@ def resolve(settings: Settings, *, opts: WriteOptions, item: str, outcome: str,
         t = resolve_target(w, item, offer, escrow)
         w.publish(provledger.EscrowResolution(
             escrow=t.escrow, outcome=cast(Literal["buyer", "seller"], outcome), notes=notes),
-            key=w.unlock(), subject=item)
+            key=w.unlock(item), subject=item)
 
 
 @transfer.command()

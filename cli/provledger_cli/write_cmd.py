@@ -10,7 +10,8 @@ import click
 import provledger
 
 from ._common import Settings, notes_option, pass_settings
-from ._params import DIGEST, DIMENSIONS, PART, PUBLIC_KEY, STONE, TIME
+from ._owner_key import OWNER_KEY, WALLET_HELP, WalletFile, owner_public_key
+from ._params import DIGEST, DIMENSIONS, PART, STONE, TIME
 from ._write import WriteOptions, Writer, open_writer, write_options
 
 Capacity = Literal["gemologist", "appraiser"]
@@ -39,8 +40,9 @@ document_option = click.option("--document", "documents", type=DIGEST, multiple=
 @click.option("--gtin", default="", help="The piece's GTIN (8, 12, 13 or 14 digits).")
 @click.option("--domain", help="With --gtin: your GS1 Digital Link domain (shop.example).")
 @click.option("--kind", required=True, help="What the piece is: ring, pendant, watch, ...")
-@click.option("--owner", type=PUBLIC_KEY, required=True,
-              help="The first owner's public key (the buyer, or your own while in stock).")
+@click.option("--owner", type=OWNER_KEY, required=True,
+              help="The first owner's public key (the buyer, or your own while in stock): "
+                   "ed25519:... or a .pub file. " + WALLET_HELP)
 @click.option("--metal", default="", help="e.g. 18k white gold.")
 @click.option("--fineness", type=int, default=0, help="Parts per thousand (750 for 18 ct).")
 @click.option("--mass-mg", type=int, default=0, help="Mass in milligrams.")
@@ -70,7 +72,7 @@ def issue(
     gtin: str,
     domain: str | None,
     kind: str,
-    owner: bytes,
+    owner: bytes | WalletFile,
     metal: str,
     fineness: int,
     mass_mg: int,
@@ -113,7 +115,8 @@ def issue(
         item = item_id or _item_id(_first_key(w, signer.public_key), serial, gtin=gtin,
                                    domain=domain)
         event = provledger.CertificateIssued(
-            kind=kind, serial=serial, owner=owner, gtin=gtin, metal=metal, fineness=fineness,
+            kind=kind, serial=serial, owner=owner_public_key(owner, item), gtin=gtin,
+            metal=metal, fineness=fineness,
             mass_mg=mass_mg, size=size, inscription=inscription, stones=list(stones),
             dimensions=dimensions, photos=list(photos), documents=list(documents), notes=notes,
             rules=_rules_version(w, signer.public_key) if rules_version is None
@@ -181,7 +184,7 @@ def attest(settings: Settings, *, opts: WriteOptions, item: str, capacity: str,
     with open_writer(settings, opts) as w:
         w.check_item(item)
         cert = _certificate(w, item, certificate)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.CertificateAttested(
             capacity=cast(Capacity, capacity), certificate=cert, photos=list(photos),
             documents=list(documents), notes=notes,
@@ -221,7 +224,7 @@ def repair(settings: Settings, *, opts: WriteOptions, item: str, category: str, 
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.RepairRecorded(
             category=cast(Category, category), work=work, performed_by=performed_by,
             started=started, completed=completed, parts=list(parts),
@@ -255,7 +258,7 @@ def appraise(settings: Settings, *, opts: WriteOptions, item: str, value_minor: 
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.AppraisalRecorded(
             value_minor=value_minor, currency=currency, method=cast(Method, method),
             appraiser=appraiser, photos=list(photos), documents=list(documents), notes=notes,
@@ -290,7 +293,7 @@ def report(settings: Settings, *, opts: WriteOptions, what: str, item: str, refe
         event = provledger.Recovered(notes=notes)
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(event, key=signer, subject=item)
 
 
@@ -313,7 +316,7 @@ def renew(settings: Settings, *, opts: WriteOptions, item: str, reason: str,
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.CertificateRenewed(
             reason=reason, photos=list(photos), documents=list(documents), notes=notes,
         ), key=signer, subject=item)
@@ -353,7 +356,7 @@ def reaffirm(settings: Settings, *, opts: WriteOptions, item: str, certificate: 
     with open_writer(settings, opts) as w:
         w.check_item(item)
         cert = _certificate(w, item, certificate)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.CertificateReaffirmed(certificate=cert, notes=notes),
                   key=signer, subject=item)
 
@@ -375,6 +378,6 @@ def revoke(settings: Settings, *, opts: WriteOptions, item: str, reason: str,
     """
     with open_writer(settings, opts) as w:
         w.check_item(item)
-        signer = w.unlock()
+        signer = w.unlock(item)
         w.publish(provledger.CertificateRevoked(reason=reason, notes=notes),
                   key=signer, subject=item)

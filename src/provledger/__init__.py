@@ -133,6 +133,7 @@ from ._statement import Statement, authority_subject, sign_statement, verify_sta
 from ._time import rfc3339 as format_time
 from ._types import MAX_TIME as MAX_TIME
 from ._verify import VERIFICATION_CHECKS as VERIFICATION_CHECKS, Report as Report, verify_bundle
+from ._wallet import Wallet, is_wallet_file, read_wallet, write_wallet
 
 if TYPE_CHECKING:
     from . import witness as witness
@@ -194,6 +195,7 @@ __all__ = [
     "Statement",
     "StorageError",
     "VerificationError",
+    "Wallet",
     "authority_subject",
     "canonical_item_id",
     "condition_hash",
@@ -202,12 +204,14 @@ __all__ = [
     "format_public_key",
     "format_time",
     "gs1_item_id",
+    "is_wallet_file",
     "item_report",
     "parse_policy",
     "parse_public_key",
     "read_policy",
     "read_public_key",
     "read_signing_key",
+    "read_wallet",
     "safe_text",
     "serial_item_id",
     "sign_statement",
@@ -217,4 +221,5 @@ __all__ = [
     "verify_statement",
     "write_public_key",
     "write_signing_key",
+    "write_wallet",
 ]

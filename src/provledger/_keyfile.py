@@ -1,4 +1,5 @@
-"""Key files: passphrase-encrypted Ed25519 private keys, and public key text files.
+"""Key files: passphrase-encrypted Ed25519 private keys and wallet seeds, and
+public key text files.
 
 A private key file is a small JSON document (spec/keyfile.md). argon2id turns
 the passphrase into a 32-byte key; XChaCha20-Poly1305 (IETF) encrypts the
@@ -27,6 +28,11 @@ from ._errors import DecodeError, KeyFileError
 from ._keys import PUBLIC_KEY_PREFIX, SigningKey, format_public_key, parse_public_key
 
 FORMAT: Final = "provledger-secret-key/v1"
+#: The same document holding a wallet seed (spec/wallet.md). Only ``format``
+#: differs, and it is in the associated data: neither kind of file can be
+#: relabelled as the other, and older readers call a wallet an unknown format.
+WALLET_FORMAT: Final = "provledger-wallet/v1"
+_KINDS: Final = {FORMAT: "a signing key file", WALLET_FORMAT: "a wallet file"}
 KDF_ALG: Final = "argon2id13"
 AEAD_ALG: Final = "xchacha20poly1305-ietf"
 
@@ -109,6 +115,32 @@ def write_signing_key(
     """
     if not isinstance(key, SigningKey):
         raise TypeError(f"key must be a SigningKey, not {type(key).__name__}")
+    write_key_file(path, key.seed(), file_format=FORMAT, passphrase=passphrase,
+                      strength=strength, overwrite=overwrite, _salt=_salt, _nonce=_nonce,
+                      _limits=_limits)
+
+
+def write_key_file(
+    path: StrPath,
+    seed: bytes,
+    *,
+    file_format: str,
+    passphrase: bytes,
+    strength: Strength = "interactive",
+    overwrite: bool = False,
+    _salt: bytes | None = None,
+    _nonce: bytes | None = None,
+    _limits: tuple[int, int] | None = None,
+) -> None:
+    """Write ``seed`` as a key file of ``file_format`` (:data:`FORMAT` or
+    :data:`WALLET_FORMAT`); otherwise as :func:`write_signing_key`.
+
+    Raises:
+        As write_signing_key; ValueError also for another format or a seed
+        that is not 32 bytes.
+    """
+    if file_format not in _KINDS:
+        raise ValueError(f"file_format must be one of {sorted(_KINDS)}, not {file_format!r}")
     _check_passphrase(passphrase)
     if _limits is None:
         if strength not in STRENGTHS:
@@ -119,13 +151,14 @@ def write_signing_key(
     if problem is not None:
         raise ValueError(problem)
     data = _seal(
-        seed=key.seed(),
-        public_key=key.public_key,
+        seed=seed,
+        public_key=SigningKey(seed).public_key,
         passphrase=passphrase,
         opslimit=opslimit,
         memlimit=memlimit,
         salt=secrets.token_bytes(SALT_BYTES) if _salt is None else _salt,
         nonce=secrets.token_bytes(NONCE_BYTES) if _nonce is None else _nonce,
+        file_format=file_format,
     )
     _write_atomically(Path(path), data, mode=0o600, overwrite=overwrite)
 
@@ -146,9 +179,19 @@ def read_signing_key(path: StrPath, *, passphrase: bytes) -> SigningKey:
         TypeError: ``passphrase`` is not bytes.
         ValueError: ``passphrase`` is empty.
     """
+    return read_key_file(path, passphrase=passphrase, file_format=FORMAT)
+
+
+def read_key_file(path: StrPath, *, passphrase: bytes, file_format: str) -> SigningKey:
+    """Decrypt the key file at ``path``, which must be of ``file_format``; the
+    key pair of its seed. A file of the other known format is named as such.
+
+    Raises:
+        As read_signing_key.
+    """
     _check_passphrase(passphrase)
     path = Path(path)
-    unverified = _parse(path, _read_secret_file(path))
+    unverified = _parse(path, _read_secret_file(path), file_format)
     salt = _unb64(unverified.kdf.salt, SALT_BYTES, path=path, what="kdf.salt")
     nonce = _unb64(unverified.nonce, NONCE_BYTES, path=path, what="nonce")
     ciphertext = _unb64(unverified.ciphertext, CIPHERTEXT_BYTES, path=path, what="ciphertext")
@@ -239,12 +282,13 @@ def _seal(
     memlimit: int,
     salt: bytes,
     nonce: bytes,
+    file_format: str = FORMAT,
 ) -> bytes:
     """The bytes of a key file; ``public_key`` is stored as given, unchecked."""
     if len(seed) != SEED_BYTES or len(salt) != SALT_BYTES or len(nonce) != NONCE_BYTES:
         raise ValueError("seed, salt and nonce must be 32, 16 and 24 bytes")
     header = _SecretKeyFile(
-        format=FORMAT,
+        format=file_format,
         public_key=format_public_key(public_key),
         kdf=_Kdf(alg=KDF_ALG, opslimit=opslimit, memlimit=memlimit, salt=_b64(salt)),
         aead=AEAD_ALG,
@@ -277,17 +321,36 @@ def _associated_data(doc: _SecretKeyFile) -> bytes:
     return "".join(f"{name}={value}\n" for name, value in fields).encode("ascii")
 
 
-def _parse(path: Path, data: bytes) -> _SecretKeyFile:
-    """Decode and check everything that can be checked without the passphrase."""
+def file_format_of(path: StrPath) -> str:
+    """The ``format`` a private key file states, read without its passphrase.
+
+    Raises:
+        KeyFileError: as read_signing_key, up to and including the format.
+    """
+    path = Path(path)
+    return _probe(path, _read_secret_file(path)).format
+
+
+def _probe(path: Path, data: bytes) -> _FormatProbe:
     try:
-        probe = msgspec.json.decode(data, type=_FormatProbe)
+        return msgspec.json.decode(data, type=_FormatProbe)
     except msgspec.ValidationError as exc:
         raise KeyFileError(f"key file {path} is not a provledger key file: {exc}") from None
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         raise KeyFileError(f"key file {path} is not JSON") from None
-    if probe.format != FORMAT:
+
+
+def _parse(path: Path, data: bytes, expected: str = FORMAT) -> _SecretKeyFile:
+    """Decode and check everything that can be checked without the passphrase."""
+    probe = _probe(path, data)
+    if probe.format != expected and probe.format in _KINDS:
         raise KeyFileError(
-            f"key file {path} has unknown format {probe.format!r}, expected {FORMAT!r}"
+            f"key file {path} is {_KINDS[probe.format]} ({probe.format}), "
+            f"not {_KINDS[expected]} ({expected})"
+        )
+    if probe.format != expected:
+        raise KeyFileError(
+            f"key file {path} has unknown format {probe.format!r}, expected {expected!r}"
         )
     try:
         unverified = msgspec.json.decode(data, type=_SecretKeyFile)
