@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: issue a ring, repair it, sell it through escrow, have a witness cosign the
-## checkpoint, verify offline, monitor; everything it made lands in demo-out/
+## demo: issue a ring, repair it, put it on a care plan and pay a repair with a credit, sell
+## it through escrow, have a witness cosign the checkpoint, verify offline, monitor, publish,
+## serve, print its card; everything it made lands in demo-out/
 demo: install
 	rm -rf demo-out
 	$(BIN)/python examples/demo.py demo-out
