@@ -222,14 +222,30 @@ def _split(n: int) -> int:
 # -- verification -------------------------------------------------------------
 
 
+#: States of the RFC 9162 inclusion walk already taken to their end: (fn, sn,
+#: hash so far) -> (the proof, how many of its hashes were used there, the root
+#: it led to). See root_from_inclusion_proof's ``memo``.
+InclusionMemo = dict[tuple[int, int, bytes], tuple[Sequence[bytes], int, bytes]]
+#: A memo stops growing at about this many states (a few MB): a bundle of
+#: thousands of entries with 64-hash proofs must not cost ten times its size.
+_MEMO_STATES = 1 << 14
+
+
 def root_from_inclusion_proof(
-    leaf_hash: bytes, *, index: int, size: int, proof: Sequence[bytes]
+    leaf_hash: bytes, *, index: int, size: int, proof: Sequence[bytes],
+    memo: InclusionMemo | None = None
 ) -> bytes:
     """The root that ``proof`` yields for ``leaf_hash`` at ``index`` in ``size``.
 
     Follows RFC 9162 §2.1.3.2 steps 1-4 and the ``sn == 0`` part of step 5;
     comparing the result with a trusted root is the caller's part (see
     :func:`verify_inclusion`).
+
+    ``memo`` (one dict shared by the calls, initially empty) spares the hashes
+    that proofs of nearby leaves share: a walk that reaches a state (fn, sn,
+    hash so far) an earlier walk passed, with the same hashes left to use,
+    would repeat it step for step, so it takes that walk's root. The result,
+    and every error, is the same as without it.
 
     Raises:
         ProofError: index or size out of range, a hash that is not 32 bytes,
@@ -245,20 +261,28 @@ def root_from_inclusion_proof(
     _check_path(proof, "inclusion proof")
     fn, sn = index, size - 1
     r = leaf_hash
+    sha = _sha256  # node_hash inlined: this loop runs once per level of every proof
+    walked: list[tuple[tuple[int, int, bytes], int]] = []
     for used, p in enumerate(proof):
         if sn == 0:
             raise ProofError(
                 f"inclusion proof for leaf {index} of {size}: {len(proof)} hashes "
                 f"given, only {used} needed"
             )
+        if memo is not None:
+            state = (fn, sn, r)
+            known = memo.get(state)
+            if known is not None and known[0][known[1]:] == proof[used:]:
+                return _remember(memo, walked, proof, known[2])
+            walked.append((state, used))
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = sha(b"\x01" + p + r).digest()
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = sha(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:
@@ -266,22 +290,32 @@ def root_from_inclusion_proof(
             f"inclusion proof for leaf {index} of {size}: {len(proof)} hashes given, "
             "more are needed"
         )
-    return r
+    return r if memo is None else _remember(memo, walked, proof, r)
+
+
+def _remember(memo: InclusionMemo, walked: list[tuple[tuple[int, int, bytes], int]],
+              proof: Sequence[bytes], root: bytes) -> bytes:
+    if len(memo) < _MEMO_STATES:
+        for state, used in walked:
+            memo[state] = (proof, used, root)
+    return root
 
 
 def verify_inclusion(
-    leaf_hash: bytes, *, index: int, size: int, proof: Sequence[bytes], root: bytes
+    leaf_hash: bytes, *, index: int, size: int, proof: Sequence[bytes], root: bytes,
+    memo: InclusionMemo | None = None
 ) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
 
-    RFC 9162 §2.1.3.2 exactly.
+    RFC 9162 §2.1.3.2 exactly; ``memo`` as :func:`root_from_inclusion_proof`'s.
 
     Raises:
         ProofError: the proof is malformed (see :func:`root_from_inclusion_proof`)
             or leads to a root other than ``root``.
     """
     _check_hash(root, "root hash")
-    computed = root_from_inclusion_proof(leaf_hash, index=index, size=size, proof=proof)
+    computed = root_from_inclusion_proof(leaf_hash, index=index, size=size, proof=proof,
+                                         memo=memo)
     if not hmac.compare_digest(computed, root):
         raise ProofError(
             f"inclusion proof for leaf {index} of {size}: computed root "
@@ -445,6 +479,10 @@ def _check_hash(value: bytes, name: str) -> None:
         raise ProofError(f"{name} must be 32 bytes, got {got}")
 
 
+_BYTES: frozenset[type] = frozenset((bytes,))
+_HASH_LEN = frozenset((HASH_SIZE,))
+
+
 def _check_path(proof: Sequence[bytes], what: str) -> None:
     if isinstance(proof, bytes | str) or not isinstance(proof, Sequence):
         raise ProofError(f"{what}: the proof must be a sequence of hashes")
@@ -452,5 +490,9 @@ def _check_path(proof: Sequence[bytes], what: str) -> None:
     # a longer one is refused before any hashing work.
     if len(proof) > 64:
         raise ProofError(f"{what}: {len(proof)} hashes is more than any tree needs")
+    # The common case checked without a Python call per hash; any other falls
+    # through to the loop below, which names the first bad hash.
+    if set(map(type, proof)) <= _BYTES and set(map(len, proof)) <= _HASH_LEN:
+        return
     for i, h in enumerate(proof):
         _check_hash(h, f"{what}: hash {i}")

@@ -57,6 +57,9 @@ _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 #: A control character other than newline (one regex pass, not a Python loop).
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+#: What a key name may not hold: whitespace (str.isspace's, which is re's \s) or
+#: a control character; one regex search instead of a loop over the name.
+_NAME_BAD = re.compile(r"[\s\x00-\x1f]")
 _MAX_TIMESTAMP = 2**63 - 1
 
 
@@ -557,7 +560,7 @@ def _valid_name(name: str) -> bool:
     return (
         bool(name)
         and "+" not in name
-        and not any(c.isspace() or c < " " for c in name)
+        and not _NAME_BAD.search(name)
         and _encodable(name)
     )
 

@@ -43,6 +43,9 @@ class _Timeline:
         self.cutoffs: tuple[list[int], list[Cutoffs]] = ([-1], [Cutoffs(root=root.subject)])
         self._intros: list[KeyIntroduction] = []
         self._revocations: list[Revocation] = []
+        #: A key introduced twice: contexts asked for later may then differ
+        #: from those the replay saw (see replay's shortcut).
+        self.rekeyed = False
 
     def record(self, index: int, time: int, signer: bytes, state: AuthorityState,
                new_keys: tuple[bytes, ...]) -> None:
@@ -51,6 +54,7 @@ class _Timeline:
         indices.append(index)
         states.append(state)
         for key in new_keys:
+            self.rekeyed = self.rekeyed or key in self.keys
             self.keys[key] = (state.subject, index)
             self._intros.append(KeyIntroduction(key, signer, time, state.subject))
         if state.revoked != (before.revoked if before is not None else ()):
@@ -118,6 +122,8 @@ def replay(item: str, *, origin: str, root_key: bytes, records: Sequence[Entry])
     chains: dict[str, list[Entry]] = {}
     before: dict[int, ItemState | None] = {}
     previous_time = 0
+    reread = False  # the item's state was read again without its tainted entries
+    certificate: int | None = None
     for index, time, stmt in records:
         if time < previous_time:
             err = VerificationError(f"bundle: log time goes back at log index {index}")
@@ -125,29 +131,41 @@ def replay(item: str, *, origin: str, root_key: bytes, records: Sequence[Entry])
             raise err
         previous_time = time
         ctx = timeline.at(index)
-        chain = chains.setdefault(stmt.subject, [])
-        prior = states.get(stmt.subject)
-        if prior is None and stmt.subject == timeline.root_subject:
-            prior = timeline.states[stmt.subject][1][-1]
-        if isinstance(prior, ItemState) and tainted(((s.signer, t) for _, t, s in chain),
-                                                     ctx.cutoffs):
+        subject = stmt.subject  # a property: read once
+        chain = chains.setdefault(subject, [])
+        prior = states.get(subject)
+        if prior is None and subject == timeline.root_subject:
+            prior = timeline.states[subject][1][-1]
+        if isinstance(prior, ItemState) and ctx.cutoffs and tainted(
+                ((s.signer, t) for _, t, s in chain), ctx.cutoffs):
             effective = replay_item(chain, cutoffs=ctx.cutoffs, context_at=timeline.at).state
             prior = effective if effective is not None else prior
-        if stmt.subject == item:
+            reread = reread or subject == item
+        if subject == item:
             before[index] = prior if isinstance(prior, ItemState) else None
+            if prior is None:
+                certificate = index
         try:
-            out = _rules.apply(stmt, state=prior, head=heads.get(stmt.subject), log_time=time,
+            out = _rules.apply(stmt, state=prior, head=heads.get(subject), log_time=time,
                                ctx=ctx)
         except ProvLedgerError as exc:
             exc.args = (f"bundle entry at log index {index}: {exc.args[0] if exc.args else exc}",
                         *exc.args[1:])
             raise
-        states[stmt.subject] = out.state
-        heads[stmt.subject] = stmt.hash
+        states[subject] = out.state
+        heads[subject] = stmt.hash
         chain.append((index, time, stmt))
         if isinstance(out.state, AuthorityState):
             timeline.record(index, time, stmt.signer, out.state, out.new_keys)
     final = timeline.cutoffs[1][-1]
     entries = chains.get(item, [])
-    history = replay_item(entries, cutoffs=final, context_at=timeline.at)
+    state = states.get(item)
+    if (reread or timeline.rekeyed or not isinstance(state, ItemState | None)
+            or tainted(((s.signer, t) for _, t, s in entries), final)):
+        history = replay_item(entries, cutoffs=final, context_at=timeline.at)
+    else:
+        # No revocation ever touched the item's entries: replay_item would
+        # decide each one as the loop above did (same state, head and
+        # context), so its result is the loop's, with nothing invalidated.
+        history = ItemHistory(state, certificate_index=certificate if state else None)
     return Replayed(timeline.final(), history, final, entries, before, timeline)
