@@ -114,6 +114,22 @@ def snapshot(path: Path) -> str:
     return h.hexdigest()
 
 
+def statement_indices(path: str | Path) -> dict[bytes, int]:
+    """Every stored statement's SHA-256 -> its log index, read once (tests only:
+    looking each up with find_statement is a full scan apiece)."""
+    if is_url(path):
+        import psycopg
+
+        with psycopg.connect(str(path), autocommit=True) as pg:
+            rows = pg.execute("SELECT hash, idx FROM entries").fetchall()
+        return {bytes(h): int(i) for h, i in rows}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {bytes(h): int(i) for h, i in conn.execute("SELECT hash, idx FROM entries")}
+    finally:
+        conn.close()
+
+
 def find_statement(path: str | Path, digest: bytes) -> int | None:
     """The log index of the statement with SHA-256 ``digest`` (a full scan: tests only)."""
     if is_url(path):
