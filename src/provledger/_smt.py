@@ -28,9 +28,12 @@ import bisect
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._errors import ProofError
+
+if TYPE_CHECKING:
+    from ._smt_build import Packed
 
 EMPTY = bytes(32)
 KEY_BITS = 256
@@ -228,45 +231,15 @@ def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
 
 def _build(emit: Emit, depth: int, items: list[tuple[bytes, bytes]]) -> Node:
     """The subtree at ``depth`` holding exactly ``items`` (sorted, distinct, one
-    or more, sharing their first ``depth`` bits), built bottom-up in one pass.
+    or more, sharing their first ``depth`` bits), where nothing was before:
+    _smt_build's one-pass builder, its nodes handed to ``emit`` one by one."""
+    from ._smt_build import build  # it builds on this module's definitions
 
-    What _update's recursion makes where nothing was before (a first head map
-    is all of it), for a few Python operations per node: each leaf sits one
-    below its longest common prefix with a neighbour; lifting it up to the
-    prefix it shares with the next key completes every node on the way, whose
-    left child is the subtree waiting on the stack at that depth, or empty.
-    """
-    keys = [int.from_bytes(k, "big") for k, _ in items]
-    sha = hashlib.sha256
-    stack: list[tuple[int, bytes]] = []  # (depth, hash) of left subtrees, deepest last
-    before = depth - 1  # common prefix length with the previous key
-    node = Node(EMPTY)
-    for i, (key, value) in enumerate(items):
-        k = keys[i]
-        after = KEY_BITS - (k ^ keys[i + 1]).bit_length() if i + 1 < len(items) else depth - 1
-        d = max(before, after) + 1
-        node = Node(sha(b"\x10" + key + value).digest(), key, value)
-        emit(d, _prefix_of(k, d), node)
-        h = node.hash
-        while d > after + 1:
-            d -= 1
-            if stack and stack[-1][0] == d + 1:
-                h = sha(b"\x11" + stack.pop()[1] + h).digest()
-            elif k >> (KEY_BITS - 1 - d) & 1:
-                h = sha(b"\x11" + EMPTY + h).digest()
-            else:
-                h = sha(b"\x11" + h + EMPTY).digest()
-            node = Node(h)
-            emit(d, _prefix_of(k, d), node)
-        stack.append((d, h))
-        before = after
-    return node
+    def flush(packed: Packed) -> None:
+        for d, position, node in packed.nodes():
+            emit(d, position, node)
 
-
-def _prefix_of(key: int, depth: int) -> bytes:
-    """:func:`prefix` of a key given as an integer."""
-    shift = KEY_BITS - depth
-    return (key >> shift << shift).to_bytes(32, "big")
+    return Node(build(items, flush, depth=depth))
 
 
 def _set_bit(position: bytes, depth: int) -> bytes:

@@ -74,8 +74,10 @@ def build(items: Iterable[tuple[bytes, bytes]], flush: Callable[[Packed], None],
     ``flush``, children before parents, in batches of about ``batch``.
 
     With ``depth`` > 0: the subtree at that depth holding exactly ``items``,
-    which share their first ``depth`` bits and are at least two (one alone
-    would sit higher up, where only the whole map can tell).
+    which share their first ``depth`` bits. One item alone becomes a leaf at
+    ``depth`` itself: right where the caller knows the subtree is exactly
+    that (_smt's updates), not for a bucket of a whole map, whose lone key
+    may sit higher up (_headmap_first joins those).
 
     Each leaf sits one below the longest prefix it shares with a neighbour;
     lifting it to the prefix it shares with the next key completes every node
