@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import StorageError
 from ._progress import COPYING, EVERY, Progress
+from ._smt_build import pack
 from ._storage import Row, Store
 from ._store import SQLiteStore
 
@@ -118,7 +119,11 @@ def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
         level += 1
     for seq, cp_size, time, note in src.checkpoints():
         dst.insert_checkpoint(seq, cp_size, time, note)
-        dst.insert_map_nodes(seq, src.map_nodes(seq))
+        try:
+            nodes = pack(src.map_nodes(seq))
+        except ValueError as exc:
+            raise StorageError(f"checkpoint {seq}'s head map: {exc}; not copied") from None
+        dst.insert_packed_map_nodes(seq, nodes)
     dst.insert_cosignatures(src.cosignatures())
     if dst.map_node_count() != src.map_node_count():
         raise StorageError("the head map holds nodes that no checkpoint wrote; not copied")

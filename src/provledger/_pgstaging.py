@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._smt import Node
 from ._smt_build import INNER_RECORD, LEAF_RECORD, Packed
 from ._staging import NodeCheck
 
@@ -110,24 +109,15 @@ class PgNodeCheck(NodeCheck):
 
     def __init__(self, conn: Conn) -> None:
         self._pg = conn
-        self._pending: list[tuple[int, bytes, bytes, bytes | None, bytes | None]] = []
         self.count = 0
-
-    def add(self, depth: int, position: bytes, node: Node) -> None:
-        self._pending.append((depth, position, node.hash, node.key, node.value))
-        self.count += 1
-        if len(self._pending) >= _BATCH:
-            self._flush()
 
     def add_packed(self, packed: Packed) -> None:
         """Add a batch of nodes made by _smt_build (one COPY)."""
-        self._flush()
         copy_packed(self._pg, "pg_temp.map_check", packed, None)
         self.count += len(packed)
 
     def matches(self, version: int) -> bool:
         """Whether exactly the added nodes are stored under ``version``."""
-        self._flush()
         row = self._pg.execute("SELECT COUNT(*) FROM map_nodes WHERE version = %s",
                                (version,)).fetchone()
         assert row is not None
@@ -139,13 +129,6 @@ class PgNodeCheck(NodeCheck):
             "WHERE version = %s) AS m", (version,)).fetchone()
         assert row is not None
         return int(row[0]) == 0
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        _copy(self._pg, "map_check (depth, position, hash, key, value)",
-              ["int4", "bytea", "bytea", "bytea", "bytea"], self._pending)
-        self._pending.clear()
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from ._backends import redact_target
 from ._errors import LedgerBusyError, StorageError
 from ._progress import Progress
 from ._smt import Changes, Node
-from ._smt_build import Packed, pack
+from ._smt_build import Packed
 from ._staging import NodeCheck
 from ._storage import Row, TileRow
 
@@ -464,21 +464,9 @@ class PostgresStore:
                     "SELECT depth, position, hash, key, value FROM map_nodes "
                     "WHERE version = %s ORDER BY depth, position", (_clamp(version),))]
 
-    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
-        """Store the nodes a checkpoint's head map wrote (one COPY); call inside
-        ``write()``.
-
-        Raises:
-            StorageError: a field is not 32 bytes, or the database refused them.
-        """
-        try:
-            packed = pack(nodes)
-        except ValueError as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
-        self.insert_packed_map_nodes(version, packed)
-
     def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """:meth:`insert_map_nodes` for a batch of packed records (one COPY).
+        """Store the nodes a checkpoint's head map wrote, packed (_smt_build),
+        in one COPY; call inside ``write()``.
 
         Raises:
             StorageError: a node is already stored, or the database refused them.

@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from ._smt import Node
 from ._smt_build import INNER_RECORD, LEAF_RECORD, Packed
 
 _BATCH = 10_000
@@ -106,24 +105,15 @@ class NodeCheck:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._pending: list[tuple[int, bytes, bytes, bytes | None, bytes | None]] = []
         self.count = 0
-
-    def add(self, depth: int, position: bytes, node: Node) -> None:
-        self._pending.append((depth, position, node.hash, node.key, node.value))
-        self.count += 1
-        if len(self._pending) >= _BATCH:
-            self._flush()
 
     def add_packed(self, packed: Packed) -> None:
         """Add a batch of nodes made by _smt_build (one statement per kind)."""
-        self._flush()
         insert_packed(self._conn, "temp.map_check", packed)
         self.count += len(packed)
 
     def matches(self, version: int) -> bool:
         """Whether exactly the added nodes are stored under ``version``."""
-        self._flush()
         (stored,) = self._conn.execute("SELECT COUNT(*) FROM map_nodes WHERE version = ?",
                                        (version,)).fetchone()
         if stored != self.count:
@@ -133,11 +123,6 @@ class NodeCheck:
             "temp.map_check EXCEPT SELECT depth, position, hash, key, value FROM map_nodes "
             "WHERE version = ?)", (version,)).fetchone()
         return int(missing) == 0
-
-    def _flush(self) -> None:
-        self._conn.executemany("INSERT INTO temp.map_check VALUES (?, ?, ?, ?, ?)",
-                               self._pending)
-        self._pending.clear()
 
 
 def insert_packed(conn: sqlite3.Connection, table: str, packed: Packed,

@@ -214,17 +214,9 @@ class MapStore(Protocol):
         """Every node written by ``version``, by depth then position."""
         ...
 
-    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
-        """Add nodes written by ``version``; only inside ``write()``.
-
-        Raises:
-            StorageError: a node is already stored, or the store refused them.
-        """
-        ...
-
     def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """``insert_map_nodes`` for a batch of fixed-size records (_smt_build.Packed):
-        the bulk path, which a first checkpoint uses for millions of nodes.
+        """Add nodes written by ``version``, as a batch of fixed-size records
+        (_smt_build.Packed: pack() makes one from nodes); only inside ``write()``.
 
         Raises:
             StorageError: a node is already stored, or the store refused them.

@@ -22,7 +22,7 @@ from . import _legacy_tree, _staging
 from ._errors import LedgerBusyError, StorageError
 from ._progress import COPYING, EVERY, Progress
 from ._smt import Changes, Node
-from ._smt_build import Packed, pack
+from ._smt_build import Packed
 from ._staging import NodeCheck
 from ._storage import FULL_TILE_BYTES, Row, TileRow
 
@@ -572,20 +572,9 @@ class SQLiteStore:
                                         None if v is None else bytes(v)))
                 for d, p, h, k, v in cur]
 
-    def insert_map_nodes(self, version: int, nodes: Sequence[tuple[int, bytes, Node]]) -> None:
-        """Store the nodes a checkpoint's head map wrote; call inside ``write()``.
-
-        Raises:
-            StorageError: the database refused them.
-        """
-        try:
-            packed = pack(nodes)
-        except ValueError as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
-        self.insert_packed_map_nodes(version, packed)
-
     def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """:meth:`insert_map_nodes` for a batch of packed records (_smt_build).
+        """Store the nodes a checkpoint's head map wrote, packed (_smt_build);
+        call inside ``write()``.
 
         Raises:
             StorageError: a node is already stored, or the store refused them.
