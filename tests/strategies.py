@@ -50,8 +50,15 @@ def struct(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
     """Instances of ``cls``; optional fields are sometimes left at their default."""
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
-    required = {f.name: for_type(f.type) for f in info.fields if f.required}
-    optional = {f.name: for_type(f.type) for f in info.fields if not f.required}
+    # Text an event needs (in clear unless committed) is generated as required,
+    # and commitments are distinct and ascending, as the schema checks.
+    needs = set(getattr(cls, "REQUIRED_TEXT", ()))
+    required = {f.name: for_type(f.type) for f in info.fields if f.required or f.name in needs}
+    optional = {f.name: for_type(f.type) for f in info.fields
+                if not f.required and f.name not in needs}
+    if "sd" in optional:
+        optional["sd"] = st.lists(st.binary(min_size=32, max_size=32), max_size=3,
+                                  unique=True).map(sorted)
     return st.fixed_dictionaries(required, optional=optional).map(lambda kw: cls(**kw))
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, events, verify
 from ._codec import convert as _convert
+from ._disclosure import Committed, Revealed, commit, reveal
 from ._display import safe_text
 from ._errors import (
     AuditError as AuditError,
@@ -22,6 +23,7 @@ from ._errors import (
     CheckpointError as CheckpointError,
     ClockError as ClockError,
     DecodeError,
+    DisclosureError as DisclosureError,
     DuplicateStatementError as DuplicateStatementError,
     ForkError as ForkError,
     IncompleteHistoryError as IncompleteHistoryError,
@@ -182,6 +184,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_AGE",
     "AuditReport",
+    "Committed",
     "DecodeError",
     "History",
     "Ledger",
@@ -191,6 +194,7 @@ __all__ = [
     "Progress",
     "ProvLedgerError",
     "Record",
+    "Revealed",
     "SigningKey",
     "Statement",
     "StorageError",
@@ -198,6 +202,7 @@ __all__ = [
     "Wallet",
     "authority_subject",
     "canonical_item_id",
+    "commit",
     "condition_hash",
     "errors",
     "events",
@@ -212,6 +217,7 @@ __all__ = [
     "read_public_key",
     "read_signing_key",
     "read_wallet",
+    "reveal",
     "safe_text",
     "serial_item_id",
     "sign_statement",

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from . import _codec
-from ._events import _Wire
+from ._disclosure import MAX_DISCLOSURE_BYTES
+from ._events import MAX_COMMITMENTS, _Wire
 from ._statement import Subject
 from ._types import Digest, Origin, PublicKey
 
@@ -30,6 +31,10 @@ class BundleEntry(_Wire, frozen=True, kw_only=True):
 
     entry: Annotated[bytes, Meta(max_length=70_000)]
     proof: Proof
+    #: The disclosures of the entry's committed fields its exporter chose to
+    #: include (spec/disclosure.md), by digest order; each must match.
+    disclosures: Annotated[list[Annotated[bytes, Meta(max_length=MAX_DISCLOSURE_BYTES)]],
+                           Meta(max_length=2 * MAX_COMMITMENTS)] = []  # noqa: RUF012
 
 
 class HeadProof(_Wire, frozen=True, kw_only=True):

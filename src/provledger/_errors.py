@@ -174,6 +174,14 @@ class RequirementError(VerificationError):
         self.missing = missing
 
 
+class DisclosureError(VerificationError):
+    """A disclosure (the clear text of a committed field, spec/disclosure.md)
+    is malformed, or matches no commitment of the statement it comes with:
+    changed text, another salt, or moved from another statement."""
+
+    code = "disclosure"
+
+
 class WitnessRequestError(DecodeError):
     """An add-checkpoint request or a witness's answer is not the
     c2sp.org/tlog-witness text (a witness answers "400 Bad Request")."""

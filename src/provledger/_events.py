@@ -11,6 +11,7 @@ checks every class.
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -37,10 +38,44 @@ class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
     """Common settings for every wire Struct."""
 
 
+#: The names of the fields that may hold free text or something personal: on
+#: any event (and in a condition report) a field so named may be committed by
+#: salted hash instead of written in clear (spec/disclosure.md, protocol.md 2.2).
+COMMITTABLE_NAMES = frozenset(
+    {"notes", "inscription", "work", "performed_by", "appraiser", "reference", "reason"}
+)
+#: Commitments one body may carry (SD-CWT allows decoys; so do we, up to this).
+MAX_COMMITMENTS = 16
+Commitments = Annotated[list[Digest], Meta(max_length=MAX_COMMITMENTS)]
+
+
 class Event(_Wire, frozen=True, kw_only=True):
-    """Base of every event body; ``TYPE`` is its wire tag."""
+    """Base of every event body; ``TYPE`` is its wire tag.
+
+    ``sd`` holds the digests of the body's committed fields, ascending: a
+    committed field is left out of the body, and its clear text travels off
+    the ledger as a disclosure (spec/disclosure.md). Empty: nothing committed.
+    """
 
     TYPE: ClassVar[str]
+    #: Text fields the event needs: in clear, or committed (then ``sd`` is not empty).
+    REQUIRED_TEXT: ClassVar[tuple[str, ...]] = ()
+    sd: Commitments = []
+
+    def __post_init__(self) -> None:
+        if self.sd:
+            _check_ascending(self.sd)
+        elif self.REQUIRED_TEXT:
+            for name in self.REQUIRED_TEXT:
+                if not getattr(self, name):
+                    raise ValueError(f"Object missing required field `{name}` "
+                                     "(in clear, or committed in `sd`)")
+
+
+def _check_ascending(sd: list[bytes]) -> None:
+    for a, b in itertools.pairwise(sd):
+        if a >= b:
+            raise ValueError("`sd`: commitments must be distinct and in ascending order")
 
 
 # -- item pieces ------------------------------------------------------------
@@ -124,9 +159,10 @@ class CertificateRenewed(Event, frozen=True, kw_only=True):
     """The issuer re-confirms the certificate, optionally with new evidence."""
 
     TYPE = "cert.renewed"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
     photos: Digests = []
-    reason: ShortText
+    reason: ShortText = ""
     documents: Digests = []
 
 
@@ -134,8 +170,9 @@ class CertificateRevoked(Event, frozen=True, kw_only=True):
     """The issuer withdraws the certificate; the item's chain is closed."""
 
     TYPE = "cert.revoked"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
-    reason: ShortText
+    reason: ShortText = ""
 
 
 class CertificateReaffirmed(Event, frozen=True, kw_only=True):
@@ -152,14 +189,15 @@ class RepairRecorded(Event, frozen=True, kw_only=True):
     """Work done on the piece by a service provider (or logged by its owner)."""
 
     TYPE = "repair.recorded"
-    work: Work
+    REQUIRED_TEXT = ("work", "performed_by")
+    work: Work = ""
     notes: Notes = ""
     parts: Annotated[list[Part], Meta(max_length=256)] = []
     started: Timestamp
     category: RepairCategory
     completed: Timestamp
     #: The workshop's business name (never a person's).
-    performed_by: ShortText
+    performed_by: ShortText = ""
     photos_after: Digests = []
     photos_before: Digests = []
 
@@ -168,11 +206,12 @@ class AppraisalRecorded(Event, frozen=True, kw_only=True):
     """A valuation, in minor units of a currency."""
 
     TYPE = "appraisal.recorded"
+    REQUIRED_TEXT = ("appraiser",)
     notes: Notes = ""
     method: Literal["in_person", "lab", "remote"]
     photos: Digests = []
     currency: Currency
-    appraiser: ShortText
+    appraiser: ShortText = ""
     documents: Digests = []
     value_minor: Count
 
@@ -232,9 +271,16 @@ class EscrowTerms(_Wire, frozen=True, kw_only=True):
 
 
 class ConditionReport(_Wire, frozen=True, kw_only=True):
-    """The piece's condition as the seller declares it; committed to by ``condition_hash``."""
+    """The piece's condition as the seller declares it; committed to by ``condition_hash``.
 
+    ``sd``: as an event body's, for a committed ``notes``."""
+
+    sd: Commitments = []
     grade: ShortText
+
+    def __post_init__(self) -> None:
+        if self.sd:
+            _check_ascending(self.sd)
     notes: Notes = ""
     photos: Digests = []
 
@@ -291,20 +337,22 @@ class EscrowRejected(Event, frozen=True, kw_only=True):
     """The buyer rejects the piece after inspection; it goes back to the seller."""
 
     TYPE = "escrow.rejected"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
     escrow: Digest
     photos: Digests = []
-    reason: ShortText
+    reason: ShortText = ""
 
 
 class EscrowDisputed(Event, frozen=True, kw_only=True):
     """Buyer or seller puts an accepted escrow (back) in front of its arbiter."""
 
     TYPE = "escrow.disputed"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
     escrow: Digest
     photos: Digests = []
-    reason: ShortText
+    reason: ShortText = ""
     documents: Digests = []
 
 
@@ -373,9 +421,10 @@ class CareCancelled(Event, frozen=True, kw_only=True):
     """The plan's provider ends the plan early; its credits are gone."""
 
     TYPE = "care.cancelled"
+    REQUIRED_TEXT = ("reason",)
     plan: Digest
     notes: Notes = ""
-    reason: ShortText
+    reason: ShortText = ""
 
 
 class CareConsented(Event, frozen=True, kw_only=True):
@@ -407,7 +456,8 @@ class RepairRequested(Event, frozen=True, kw_only=True):
     """A repair is asked for (by the owner or a workshop): what, and by when."""
 
     TYPE = "repair.requested"
-    work: Work
+    REQUIRED_TEXT = ("work",)
+    work: Work = ""
     notes: Notes = ""
     photos: Digests = []
     category: RepairCategory
@@ -459,8 +509,9 @@ class RepairCancelled(Event, frozen=True, kw_only=True):
     """The repair will not be done; a piece at the workshop still has to be collected."""
 
     TYPE = "repair.cancelled"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
-    reason: ShortText
+    reason: ShortText = ""
     repair: Digest
 
 
@@ -481,9 +532,10 @@ class RecoveryStarted(Event, frozen=True, kw_only=True):
     cancellable by the current owner key until then."""
 
     TYPE = "recovery.started"
+    REQUIRED_TEXT = ("reason",)
     notes: Notes = ""
     #: Why, in a few words ("owner lost the phone holding the key"); never a name.
-    reason: ShortText
+    reason: ShortText = ""
     #: The log time from which the new key owns the piece; at least the
     #: protocol's time lock after this entry's log time.
     effective: Timestamp

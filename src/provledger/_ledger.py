@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _rules, _tlog
+from . import _disclosure, _rules, _tlog
 from ._audit import AuditReport
 from ._backends import create_store, is_url, open_store
 from ._entry import encode_entry
@@ -36,7 +36,7 @@ from ._statement import (
     sign_statement,
     verify_statement,
 )
-from ._storage import Row, Store
+from ._storage import DisclosureRow, Row, Store
 from ._store import SCHEMA_VERSION
 from ._tlog import SignedCheckpoint
 from ._tree import tree_of
@@ -174,21 +174,26 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------
 
-    def append(self, statement: bytes) -> Record:
-        """Verify one signed statement and append it durably.
+    def append(self, statement: bytes, disclosures: Sequence[bytes] = ()) -> Record:
+        """Verify one signed statement and append it durably, with the
+        disclosures of its committed fields (spec/disclosure.md), which are
+        kept off the log in the ledger's erasable store.
 
         Raises:
             DecodeError: malformed or non-canonical statement.
             VerificationError: bad signature, wrong log, broken chain, unknown
                 or revoked signer.
             PolicyError: the rules forbid it (DuplicateStatementError for a replay).
+            DisclosureError: a disclosure matches no commitment of the statement.
             StorageError: the database failed (LedgerBusyError: retry).
             Nothing is written when any of these is raised.
         """
-        return self.append_batch([statement])[0]
+        return self.append_batch([statement], [disclosures])[0]
 
-    def append_batch(self, statements: Sequence[bytes]) -> list[Record]:
-        """Append statements in order, all or nothing, in one durable commit.
+    def append_batch(self, statements: Sequence[bytes],
+                     disclosures: Sequence[Sequence[bytes]] | None = None) -> list[Record]:
+        """Append statements in order, all or nothing, in one durable commit;
+        ``disclosures[i]`` are statement i's.
 
         Raises:
             The errors of :meth:`append`; the exception's ``batch_index``
@@ -197,14 +202,33 @@ class Ledger:
         for i, s in enumerate(statements):
             if not isinstance(s, bytes):
                 raise TypeError(f"statement {i} must be bytes, not {type(s).__name__}")
+        if disclosures is not None and len(disclosures) != len(statements):
+            raise ValueError(f"{len(disclosures)} lists of disclosures for "
+                             f"{len(statements)} statements")
         checks = SignatureChecks(statements)
         try:
-            return self._append_checked(statements, checks)
+            return self._append_checked(statements, checks, disclosures or ())
         finally:
             checks.cancel()
 
-    def _append_checked(self, statements: Sequence[bytes],
-                        checks: SignatureChecks) -> list[Record]:
+    def record(self, event: Event, *, key: SigningKey, subject: str,
+               commit: bool = True) -> Record:
+        """Sign ``event`` against this ledger's head and append it: the
+        simplest way to write. With ``commit`` (the default) its free-text
+        fields are committed and their clear text stored as disclosures, so
+        none of it enters the log (spec/disclosure.md).
+
+        Raises:
+            The errors of :meth:`append`.
+        """
+        disclosures: tuple[bytes, ...] = ()
+        if commit:
+            committed = _disclosure.commit(event)
+            event, disclosures = committed.event, committed.disclosures
+        return self.append(self.sign(event, key=key, subject=subject), disclosures)
+
+    def _append_checked(self, statements: Sequence[bytes], checks: SignatureChecks,
+                        disclosures: Sequence[Sequence[bytes]]) -> list[Record]:
         # Signatures are checked elsewhere meanwhile; every error path and the
         # commit wait for the checks of the statements before it, so the first
         # statement at fault is named whatever its fault.
@@ -217,6 +241,7 @@ class Ledger:
                 _at(i, verify_statement, data)  # raises, putting a bad signature first
                 _tag(exc, i)
                 raise
+        private = self._disclosure_rows(decoded, disclosures, checks)
         tree = tree_of(self._store)
         with tree.write():
             size = self._store.size()
@@ -248,9 +273,34 @@ class Ledger:
                                 st.signer, encode_state(out.state)))
                 keys.extend((k, st.subject, index) for k in out.new_keys)
             verified = checks.verified(decoded)  # nothing is stored before every check is in
-            self._store.insert(rows, keys, overlay.nodes)
+            self._store.insert(rows, keys, overlay.nodes,
+                               [replace(r, index=size + i) for i, r in private])
         return [Record(row.index, row.time, st, row.entry)
                 for row, st in zip(rows, verified, strict=True)]
+
+    @staticmethod
+    def _disclosure_rows(decoded: Sequence[UnverifiedStatement],
+                         disclosures: Sequence[Sequence[bytes]], checks: SignatureChecks,
+                         ) -> list[tuple[int, DisclosureRow]]:
+        """Each disclosure matched to its statement's commitment, as rows
+        (their index is filled in once the log's size is known)."""
+        out: list[tuple[int, DisclosureRow]] = []
+        for i, given in enumerate(disclosures):
+            if not given:
+                continue
+            st = decoded[i]
+            try:
+                _disclosure.reveal(st.event, given)  # every one matches, or it raises
+            except ProvLedgerError as exc:
+                checks.require(i + 1)
+                _tag(exc, i)
+                raise
+            for data in given:
+                name = _disclosure.decode_disclosure(data)[2]
+                d = _disclosure.digest(data)
+                path = name if d in st.event.sd else f"{_disclosure.CONDITION}.{name}"
+                out.append((i, DisclosureRow(d, st.hash, -1, st.subject, path, bytes(data))))
+        return out
 
     def _raise_if_duplicate(self, st: UnverifiedStatement, seen: set[bytes],
                             exc: ChainError) -> None:
@@ -527,6 +577,32 @@ class Ledger:
             older.append(match[-1])
         return export_bundle(self._store, item=item, origin=self.origin, root_key=self.root_key,
                              checkpoint=signed[-1], since=tuple(older))
+
+    # -- disclosures (spec/disclosure.md) -------------------------------------
+
+    def reveal(self, record: Record) -> _disclosure.Revealed:
+        """``record``'s event with every stored disclosure filled in (the
+        ledger's own view: it holds them all until they are erased).
+
+        Raises:
+            DisclosureError: a stored disclosure no longer matches.
+        """
+        found = self._store.disclosures([record.hash]).get(record.hash, [])
+        return _disclosure.reveal(record.event, found)
+
+    def erase(self, item: str, *, fields: Sequence[str] | None = None,
+              statements: Sequence[bytes] | None = None) -> int:
+        """Delete the stored disclosures of ``item`` (only of these fields,
+        e.g. ``notes`` or ``condition.notes``, and statement hashes, when
+        given): afterwards no export can reveal them, while every commitment,
+        proof, checkpoint and audit holds as before. Returns how many.
+
+        Raises:
+            NotFoundError: nothing was ever recorded for ``item``.
+            StorageError: the store failed; see its message for what remains.
+        """
+        self.history(item)
+        return self._store.erase_disclosures(item, statements=statements, paths=fields)
 
     def records(self, start: int = 0, stop: int | None = None) -> Iterator[Record]:
         """Entries ``start``..``stop`` in order, signatures re-verified."""

@@ -108,12 +108,29 @@ CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t}
     FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
 """
 
+#: The one erasable table: the clear text of committed fields (spec/disclosure.md),
+#: never published, deleted on request. Made by writers of ledgers older than it.
+DISCLOSURES = """
+CREATE TABLE IF NOT EXISTS disclosures (
+    digest    BYTEA PRIMARY KEY,
+    statement BYTEA NOT NULL,
+    idx       BIGINT NOT NULL,
+    subject   TEXT NOT NULL,
+    path      TEXT NOT NULL,
+    data      BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disclosures_statement ON disclosures (statement);
+CREATE INDEX IF NOT EXISTS disclosures_subject ON disclosures (subject, idx);
+"""
+
 #: Every statement that makes a ledger's tables in an empty schema.
-SCHEMA = _TABLES_SQL + "".join(_APPEND_ONLY_SQL.format(t=t) for t in _APPEND_ONLY)
+SCHEMA = (_TABLES_SQL + "".join(_APPEND_ONLY_SQL.format(t=t) for t in _APPEND_ONLY)
+          + DISCLOSURES)
 
 #: Undoes SCHEMA (a copy that did not audit is removed).
-DROP = ("DROP TABLE IF EXISTS " + ", ".join(reversed(TABLES)) + " CASCADE; DROP FUNCTION IF EXISTS "
-        "provledger_append_only(), provledger_entries_dense(), provledger_tiles_grow_only();")
+DROP = ("DROP TABLE IF EXISTS disclosures, " + ", ".join(reversed(TABLES))
+        + " CASCADE; DROP FUNCTION IF EXISTS provledger_append_only(), "
+        "provledger_entries_dense(), provledger_tiles_grow_only();")
 
 #: The scratch tables of head-map work (as _staging's), private to a
 #: connection. Made when it opens, since a read-only transaction (a snapshot,

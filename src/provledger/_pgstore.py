@@ -32,7 +32,7 @@ from ._progress import Progress
 from ._smt import Changes, Node
 from ._smt_build import Packed
 from ._staging import NodeCheck
-from ._storage import Row, TileRow
+from ._storage import DisclosureRow, Row, TileRow
 
 if TYPE_CHECKING:
     from psycopg.rows import TupleRow
@@ -47,6 +47,7 @@ _MAX_INDEX = 2**63 - 1
 #: Rows a streaming read fetches per query.
 _CHUNK = 5_000
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
+_DISCLOSURE_COLUMNS = "digest, statement, idx, subject, path, data"
 _SIZE = "(SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)"
 _UPSERT_TILE = ("INSERT INTO tiles (level, idx, hashes, nodes) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, "
@@ -117,6 +118,8 @@ class PostgresStore:
         store = cls(_connect(url, readonly=readonly, timeout=timeout), url)
         try:
             store._check_ledger()
+            if not readonly:
+                store._conn.execute(_pgschema.DISCLOSURES)
         except BaseException:
             store.close()
             raise
@@ -385,9 +388,9 @@ class PostgresStore:
     # -- writes ------------------------------------------------------------------
 
     def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
-               tiles: Sequence[TileRow]) -> None:
-        """Insert entry rows (COPY), key registrations and tiles (pipelined);
-        call inside ``write()``.
+               tiles: Sequence[TileRow], disclosures: Sequence[DisclosureRow] = ()) -> None:
+        """Insert entry rows (COPY), key registrations, tiles (pipelined) and
+        disclosures (in the same transaction); call inside ``write()``.
 
         Raises:
             StorageError: a constraint or trigger refused them.
@@ -407,8 +410,60 @@ class PostgresStore:
                 if tiles:
                     cur.executemany(_UPSERT_TILE,
                                     [(t.level, t.index, t.hashes, t.nodes) for t in tiles])
+                if disclosures:
+                    cur.executemany(
+                        f"INSERT INTO disclosures ({_DISCLOSURE_COLUMNS}) VALUES "
+                        "(%s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+                        [(r.digest, r.statement, r.index, r.subject, r.path, r.data)
+                         for r in disclosures])
         except psycopg.Error as exc:
             raise StorageError(f"{self.path}: insert refused ({_reason(exc)})") from None
+
+    # -- disclosures (the one erasable table) -----------------------------------
+
+    def _has_disclosures(self) -> bool:
+        row = self._one("SELECT to_regclass('disclosures') IS NOT NULL")
+        return bool(row and row[0])
+
+    def disclosures(self, statements: Sequence[bytes]) -> dict[bytes, list[bytes]]:
+        out: dict[bytes, list[bytes]] = {}
+        if not statements or not self._has_disclosures():
+            return out
+        for statement, data in self._all(
+                "SELECT statement, data FROM disclosures WHERE statement = ANY(%s) "
+                "ORDER BY statement, digest", (list(statements),)):
+            out.setdefault(bytes(statement), []).append(bytes(data))
+        return out
+
+    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
+        if not self._has_disclosures():
+            return []
+        return [DisclosureRow(bytes(d), bytes(s), int(i), str(sub), str(p), bytes(data))
+                for d, s, i, sub, p, data in self._all(
+                    f"SELECT {_DISCLOSURE_COLUMNS} FROM disclosures WHERE subject = %s "
+                    "ORDER BY idx, path, digest", (subject,))]
+
+    def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,
+                          paths: Sequence[str] | None = None) -> int:
+        """Delete the rows, then rewrite the table (VACUUM FULL) so that the
+        erased tuples leave its files; the server's WAL and base backups keep
+        them until they are recycled (README: erasure)."""
+        if not self._has_disclosures():
+            return 0
+        query = "DELETE FROM disclosures WHERE subject = %s"
+        args: list[Any] = [subject]
+        if statements is not None:
+            query += " AND statement = ANY(%s)"
+            args.append(list(statements))
+        if paths is not None:
+            query += " AND path = ANY(%s)"
+            args.append(list(paths))
+        try:
+            erased = self._conn.execute(query, args).rowcount
+            self._conn.execute("VACUUM FULL disclosures")
+        except psycopg.Error as exc:
+            raise StorageError(f"{self.path}: cannot erase ({_reason(exc)})") from None
+        return int(erased)
 
     def checkpoints(self) -> list[tuple[int, int, int, str]]:
         return [(int(a), int(b), int(c), str(d)) for a, b, c, d in self._all(

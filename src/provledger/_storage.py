@@ -57,6 +57,44 @@ class TileRow:
         return len(self.hashes) >= FULL_TILE_BYTES
 
 
+@dataclass(frozen=True, slots=True)
+class DisclosureRow:
+    """One stored disclosure (spec/disclosure.md): the clear text of a
+    committed field, kept off the log and erasable. ``index`` is the log index
+    of its statement, ``path`` the field (``notes``, ``condition.notes``)."""
+
+    digest: bytes
+    statement: bytes
+    index: int
+    subject: str
+    path: str
+    data: bytes
+
+
+class DisclosureStore(Protocol):
+    """The one erasable part of a ledger: disclosures, beside the append-only log."""
+
+    def disclosures(self, statements: Sequence[bytes]) -> dict[bytes, list[bytes]]:
+        """The stored disclosures of each statement hash given (by digest
+        order), leaving out statements with none."""
+        ...
+
+    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
+        """Every stored disclosure of ``subject``'s statements, in log order."""
+        ...
+
+    def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,
+                          paths: Sequence[str] | None = None) -> int:
+        """Delete ``subject``'s disclosures (of the statements, and of the
+        fields, given; all when None) so that their bytes are gone from the
+        database's files, not only unreachable; returns how many.
+
+        Raises:
+            StorageError: the database failed; nothing was erased.
+        """
+        ...
+
+
 class EntryStore(Protocol):
     """Entry rows and key registrations.
 
@@ -131,10 +169,15 @@ class EntryStore(Protocol):
         ...
 
     def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
-               tiles: Sequence[TileRow]) -> None:
+               tiles: Sequence[TileRow], disclosures: Sequence[DisclosureRow] = ()) -> None:
         """Add entry rows, key registrations and tree tiles; only inside
         ``write()``, and visible to reads inside it. A tile already stored is
         replaced by the given one of the same (level, index).
+
+        ``disclosures`` of the statements in ``rows`` are stored durably by
+        the time ``write()`` commits, and none survives a ``write()`` that
+        commits nothing (a crash between may leave them unreachable, for the
+        next insert to remove: their index is past the log's end).
 
         Raises:
             StorageError: a row breaks the store's rules (an index not dense, a
@@ -240,7 +283,7 @@ class MapStore(Protocol):
         ...
 
 
-class Store(EntryStore, TreeStore, CheckpointStore, MapStore, Protocol):
+class Store(EntryStore, TreeStore, CheckpointStore, MapStore, DisclosureStore, Protocol):
     """What the layers above need from a database; a second backend implements this.
 
     One store object is used by one thread at a time. Several store objects

@@ -19,12 +19,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from . import _legacy_tree, _staging
+from ._disclosure_file import DisclosureFile
 from ._errors import LedgerBusyError, StorageError
 from ._progress import COPYING, EVERY, Progress
 from ._smt import Changes, Node
 from ._smt_build import Packed
 from ._staging import NodeCheck
-from ._storage import FULL_TILE_BYTES, Row, TileRow
+from ._storage import FULL_TILE_BYTES, DisclosureRow, Row, TileRow
 
 #: 2: the Merkle tree as tiles (table ``tiles``); 1: one ``tree`` row per node.
 SCHEMA_VERSION = 2
@@ -145,9 +146,12 @@ class SQLiteStore:
     call raises LedgerBusyError and writes nothing.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, *, readonly: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self._private = DisclosureFile(path, readonly=readonly)
+        #: The log's size when the current write() began, with disclosures put.
+        self._put_at: int | None = None
         #: False for a file made before cosignatures and opened read-only.
         self._cosigned = True
         #: True for a schema-1 file opened read-only: the tree is read from ``tree``.
@@ -208,7 +212,8 @@ class SQLiteStore:
         p = Path(path)
         if not p.is_file():
             raise StorageError(f"{p}: no ledger here (create one with `provledger init`)")
-        store = cls(_connect(p, create=False, readonly=readonly, timeout=timeout), str(p))
+        store = cls(_connect(p, create=False, readonly=readonly, timeout=timeout), str(p),
+                    readonly=readonly)
         try:
             version = store.meta().get("schema")
         except sqlite3.DatabaseError as exc:
@@ -414,25 +419,38 @@ class SQLiteStore:
                     "try again"
                 ) from None
             raise StorageError(f"{self.path}: cannot start a write ({exc})") from None
+        self._put_at = None
         try:
             yield
         except BaseException:
             self._conn.execute("ROLLBACK")
+            self._discard_disclosures()
             raise
         try:
             self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._conn.execute("ROLLBACK")
+            self._discard_disclosures()
             raise StorageError(f"{self.path}: commit failed, nothing was written ({exc})") from None
+        self._put_at = None
+
+    def _discard_disclosures(self) -> None:
+        if self._put_at is not None:
+            self._private.discard(self._put_at)
+            self._put_at = None
 
     def insert(self, rows: Sequence[Row], keys: Sequence[tuple[bytes, str, int]],
-               tiles: Sequence[TileRow]) -> None:
+               tiles: Sequence[TileRow], disclosures: Sequence[DisclosureRow] = ()) -> None:
         """Insert entry rows, key registrations and tiles (replacing partial ones
-        they extend); call inside ``write()``.
+        they extend); call inside ``write()``. ``disclosures`` go to the
+        disclosures file first (_disclosure_file), committed before the ledger.
 
         Raises:
             StorageError: a constraint or trigger refused them.
         """
+        if disclosures:
+            self._put_at = rows[0].index if rows else self.size()
+            self._private.put(disclosures, self._put_at)
         try:
             self._conn.executemany(
                 f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -678,6 +696,9 @@ class SQLiteStore:
                                        "overwrite it with a backup") from None
                 os.replace(tmp, target_path)
                 linked = True
+            # The disclosures go along: a restored ledger must still disclose
+            # what its statements commit to (README: erasure and backups).
+            self._private.backup(target_path)
             if os.name != "nt":  # directories cannot be opened for fsync on Windows
                 dir_fd = os.open(target_path.parent, os.O_RDONLY | os.O_DIRECTORY)
                 try:
@@ -732,7 +753,20 @@ class SQLiteStore:
             progress(COPYING, 0, int(pages))
             self._conn.backup(target, pages=EVERY, progress=report)
 
+    # -- disclosures (the erasable part, in a file of its own) -------------------
+
+    def disclosures(self, statements: Sequence[bytes]) -> dict[bytes, list[bytes]]:
+        return self._private.disclosures(statements)
+
+    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
+        return self._private.rows(subject)
+
+    def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,
+                          paths: Sequence[str] | None = None) -> int:
+        return self._private.erase(subject, statements=statements, paths=paths)
+
     def close(self) -> None:
+        self._private.close()
         self._conn.close()
 
 
