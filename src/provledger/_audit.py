@@ -57,6 +57,8 @@ class AuditReport:
     invalidated: Sequence[Invalidated] = field(default_factory=tuple)
     #: Signed checkpoints whose roots and mutual consistency were checked.
     checkpoints: int = 0
+    #: Stored disclosures checked against their statements' commitments.
+    disclosures: int = 0
 
 
 @dataclass(slots=True)

@@ -25,14 +25,16 @@ from ._storage import DisclosureRow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS disclosures (
-    digest BLOB PRIMARY KEY,
+    digest BLOB NOT NULL,
     statement BLOB NOT NULL,
     idx INTEGER NOT NULL,
     subject TEXT NOT NULL,
     path TEXT NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    -- Per statement: another statement may commit to the same bytes (copied
+    -- from a bundle), and must neither take this row over nor lose its own.
+    PRIMARY KEY (statement, digest)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS disclosures_statement ON disclosures (statement);
 CREATE INDEX IF NOT EXISTS disclosures_subject ON disclosures (subject, idx);
 CREATE INDEX IF NOT EXISTS disclosures_idx ON disclosures (idx);
 """
@@ -126,15 +128,19 @@ class DisclosureFile:
             raise StorageError(f"{self.path}: cannot read disclosures ({exc})") from None
         return out
 
-    def rows(self, subject: str) -> list[DisclosureRow]:
+    def rows(self, subject: str | None, start: int = 0,
+             limit: int | None = None) -> list[DisclosureRow]:
         conn = self._open(create=False)
         if conn is None:
             return []
+        where = "idx >= ?" + ("" if subject is None else " AND subject = ?")
+        args = (start,) if subject is None else (start, subject)
         try:
             return [DisclosureRow(bytes(d), bytes(s), int(i), str(sub), str(p), bytes(data))
                     for d, s, i, sub, p, data in conn.execute(
-                        f"SELECT {_COLUMNS} FROM disclosures WHERE subject = ? "
-                        "ORDER BY idx, path, digest", (subject,))]
+                        f"SELECT {_COLUMNS} FROM disclosures WHERE {where} "
+                        f"ORDER BY idx, path, digest LIMIT {-1 if limit is None else int(limit)}",
+                        args)]
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: cannot read disclosures ({exc})") from None
 

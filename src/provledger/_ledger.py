@@ -393,12 +393,15 @@ class Ledger:
         ``progress(stage, done, total)`` hears how far it is (:data:`Progress`).
 
         Raises:
-            AuditError: naming the first entry (``index``) that does not check out.
+            AuditError: naming the first entry (``index``) that does not check
+                out, or whose stored disclosure does not match it.
         """
         from ._audit import audit_log
+        from ._disclosure_audit import audit_disclosures
 
-        return audit_log(self._store, origin=self.origin, root_key=self.root_key,
-                         log_key=self.log_key, workers=workers, progress=progress)
+        report = audit_log(self._store, origin=self.origin, root_key=self.root_key,
+                           log_key=self.log_key, workers=workers, progress=progress)
+        return replace(report, disclosures=audit_disclosures(self._store, report.size))
 
     # -- transparency log -----------------------------------------------------
 

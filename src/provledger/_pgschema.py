@@ -121,6 +121,7 @@ CREATE TABLE IF NOT EXISTS disclosures (
 );
 CREATE INDEX IF NOT EXISTS disclosures_statement ON disclosures (statement);
 CREATE INDEX IF NOT EXISTS disclosures_subject ON disclosures (subject, idx);
+CREATE INDEX IF NOT EXISTS disclosures_idx ON disclosures (idx);
 """
 
 #: Every statement that makes a ledger's tables in an empty schema.

@@ -411,6 +411,10 @@ class PostgresStore:
                     cur.executemany(_UPSERT_TILE,
                                     [(t.level, t.index, t.hashes, t.nodes) for t in tiles])
                 if disclosures:
+                    # Rows past the log's end can only be strays (from another
+                    # backend's copy, or put there by hand): the indices are ours.
+                    cur.execute("DELETE FROM disclosures WHERE idx >= %s",
+                                (min(r.index for r in disclosures),))
                     cur.executemany(
                         f"INSERT INTO disclosures ({_DISCLOSURE_COLUMNS}) VALUES "
                         "(%s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
@@ -435,13 +439,17 @@ class PostgresStore:
             out.setdefault(bytes(statement), []).append(bytes(data))
         return out
 
-    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
+    def disclosure_rows(self, subject: str | None = None, *, start: int = 0,
+                        limit: int | None = None) -> list[DisclosureRow]:
         if not self._has_disclosures():
             return []
+        where = "idx >= %s" + ("" if subject is None else " AND subject = %s")
+        args: tuple[Any, ...] = (start,) if subject is None else (start, subject)
         return [DisclosureRow(bytes(d), bytes(s), int(i), str(sub), str(p), bytes(data))
                 for d, s, i, sub, p, data in self._all(
-                    f"SELECT {_DISCLOSURE_COLUMNS} FROM disclosures WHERE subject = %s "
-                    "ORDER BY idx, path, digest", (subject,))]
+                    f"SELECT {_DISCLOSURE_COLUMNS} FROM disclosures WHERE {where} "
+                    "ORDER BY idx, path, digest"
+                    + ("" if limit is None else f" LIMIT {int(limit)}"), args)]
 
     def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,
                           paths: Sequence[str] | None = None) -> int:

@@ -79,8 +79,10 @@ class DisclosureStore(Protocol):
         order), leaving out statements with none."""
         ...
 
-    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
-        """Every stored disclosure of ``subject``'s statements, in log order."""
+    def disclosure_rows(self, subject: str | None = None, *, start: int = 0,
+                        limit: int | None = None) -> list[DisclosureRow]:
+        """The stored disclosures of ``subject``'s statements (None: of all)
+        whose index is at least ``start``, in log order, at most ``limit``."""
         ...
 
     def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,

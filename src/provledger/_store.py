@@ -758,8 +758,9 @@ class SQLiteStore:
     def disclosures(self, statements: Sequence[bytes]) -> dict[bytes, list[bytes]]:
         return self._private.disclosures(statements)
 
-    def disclosure_rows(self, subject: str) -> list[DisclosureRow]:
-        return self._private.rows(subject)
+    def disclosure_rows(self, subject: str | None = None, *, start: int = 0,
+                        limit: int | None = None) -> list[DisclosureRow]:
+        return self._private.rows(subject, start, limit)
 
     def erase_disclosures(self, subject: str, *, statements: Sequence[bytes] | None = None,
                           paths: Sequence[str] | None = None) -> int:
