@@ -112,14 +112,15 @@ CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t}
 #: never published, deleted on request. Made by writers of ledgers older than it.
 DISCLOSURES = """
 CREATE TABLE IF NOT EXISTS disclosures (
-    digest    BYTEA PRIMARY KEY,
+    digest    BYTEA NOT NULL,
     statement BYTEA NOT NULL,
     idx       BIGINT NOT NULL,
     subject   TEXT NOT NULL,
     path      TEXT NOT NULL,
-    data      BYTEA NOT NULL
+    data      BYTEA NOT NULL,
+    -- Per statement: two statements may commit to the same disclosure bytes.
+    PRIMARY KEY (statement, digest)
 );
-CREATE INDEX IF NOT EXISTS disclosures_statement ON disclosures (statement);
 CREATE INDEX IF NOT EXISTS disclosures_subject ON disclosures (subject, idx);
 CREATE INDEX IF NOT EXISTS disclosures_idx ON disclosures (idx);
 """

@@ -417,7 +417,7 @@ class PostgresStore:
                                 (min(r.index for r in disclosures),))
                     cur.executemany(
                         f"INSERT INTO disclosures ({_DISCLOSURE_COLUMNS}) VALUES "
-                        "(%s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+                        "(%s, %s, %s, %s, %s, %s) ON CONFLICT (statement, digest) DO NOTHING",
                         [(r.digest, r.statement, r.index, r.subject, r.path, r.data)
                          for r in disclosures])
         except psycopg.Error as exc:
