@@ -11,6 +11,7 @@ simply gone while every proof still holds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -95,7 +96,13 @@ class Committed:
 
 def committable(event: Event | ConditionReport) -> tuple[str, ...]:
     """The committable fields ``event``'s type has (not counting a condition report's)."""
-    return tuple(f for f in event.__struct_fields__ if f in COMMITTABLE_NAMES)
+    return _committable(type(event))
+
+
+@functools.cache
+def _committable(cls: type[Event | ConditionReport]) -> tuple[str, ...]:
+    # Per type, once: verifiers count withheld fields on every event they show.
+    return tuple(f for f in cls.__struct_fields__ if f in COMMITTABLE_NAMES)
 
 
 def commit(event: Event, *, fields: Iterable[str] | None = None,
@@ -109,10 +116,14 @@ def commit(event: Event, *, fields: Iterable[str] | None = None,
     Raises:
         ValueError: a named field is not committable on this event, or the
             event already carries commitments.
-        DecodeError: the committed event breaks the schema.
+        DecodeError: a field (committed or not) breaks the schema.
     """
     if event.sd:
         raise ValueError(f"{event.TYPE}: already committed")
+    # The text must obey its field's rules before it is hidden: otherwise a
+    # bad value would surface only when the disclosure is checked, as a
+    # DisclosureError at append time instead of a DecodeError here.
+    _codec.convert(_codec.to_builtins(event), type(event), what=event.TYPE)
     draw = salt or (lambda: os.urandom(SALT_BYTES))
     wanted = None if fields is None else set(fields)
     known = set(committable(event))

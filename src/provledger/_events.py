@@ -277,12 +277,12 @@ class ConditionReport(_Wire, frozen=True, kw_only=True):
 
     sd: Commitments = []
     grade: ShortText
+    notes: Notes = ""
+    photos: Digests = []
 
     def __post_init__(self) -> None:
         if self.sd:
             _check_ascending(self.sd)
-    notes: Notes = ""
-    photos: Digests = []
 
 
 class EscrowOpened(Event, frozen=True, kw_only=True):
