@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 import provledger as pl
@@ -49,9 +50,43 @@ def test_invalid_vectors_fail_with_their_named_error(case: dict[str, Any]) -> No
     assert type(info.value).__name__ == case["error"], info.value
 
 
+def test_the_disclosed_vector_shows_what_it_discloses_and_counts_the_rest() -> None:
+    """valid-disclosed.bundle: its exporter disclosed some committed text; the
+    report shows exactly that text, and the bundle holds no other."""
+    case = next(c for c in MANIFEST["valid"] if c["name"] == "disclosed-ring")
+    data = (VECTORS / case["file"]).read_bytes()
+    report = _verify(case)
+    shown = {e.type + f"@{e.index}": (e.disclosed, e.withheld, e.clear) for e in report.events}
+    issued, _, repaired, earlier, appraised, opened, _ = report.events
+    assert (issued.fields["inscription"], issued.disclosed, issued.withheld) == (
+        "For Ana, 12.05.2024", ("inscription",), 1), shown
+    assert "notes" not in issued.fields
+    assert b"Made to order" not in data
+    assert repaired.disclosed == ("performed_by", "work")
+    assert repaired.withheld == 1
+    assert b"Asked for by Friday" not in data
+    assert earlier.clear == ("work", "performed_by")
+    assert earlier.withheld == 0
+    assert appraised.withheld == 1
+    assert "appraiser" not in appraised.fields
+    assert opened.disclosed == ("condition.notes",)
+    assert report.escrows[0].offer.condition.notes == "A light scratch inside the band"
+    assert [r.work for r in report.repairs] == ["Re-tipped four claws", "Polished the band"]
+    # Without its disclosures the same bundle verifies, every committed text withheld.
+    from provledger._bundle import decode_bundle, encode_bundle
+    bare = decode_bundle(data)
+    bare = msgspec.structs.replace(bare, entries=[
+        msgspec.structs.replace(e, disclosures=[]) for e in bare.entries])
+    withheld = pl.verify_bundle(encode_bundle(bare), policy=pl.parse_policy(
+        (VECTORS / case["policy"]).read_text()), now=case["now"])
+    assert [e.withheld for e in withheld.events] == [
+        e.withheld + len(e.disclosed) for e in report.events]
+    assert [r.work for r in withheld.repairs] == ["", "Polished the band"]
+
+
 def test_every_level_is_represented() -> None:
     levels = {c["level"] for c in MANIFEST["invalid"]}
-    assert levels == {"format", "proofs", "rules", "requirements"}
+    assert levels == {"format", "proofs", "rules", "requirements", "disclosures"}
     for case in MANIFEST["invalid"]:
         assert (case["level"] == "format") == (case["error"] == "DecodeError"), case["name"]
 

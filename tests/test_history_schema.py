@@ -47,12 +47,15 @@ def _walk(value: Any) -> Any:
             yield from _walk(v)
 
 
-def _reports(shop: Shop) -> tuple[Any, Any, Any]:
-    """The item as history, transfer status and verify (of a fresh bundle) report it."""
+def _reports(shop: Shop, *disclose: str) -> tuple[Any, Any, Any]:
+    """The item as history, transfer status and verify (of a fresh bundle,
+    exported with ``disclose``, by default every committed text, as the
+    ledger's own views show it) report it."""
     history = valid(shop.json("history", shop.item))
     status = valid(shop.json("transfer", "status", shop.item))
-    bundle = shop / f"ring-{len(history['events'])}.bundle"
-    shop.ok("export", shop.item, "-o", bundle, "--checkpoint", shop / "rings-keys/log.key")
+    bundle = shop / f"ring-{len(history['events'])}{'-'.join(('', *disclose))}.bundle"
+    shop.ok("export", shop.item, "-o", bundle, "--checkpoint", shop / "rings-keys/log.key",
+            *[a for d in disclose or ("all",) for a in ("--disclose", d)])
     policy = shop / "rings.policy"
     if not policy.exists():
         shop.ok("policy", "-o", policy)
@@ -115,6 +118,40 @@ def test_plans_and_repairs_read_alike_in_every_command(care: Shop) -> None:
     assert history["as_of"] == history["events"][-1]["time"]
     progress = verified["events"][-1]
     assert progress["fields"]["expected"] == "2098-12-01T00:00:00Z"
+
+
+def test_withheld_and_disclosed_texts_read_alike_in_every_command(care: Shop) -> None:
+    """The CLI commits every free text: a bundle exported without disclosures
+    shows none of it, counts it as withheld and still verifies; one that
+    discloses ``work`` shows exactly that, as the ledger's own history does."""
+    care.ok("repair", "request", care.item, "--key", care.key("client"), "--category",
+            "repair", "--work", "Re-tip claws", "--notes", "Call Ann on 0700 900123",
+            "--promised", "2099-01-01")
+    history, _, disclosed = _reports(care, "work")
+    *_, requested = history["events"]
+    assert requested["disclosed"] == ["notes", "work"]
+    assert "withheld" not in requested
+    assert "clear" not in requested
+    assert requested["fields"]["notes"] == "Call Ann on 0700 900123"
+    shown = disclosed["events"][-1]
+    assert (shown["withheld"], shown["disclosed"]) == (1, ["work"])
+    assert shown["fields"]["work"] == "Re-tip claws"
+    assert "notes" not in shown["fields"]
+    assert "sd" not in shown["fields"]
+    assert disclosed["repairs"] == history["repairs"]
+
+    bundle = care / "withheld.bundle"
+    care.ok("export", care.item, "-o", bundle)
+    assert b"Re-tip" not in bundle.read_bytes()
+    assert b"0700" not in bundle.read_bytes()
+    withheld = valid(care.json("verify", bundle, "--policy", care / "rings.policy",
+                               "--item", care.item))
+    shown = withheld["events"][-1]
+    assert shown["withheld"] == 2
+    assert "disclosed" not in shown
+    assert "work" not in shown["fields"]
+    assert "notes" not in shown["fields"]
+    assert [r["work"] for r in withheld["repairs"]] == [""]
 
 
 def test_a_direct_handover_and_its_times(shop: Shop) -> None:

@@ -95,7 +95,7 @@ def test_a_failure_prints_its_code_class_and_checks(case: dict[str, Any],
     ("inclusion-proof", "inclusion"), ("bad-statement-signature", "signatures"),
     ("gap", "completeness"), ("time-goes-back", "time-order"),
     ("unauthorized-repair", "rules"), ("certificate-after-cut-off", "certificate"),
-    ("requirement-unmet", "requirements"),
+    ("requirement-unmet", "requirements"), ("disclosure-changed-text", "disclosures"),
 ])
 def test_the_checks_stop_at_the_step_that_failed(name: str, failed: str,
                                                  tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 transfer status print it.
 
 Every name and field is text its signer chose: it is shown through safe_text,
-so that it cannot drive the terminal or forge the lines around it.
+so that it cannot drive the terminal or forge the lines around it. A committed
+field (spec/disclosure.md) shows only when its disclosure matched; the others
+are counted, never named (a commitment hides its field's name).
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import provledger
 from provledger import safe_text
 
 from ._common import fmt_key, rfc3339
+
+#: Said of a committed text whose disclosure the history does not hold.
+PRIVATE: Final = "(private: not disclosed)"
+#: Said of an event whose statement carries committable text in clear.
+EARLIER_FORMAT: Final = "(earlier format: text in clear on the ledger)"
 
 #: Fields of cert.issued shown first, in this order; the rest follow as stored.
 _CERT_FIRST: Final = ("kind", "serial", "gtin", "metal", "fineness", "mass_mg", "size",
@@ -51,7 +58,19 @@ def history_lines(history: provledger.History, *, now: int | None = None) -> lis
             lines.append(f"{'':>10}INVALIDATED ({safe_text(e.invalid_reason)})")
         if e.type != "cert.issued":
             lines += [f"{'':>10}{name}: {_value(name, value)}" for name, value in e.fields.items()]
+        lines += privacy_lines(e)
     lines += [f"warning: {safe_text(w)}" for w in history.warnings]
+    return lines
+
+
+def privacy_lines(event: provledger.EventView) -> list[str]:
+    """What an event keeps private, and whether it is of the earlier format."""
+    lines = []
+    if event.withheld:
+        n = event.withheld
+        lines.append(f"{'':>10}{n} private field{'s' if n != 1 else ''} not disclosed")
+    if event.clear:
+        lines.append(f"{'':>10}{EARLIER_FORMAT}")
     return lines
 
 
@@ -127,7 +146,8 @@ def recovery_lines(history: provledger.History) -> list[str]:
         lines += [
             f"recovery     {r.id.hex()} {r.state}, to {fmt_key(r.new_owner)}",
             f"  started          {rfc3339(r.started)} by "
-            f"{safe_text(view.by_name) or safe_text(r.by)}: {safe_text(view.reason)}",
+            f"{safe_text(view.by_name) or safe_text(r.by)}: "
+            f"{safe_text(view.reason) or PRIVATE}",
             f"  effective        {rfc3339(r.effective)}"
             + (" (the owner's key can cancel it until then)" if r.state == "pending" else ""),
         ]
@@ -196,7 +216,7 @@ def _repair_lines(view: provledger.RepairView) -> list[str]:
         promise.append("LATE" if view.late else "on time")
     return [
         f"repair       {r.id.hex()} {head}",
-        f"  work             {safe_text(view.work)}",
+        f"  work             {safe_text(view.work) or PRIVATE}",
         *([f"  turnaround       {', '.join(promise)}"] if promise else []),
         *([f"  paid by plan     {r.paid_by.hex()}"] if r.paid_by is not None else []),
     ]

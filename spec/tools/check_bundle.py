@@ -1,9 +1,10 @@
 """check_bundle: an independent checker for provledger bundles (spec/bundle.md).
 
-Written from spec/bundle.md, spec/protocol.md (sections 2, 4, 5 and 8) and
-spec/log.md alone. It imports only cbor2, PyNaCl, the standard library and
-the tree and note checks of tlogcheck.py beside it, never provledger, so that
-agreement between the two is evidence that both follow the texts.
+Written from spec/bundle.md, spec/protocol.md (sections 2, 4, 5 and 8),
+spec/disclosure.md and spec/log.md alone. It imports only cbor2, PyNaCl, the
+standard library and the tree and note checks of tlogcheck.py beside it,
+never provledger, so that agreement between the two is evidence that both
+follow the texts.
 
 It checks everything a bundle proves except the replay of the ledger's rules
 (spec/bundle.md section 5, steps 1-10 less the revoked-key cut-off, which
@@ -12,6 +13,10 @@ and limits; the trust in its log and root; the checkpoint note, its witness
 quorum, its ``provledger-heads`` and ``provledger-time`` lines and its age;
 consistency proofs and checkpoints seen before; every entry's form, index and
 inclusion proof; every statement's COSE_Sign1 shape and Ed25519 signature;
+every disclosure an entry carries against its statement's commitments
+(its form, its digest among the body's or condition report's ``sd``, its
+field not in clear nor disclosed twice; which fields each event type has, and
+their text rules, are check_disclosures.py's);
 each subject's hash chain from genesis; and each subject's head-map proof
 (section 3). Every failure raises :class:`BundleCheckError` whose ``error``
 is the name spec/bundle.md gives that failure.
@@ -57,6 +62,13 @@ MAX_MAP_PROOF = 256
 MAX_NOTE = 1024 * 1024
 MAX_ENTRY = 70_000
 MAX_STATEMENT = 65_472
+#: Disclosures per entry (a body's commitments and its condition report's),
+#: and bytes per disclosure (spec/disclosure.md).
+MAX_DISCLOSURES = 32
+MAX_DISCLOSURE = 16_100
+DISCLOSURE_DOMAIN = b"provledger disclosure v1\x00"
+COMMITTABLE = frozenset({"notes", "inscription", "work", "performed_by", "appraiser",
+                         "reference", "reason"})
 DEFAULT_MAX_AGE = 86_400
 #: A checkpoint may claim a time at most this far after ``now`` (clock skew).
 MAX_SKEW = 300
@@ -147,10 +159,16 @@ def decode(data: bytes) -> dict[str, Any]:
                 or not SUBJECT.fullmatch(h["subject"]):
             raise _fail("DecodeError", f"heads[{n}]: subject is not a subject id")
     for n, raw in enumerate(_array(top["entries"], "entries", low=1, high=MAX_ENTRIES)):
-        e = _map(raw, f"entries[{n}]", {"entry", "proof"})
+        e = _map(raw, f"entries[{n}]", {"entry", "proof"}, frozenset({"disclosures"}))
         if not isinstance(e["entry"], bytes) or len(e["entry"]) > MAX_ENTRY:
             raise _fail("DecodeError", f"entries[{n}]: entry must be bytes")
         _hashes(e["proof"], f"entries[{n}].proof", MAX_PROOF)
+        if "disclosures" in e and any(
+                not isinstance(d, bytes) or not 0 < len(d) <= MAX_DISCLOSURE
+                for d in _array(e["disclosures"], f"entries[{n}].disclosures", low=1,
+                                high=MAX_DISCLOSURES)):
+            raise _fail("DecodeError", f"entries[{n}]: a disclosure must be 1 to "
+                                       f"{MAX_DISCLOSURE} bytes")
     older = top.get("consistency")
     for n, raw in enumerate([] if older is None else _array(older, "consistency", low=1,
                                                              high=MAX_CONSISTENCY)):
@@ -201,6 +219,37 @@ def statement_payload(statement: bytes) -> dict[str, Any]:
             or not (prev is None or (isinstance(prev, bytes) and len(prev) == 32)):
         raise _fail("DecodeError", "statement payload: bad v, signer, prev or subject")
     return body
+
+
+def _disclosures(event: Any, disclosures: list[bytes], where: str) -> None:
+    """spec/disclosure.md: each disclosure is [16-byte salt, text, committable
+    name] in deterministic CBOR, its digest is among the commitments of the
+    body or of its condition report, and fills a field not already filled."""
+    body = event if isinstance(event, dict) else {}
+    condition = body.get("condition")
+    condition = condition if isinstance(condition, dict) else {}
+    filled: dict[str, set[str]] = {"": {k for k in body if k in COMMITTABLE},
+                                   "condition": {k for k in condition if k in COMMITTABLE}}
+    seen: set[bytes] = set()
+    for data in disclosures:
+        digest = hashlib.sha256(DISCLOSURE_DOMAIN + data).digest()
+        try:
+            raw = _canonical(data, "disclosure")
+        except BundleCheckError as exc:
+            raise _fail("DisclosureError", f"{where}: {exc}") from None
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], bytes)
+                and len(raw[0]) == 16 and isinstance(raw[1], str) and raw[2] in COMMITTABLE):
+            raise _fail("DisclosureError", f"{where}: not [salt, text, committable name]")
+        if digest in seen:
+            raise _fail("DisclosureError", f"{where}: the same disclosure twice")
+        seen.add(digest)
+        part = ("" if digest in body.get("sd", []) else
+                "condition" if digest in condition.get("sd", []) else None)
+        if part is None:
+            raise _fail("DisclosureError", f"{where}: a disclosure matches no commitment")
+        if raw[2] in filled[part]:
+            raise _fail("DisclosureError", f"{where}: {raw[2]} is in clear or disclosed twice")
+        filled[part].add(raw[2])
 
 
 # -- the head map (section 3) --------------------------------------------------------------
@@ -319,6 +368,10 @@ def check_bundle(data: bytes, *, log_vkeys: Sequence[str], roots: Sequence[bytes
             raise _fail("ProofError", f"entry {n}: {exc}") from None
         records.append((index, when, statement_payload(statement), statement, item["entry"]))
         previous = index
+    for n, (item, (index, _, body, _, _)) in enumerate(zip(top["entries"], records,
+                                                          strict=True)):
+        if "disclosures" in item:
+            _disclosures(body["event"], item["disclosures"], f"entry {n} (log index {index})")
     for index, _, body, statement, entry in records:
         subject = body["subject"]
         if body["prev"] != last.get(subject, (None, b""))[0]:

@@ -4,7 +4,9 @@ Every input is fixed (key seeds, the log's clock, witness times) and Ed25519
 signatures are deterministic, so running this again must change nothing; the
 test suite checks that. The valid bundle is exported by a real ledger; the
 invalid ones are that bundle altered, or bundles packed by a log that signs
-whatever it is given (so that only the rules can catch them).
+whatever it is given (so that only the rules can catch them). A second valid
+bundle carries disclosures of committed text (spec/disclosure.md), made with
+fixed salts; the invalid ones of level "disclosures" alter them.
 
 Usage: python spec/tools/gen_bundle_vectors.py [OUT_DIR]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import sys
 import tempfile
@@ -29,7 +32,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "spec" / "tools")]
 import storyvectors as sv  # noqa: E402
 
 import provledger as pl  # noqa: E402
-from provledger import _merkle, _smt  # noqa: E402
+from provledger import _disclosure, _merkle, _smt  # noqa: E402
 from provledger._bundle import (  # noqa: E402
     Bundle,
     BundleEntry,
@@ -152,6 +155,71 @@ def build_valid(directory: Path) -> dict[str, Any]:
     entries = [ledger.entry(i) for i in range(len(ledger))]
     ledger.close()
     return {"data": data, "a": a, "b": b, "c": c, "now": b.time + 600, "entries": entries}
+
+
+# -- the valid bundle with disclosures, from a real ledger --------------------------------
+
+
+def salts(tag: str) -> Any:
+    """Fixed 16-byte salts for commit(..., salt=): test vectors only (a real
+    salt is fresh from the operating system's CSPRNG)."""
+    n = itertools.count()
+    return lambda: hashlib.sha256(f"provledger bundle vector salt {tag} {next(n)}"
+                                  .encode()).digest()[:16]
+
+
+#: What the disclosed ring's exporter chose to disclose; the rest is withheld.
+DISCLOSED = ("inscription", "work", "performed_by", "condition.notes")
+
+
+def build_disclosed(directory: Path) -> dict[str, Any]:
+    """A ring whose free text is committed (and one repair of the earlier
+    format, in clear), sold through a direct escrow; exported disclosing
+    DISCLOSED only."""
+    clock = _Clock()
+    ledger = pl.Ledger.create(directory / "d.db", origin=ORIGIN, root_key=PK["root"],
+                              log_key=PK["log"], clock=clock)
+    n = 0
+
+    def add(signer: str, subject: str, event: pl.Event, *, commit: bool = True) -> pl.Record:
+        nonlocal n
+        clock.t = T0 + STEP * n
+        n += 1
+        made = pl.commit(event, salt=salts(str(n))) if commit else pl.Committed(event, ())
+        statement = pl.sign_statement(made.event, key=KEYS[signer], origin=ORIGIN,
+                                      subject=subject, prev=ledger.head(subject),
+                                      time=clock.t - 5)
+        return ledger.append(statement, made.disclosures)
+
+    for signer, subject, event in setup():
+        add(signer, subject, msgspec.structs.replace(
+            event, inscription="For Ana, 12.05.2024", notes="Made to order; the client's gold")
+            if isinstance(event, pl.CertificateIssued) else event)
+    cert = ledger.head(ITEM)
+    assert cert is not None
+    add("gemologist", ITEM, pl.CertificateAttested(capacity="gemologist", certificate=cert,
+                                                   notes="Loupe-clean under 10x"))
+    add("workshop", ITEM, msgspec.structs.replace(repair("Re-tipped four claws"),
+                                                  notes="Asked for by Friday"))
+    add("workshop", ITEM, repair("Polished the band"), commit=False)  # the earlier format
+    add("workshop", ITEM, pl.AppraisalRecorded(value_minor=850_000, currency="EUR",
+                                               method="in_person",
+                                               appraiser="Bench & Co Workshop"))
+    condition = msgspec.structs.replace(COND, notes="A light scratch inside the band")
+    opened = add("owner", ITEM, pl.EscrowOpened(buyer=PK["buyer"], terms=TERMS,
+                                                condition=condition,
+                                                offer_expires=T0 + STEP * n + 3600))
+    assert isinstance(opened.event, pl.EscrowOpened)
+    add("buyer", ITEM, pl.EscrowAccepted(escrow=opened.hash, terms_hash=pl.terms_hash(TERMS),
+                                         condition_hash=pl.condition_hash(
+                                             opened.event.condition)))
+    clock.t = T0 + STEP * n
+    b = ledger.sign_checkpoint(KEYS["log"])
+    bundle = decode_bundle(ledger.export(ITEM, disclose=DISCLOSED))
+    data = encode_bundle(msgspec.structs.replace(bundle, checkpoint=cosigned(bundle.checkpoint,
+                                                                             b.time + 30)))
+    ledger.close()
+    return {"data": data, "now": b.time + 600}
 
 
 def cosigned(note: str, timestamp: int) -> str:
@@ -283,7 +351,59 @@ def _raw(data: bytes, **changes: Any) -> bytes:
     return cbor2.dumps({**cbor2.loads(data), **changes}, canonical=True)
 
 
-def build_invalid(v: dict[str, Any]) -> list[dict[str, Any]]:
+def _disclosure_cases(d: dict[str, Any]) -> list[tuple[str, str, str, str, bytes,
+                                                      dict[str, Any]]]:
+    """Invalid bundles of level "disclosures": the disclosed ring's, its
+    disclosures altered, and one forged statement."""
+    data: bytes = d["data"]
+    entries = list(decode_bundle(data).entries)
+    carrying = [i for i, e in enumerate(entries) if e.disclosures]
+    cert, repaired = carrying[0], next(i for i in carrying if len(entries[i].disclosures) == 2)
+
+    def altered(changes: dict[int, list[bytes]]) -> bytes:
+        return _with(data, entries=[
+            msgspec.structs.replace(e, disclosures=changes.get(i, e.disclosures))
+            for i, e in enumerate(entries)])
+
+    first, second = entries[repaired].disclosures
+    (salt1, value1, name1), (salt2, value2, name2) = (_disclosure.decode_disclosure(first),
+                                                      _disclosure.decode_disclosure(second))
+    enc = _disclosure.encode_disclosure
+    changed = enc(salt1, value1.replace("four", "five") if "four" in value1 else value1 + ".",
+                  name1)
+    moved = entries[cert].disclosures[0]
+    # A statement with its work in clear that also commits to a disclosure of
+    # work: the schema allows it, the signer can make it, but a disclosure of
+    # it must not show a second text for the field.
+    twice = enc(salts("in clear")(), "Resized to 54", "work")
+    both = msgspec.structs.replace(repair("Resized"), sd=[_disclosure.digest(twice)])
+    f = _forge()
+    f.add("workshop", ITEM, both)
+    forged_data = f.bundle()
+    forged_entries = list(decode_bundle(forged_data).entries)
+    forged_entries[-1] = msgspec.structs.replace(forged_entries[-1], disclosures=[twice])
+    return [
+        ("disclosure-changed-text", "disclosures", "DisclosureError",
+         f"the disclosed {name1} of the repair, its text changed", altered(
+             {repaired: sorted([changed, second], key=_disclosure.digest)}), {}),
+        ("disclosure-salts-swapped", "disclosures", "DisclosureError",
+         f"the repair's two disclosures ({name1}, {name2}) with each other's salts",
+         altered({repaired: sorted([enc(salt2, value1, name1), enc(salt1, value2, name2)],
+                                   key=_disclosure.digest)}), {}),
+        ("disclosure-moved", "disclosures", "DisclosureError",
+         "the certificate's disclosure of its inscription moved to the repair's entry",
+         altered({cert: [x for x in entries[cert].disclosures if x != moved],
+                  repaired: sorted([first, second, moved], key=_disclosure.digest)}), {}),
+        ("disclosure-malformed", "disclosures", "DisclosureError",
+         "a disclosure cut short by one byte (not CBOR)",
+         altered({repaired: [first[:-1], second]}), {}),
+        ("disclosure-of-a-clear-field", "disclosures", "DisclosureError",
+         "a disclosure of a repair's work, which its statement also carries in clear "
+         "(it commits to the disclosure too)", _with(forged_data, entries=forged_entries), {}),
+    ]
+
+
+def build_invalid(v: dict[str, Any], d: dict[str, Any]) -> list[dict[str, Any]]:
     data: bytes = v["data"]
     bundle = decode_bundle(data)
     entries = list(bundle.entries)
@@ -412,6 +532,8 @@ def build_invalid(v: dict[str, Any]) -> list[dict[str, Any]]:
          "the valid ring under a policy that requires an appraiser's attestation, which it "
          "lacks", data, {"policy": "policy-unmet.txt"}),
     ]
+    cases += [(name, level, error, description, blob, {"now": d["now"], **extra})
+              for name, level, error, description, blob, extra in _disclosure_cases(d)]
     # A case that differs from the valid one only in its time or what was seen reuses its file.
     return [{"name": name, "description": description, "error": error, "level": level,
              "file": "valid.bundle" if blob == data else f"invalid/{name}.bundle",
@@ -424,11 +546,14 @@ def render(out: Path) -> dict[Path, bytes]:
     """Every vector file, path -> bytes."""
     with tempfile.TemporaryDirectory() as d:
         v = build_valid(Path(d))
-    invalid = build_invalid(v)
+        disclosed = build_disclosed(Path(d))
+    invalid = build_invalid(v, disclosed)
     policy = policy_text()
     report = pl.verify_bundle(v["data"], policy=pl.parse_policy(policy), now=v["now"],
                               seen=[v["a"].note])
     expected = report.to_json()
+    disclosed_report = pl.verify_bundle(disclosed["data"], policy=pl.parse_policy(policy),
+                                        now=disclosed["now"]).to_json()
     valid = [{"name": "sold-ring", "file": "valid.bundle", "policy": "policy.txt",
               "now": v["now"], "seen": [v["a"].note], "report": "valid.report.json",
               "description": "a ring certified, attested, repaired, appraised and sold "
@@ -438,7 +563,15 @@ def render(out: Path) -> dict[Path, bytes]:
               "now": v["now"], "seen": [v["a"].note], "report": "valid.report.json",
               "description": "the same, under a marketplace's policy whose requirements it "
                              "meets: a gemologist's attestation above 5,000.00 EUR, one "
-                             "witness, no pending recovery"}]
+                             "witness, no pending recovery"},
+             {"name": "disclosed-ring", "file": "valid-disclosed.bundle",
+              "policy": "policy.txt", "now": disclosed["now"], "seen": [],
+              "report": "valid-disclosed.report.json",
+              "description": "a ring whose free text is committed (spec/disclosure.md), sold "
+                             "through a direct escrow; its exporter disclosed "
+                             f"{', '.join(DISCLOSED)} and withheld the rest (the notes, "
+                             "the appraiser); one repair is of the earlier format, its "
+                             "text in clear"}]
     manifest = {"origin": ORIGIN, "witness": WITNESS,
                 "keys": {n: {"seed": sv.seed(n).hex(), "public_key": pl.format_public_key(PK[n])}
                          for n in KEY_NAMES},
@@ -454,7 +587,9 @@ def render(out: Path) -> dict[Path, bytes]:
              out / "policy-market.txt": (policy + MARKET_REQUIREMENTS).encode(),
              out / "policy-unmet.txt": (policy + UNMET_REQUIREMENT).encode(),
              out / "valid.bundle": v["data"],
-             out / "valid.report.json": dump(expected)}
+             out / "valid.report.json": dump(expected),
+             out / "valid-disclosed.bundle": disclosed["data"],
+             out / "valid-disclosed.report.json": dump(disclosed_report)}
     files.update({out / c["file"]: c["bytes"] for c in invalid if c["file"] != "valid.bundle"})
     return files
 
@@ -477,6 +612,10 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         "- `valid.bundle`: exported by a real ledger; verify it at the manifest's `now`,",
         "  having seen the checkpoints in `seen`, and the report must equal",
         "  `valid.report.json` (`Report.to_json()`).",
+        "- `valid-disclosed.bundle`: a ring whose free text is committed",
+        "  (spec/disclosure.md, fixed salts), exported with some of its disclosures; its",
+        "  report, `valid-disclosed.report.json`, shows the disclosed text, lists it in",
+        "  `disclosed` and counts the rest in `withheld`.",
         "- `invalid/*.bundle`: each must fail with the error the manifest names, at its",
         "  `now` and with its `seen` checkpoints. `level` says what catches it:",
         "  `format` (deterministic CBOR and the CDDL of spec/bundle.md), `proofs`",
@@ -486,7 +625,9 @@ def _readme(valid: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> str:
         "  rejects each of these with the same error name) or `rules` (only the replay",
         "  of protocol.md section 6 catches it; check_bundle.py accepts these) or",
         "  `requirements` (the bundle is true, but its item does not meet the policy's",
-        "  `require` lines; check_bundle.py, which checks proofs only, accepts these).",
+        "  `require` lines; check_bundle.py, which checks proofs only, accepts these) or",
+        "  `disclosures` (a disclosure an entry carries does not match its statement's",
+        "  commitments, spec/disclosure.md; check_bundle.py rejects these too).",
         "",
         "The invalid bundles are the valid one altered, or bundles packed by a log that",
         "signs whatever it is given (its key is the trusted one), so that every proof in",

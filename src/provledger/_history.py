@@ -214,6 +214,14 @@ class EventView:
     signed_as: str
     #: The entry is invalidated (protocol.md 6.4) and left out of the state.
     invalidated: bool
+    #: The fields as signed, with every committed field whose disclosure
+    #: matched filled in (spec/disclosure.md); the commitments (``sd``) left out.
     fields: dict[str, Any]
     #: Why it is invalidated ("" when it is not).
     invalid_reason: str = ""
+    #: Committed fields not disclosed (a count: their names are hidden).
+    withheld: int = 0
+    #: Committable fields the statement carries in clear (the earlier format).
+    clear: tuple[str, ...] = ()
+    #: Committed fields shown from a disclosure that matched (``condition.notes``...).
+    disclosed: tuple[str, ...] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -557,14 +557,18 @@ class Ledger:
 
     # -- bundles ----------------------------------------------------------------
 
-    def export(self, item: str, *, since: tuple[int, ...] = ()) -> bytes:
+    def export(self, item: str, *, since: tuple[int, ...] = (),
+               disclose: str | Collection[str] | None = None) -> bytes:
         """The offline bundle of ``item`` as of the latest checkpoint (spec/bundle.md).
 
         ``since``: tree sizes of older checkpoints the verifier has seen; the
         bundle carries each (the newest signed at that size) with a
-        consistency proof to the latest.
+        consistency proof to the latest. ``disclose``: which stored
+        disclosures go in (spec/disclosure.md): None (the default) none,
+        ``"all"``, or field paths such as ``notes`` and ``condition.notes``.
 
         Raises:
+            ValueError: ``disclose`` names a field that cannot be committed.
             NotFoundError: no checkpoint yet, or it does not cover the item.
         """
         from ._export import export_bundle
@@ -579,7 +583,7 @@ class Ledger:
                 raise NotFoundError(f"no checkpoint was signed at size {size}")
             older.append(match[-1])
         return export_bundle(self._store, item=item, origin=self.origin, root_key=self.root_key,
-                             checkpoint=signed[-1], since=tuple(older))
+                             checkpoint=signed[-1], since=tuple(older), disclose=disclose)
 
     # -- disclosures (spec/disclosure.md) -------------------------------------
 

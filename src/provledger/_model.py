@@ -335,10 +335,7 @@ class History:
                 "root": cp.root.hex(),
                 "witnesses": [{"name": w.name, "vkey": w.vkey, "time": rfc3339(w.time)}
                               for w in cp.witnesses]},
-            "events": [{"index": e.index, "time": rfc3339(e.time), "type": e.type,
-                        "signer": format_public_key(e.signer), "signed_as": e.signed_as,
-                        "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,
-                        "fields": event_fields_json(e.type, e.fields)} for e in self.events],
+            "events": [event_json(e) for e in self.events],
             "escrows": [e.to_json() for e in self.escrows],
             "plans": [p.to_json() for p in self.plans],
             "repairs": [r.to_json() for r in self.repairs],
@@ -501,6 +498,35 @@ def warnings(item: ItemState, invalidated: int) -> tuple[str, ...]:
                      "invalidated (signed with a key after its compromise cut-off, or "
                      "resting on such an entry) and left out of the item's state")
     return tuple(found)
+
+
+def shown_fields(event: object) -> dict[str, Any]:
+    """An event's fields as a history shows them (bytes kept): its
+    commitments (``sd``, also a condition report's) left out, since
+    EventView's ``withheld`` and ``disclosed`` say what they stand for."""
+    fields: dict[str, Any] = msgspec.to_builtins(event, builtin_types=(bytes,))
+    fields.pop("sd", None)
+    condition = fields.get("condition")
+    if isinstance(condition, dict):
+        condition.pop("sd", None)
+    return fields
+
+
+def event_json(e: EventView) -> dict[str, Any]:
+    """One event as :meth:`History.to_json` has it; ``withheld`` and
+    ``disclosed`` only when not empty, so that a history with nothing
+    committed reads as it always did. ``clear`` is not repeated: a
+    committable field in ``fields`` and not in ``disclosed`` is in clear."""
+    out: dict[str, Any] = {
+        "index": e.index, "time": rfc3339(e.time), "type": e.type,
+        "signer": format_public_key(e.signer), "signed_as": e.signed_as,
+        "invalidated": e.invalidated, "invalid_reason": e.invalid_reason,
+        "fields": event_fields_json(e.type, e.fields)}
+    if e.withheld:
+        out["withheld"] = e.withheld
+    if e.disclosed:
+        out["disclosed"] = list(e.disclosed)
+    return out
 
 
 @functools.cache

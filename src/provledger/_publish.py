@@ -105,7 +105,8 @@ def _is_item(subject: str) -> bool:
 
 
 def item_bundle(ledger: Ledger, item: str, checkpoint: SignedCheckpoint) -> bytes:
-    """``item``'s bundle as of ``checkpoint``, with its stored cosignatures.
+    """``item``'s bundle as of ``checkpoint``, with its stored cosignatures
+    and no disclosure: what is published is public (spec/bundle.md 2.1).
 
     Raises:
         NotFoundError: the checkpoint covers no certificate of ``item``.
@@ -113,7 +114,7 @@ def item_bundle(ledger: Ledger, item: str, checkpoint: SignedCheckpoint) -> byte
     from ._export import export_bundle
 
     return export_bundle(ledger.store, item=item, origin=ledger.origin,
-                         root_key=ledger.root_key, checkpoint=checkpoint)
+                         root_key=ledger.root_key, checkpoint=checkpoint, disclose=None)
 
 
 def item_history(ledger: Ledger, bundle: bytes, *, now: int,

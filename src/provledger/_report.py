@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from . import _escrow, _owner_keys
+from . import _disclosure, _escrow, _owner_keys
 from ._errors import NotFoundError
 from ._events import EscrowOpened, OwnerRotated, RecoveryStarted
 from ._history import EventView, replay_item
@@ -18,6 +16,7 @@ from ._model import (
     recovery_views,
     recovery_warnings,
     rules_view,
+    shown_fields,
     warnings,
 )
 from ._state import AuthorityState, ItemState, decode_state
@@ -39,9 +38,13 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Hist
     owner key whose time lock ended by the later of both times has completed
     (spec/recovery.md): the owner is its new key.
 
+    Every disclosure the ledger still holds is filled in (its operator's own
+    records, spec/disclosure.md); erased ones are counted as withheld.
+
     Raises:
         NotFoundError: no certificate for ``item_id``.
         VerificationError, DecodeError: a stored entry does not verify.
+        DisclosureError: a stored disclosure no longer matches its statement.
         TimeRangeError: ``now`` is not an int in 0..2**40.
     """
     if now is not None:
@@ -54,7 +57,9 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Hist
     view = StateView(ledger.store, origin=ledger.origin, root_key=ledger.root_key)
     read = replay_item([(r.index, r.time, r.statement) for r in records],
                        cutoffs=view.cutoffs, context_at=view.context_at)
-    escrows = _escrows(ledger, item_id, records, now)
+    stored = ledger.store.disclosures([r.hash for r in records])
+    shown = {r.index: _disclosure.reveal(r.event, stored.get(r.hash, ())) for r in records}
+    escrows = _escrows(ledger, item_id, records, shown, now)
     owners = _owners(records) | {e.escrow.buyer for e in escrows
                                  if e.escrow.state == "completed"}
     views = []
@@ -68,14 +73,18 @@ def item_report(ledger: Ledger, item_id: str, *, now: int | None = None) -> Hist
             signer=signer,
             signed_as=role or _name(ledger, signer, names, owners),
             invalidated=rec.index in read.invalidated,
-            fields=msgspec.to_builtins(rec.event, builtin_types=(bytes,)),
+            fields=shown_fields(shown[rec.index].event),
             invalid_reason=read.invalidated.get(rec.index, ""),
+            withheld=shown[rec.index].withheld,
+            clear=shown[rec.index].clear,
+            disclosed=shown[rec.index].disclosed,
         ))
     as_of = ledger.store.last_time()
     current = state if now is None else _escrow.at(state, now)
     # A recovery's time lock ends by log time: the log's latest, or ``now``.
     current = _owner_keys.at(current, as_of if now is None else max(now, as_of))
-    live = [(r.index, r.time, r.hash, r.event, _chain(ledger, r.statement.signer, chains))
+    live = [(r.index, r.time, r.hash, shown[r.index].event,
+             _chain(ledger, r.statement.signer, chains))
             for r in records if r.index not in read.invalidated]
     subjects = {p.provider for p in current.plans} | {e[4] for e in live}
     plans, repairs = care_views(current, live,
@@ -105,12 +114,14 @@ def _authority_name(view: StateView, subject: str) -> str:
 
 
 def _escrows(ledger: Ledger, item_id: str, records: list[Record],
-             now: int | None) -> tuple[EscrowView, ...]:
+             shown: dict[int, _disclosure.Revealed], now: int | None
+             ) -> tuple[EscrowView, ...]:
     """Every escrow of the item, from the state stored after each of its entries."""
     offers: dict[bytes, tuple[int, EscrowOpened]] = {}
     for r in records:
-        if isinstance(r.event, EscrowOpened):
-            offers[r.hash] = (r.index, r.event)
+        event = shown[r.index].event
+        if isinstance(event, EscrowOpened):
+            offers[r.hash] = (r.index, event)
     if not offers:
         return ()
     after = []

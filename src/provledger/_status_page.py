@@ -11,7 +11,10 @@ scripts should anything ever slip through.
 
 Nothing personal is shown: no public key (owners, signers, witnesses are
 known to the ledger only by keys), no price or appraised value, no
-free-form notes or inscription. Every text a signer chose goes through safe_text (control and
+free-form notes or inscription, and no committed field (spec/disclosure.md),
+even one the history holds a disclosure of: the page is public, a disclosure
+is the owner's to share. That some are private is said once, never which or
+how many. Every text a signer chose goes through safe_text (control and
 bidi characters shown as escapes) and is then HTML-escaped.
 """
 
@@ -246,6 +249,14 @@ def _verdict(history: History) -> tuple[str, str, str, str]:
             "A status this page does not know: check the bundle with provledger verify.")
 
 
+def _public(e: EventView | None, name: str) -> Any:
+    """A field of ``e`` as the page may show it: "" for one shown only from a
+    disclosure (the page shows what the signed statement itself holds)."""
+    if e is None or name in e.disclosed:
+        return ""
+    return e.fields.get(name, "")
+
+
 def _last(events: list[EventView], *types: str) -> EventView | None:
     return next((e for e in reversed(events) if e.type in types), None)
 
@@ -254,15 +265,16 @@ def _status_detail(history: History, live: list[EventView]) -> list[str]:
     """When and by whom the status was set, for every status but active."""
     status = history.status
     if status == "stolen" and (e := _last(live, "stolen.reported")):
-        ref = e.fields.get("reference", "")
+        ref = _public(e, "reference")
         return [f'<p id="verdict-detail">Reported stolen on {_day(e.time)} by '
                 f"{_who(e.signed_as)}." + (f" Reference: {_e(ref)}." if ref else "")
                 + " If it is offered to you, contact the police or the issuer.</p>"]
     if status == "lost" and (e := _last(live, "lost.reported")):
         return [f'<p id="verdict-detail">Reported lost on {_day(e.time)}.</p>']
     if status == "revoked" and (e := _last(live, "cert.revoked")):
+        reason = _public(e, "reason")
         return [f'<p id="verdict-detail">Revoked on {_day(e.time)} by '
-                f"{_who(e.signed_as)}: {_e(e.fields.get('reason', ''))}</p>"]
+                f"{_who(e.signed_as)}" + (f": {_e(reason)}" if reason else ".") + "</p>"]
     if status == "in escrow" and history.escrows:
         view = history.escrows[-1]
         opened = next((e.time for e in live if e.index == view.index), None)
@@ -309,12 +321,23 @@ def _piece(history: History, issued: EventView | None, live: list[EventView]) ->
         ("Stones", _stones(cert.get("stones") or [])),
         ("Certified by", _who(history.issuer_name, "an unnamed issuer")),
         ("Certified on", _day(issued.time) if issued else ""),
-        ("Renewed", "; ".join(f"{_day(e.time)}" + (f" ({_e(e.fields['reason'])})"
-                                                   if e.fields.get("reason") else "")
+        ("Renewed", "; ".join(f"{_day(e.time)}" + (f" ({_e(_public(e, 'reason'))})"
+                                                   if _public(e, "reason") else "")
                               for e in renewed)),
         ("Item", f"<code>{_e(history.item)}</code>"),
     ]
-    return _section("piece", "The piece", _dl(rows))
+    return _section("piece", "The piece", [*_dl(rows), *_private(history)])
+
+
+def _private(history: History) -> list[str]:
+    """One sentence when any text of the history is private (committed),
+    naming neither the fields nor how many: that alone could tell what a
+    piece's history holds."""
+    if not any(e.withheld or e.disclosed for e in history.events):
+        return []
+    return ['<p class="muted" id="private">Some details of this piece\'s history are '
+            "private. Its owner can share them in a bundle, which provledger verify checks "
+            "against the signed record.</p>"]
 
 
 def _stones(stones: list[Any]) -> str:
@@ -449,7 +472,7 @@ def _repair(view: RepairView, opened: EventView | None, tiers: Mapping[bytes, st
         # Recorded repairs are completed ones, by the business the record names.
         done = fields.get("completed")
         when = f" on {_day(done)}" if isinstance(done, int) and done else ""
-        who = str(fields.get("performed_by", "")) or view.workshop_name
+        who = str(_public(opened, "performed_by")) or view.workshop_name
         head = f"completed{when} by {_who(who, 'an unnamed workshop')}"
     else:
         head = _REPAIR_STATES.get(r.status, _e(r.status))
@@ -465,8 +488,9 @@ def _repair(view: RepairView, opened: EventView | None, tiers: Mapping[bytes, st
     paid = "" if r.paid_by is None else (
         f"; paid from the {_e(tiers[r.paid_by])} care plan" if r.paid_by in tiers
         else "; paid from a care plan")
+    work = "" if opened is not None and "work" in opened.disclosed else view.work
     return (f"<li><strong>{_e(view.category)}</strong>, {head}{paid}"
-            + (f": {_lines(view.work)}" if view.work else "") + "</li>")
+            + (f": {_lines(work)}" if work else "") + "</li>")
 
 
 def _appraisals(live: list[EventView]) -> list[str]:
@@ -499,12 +523,14 @@ def _recoveries(history: History) -> list[str]:
     pending = history.pending_recovery
     if pending is not None and history.status != "revoked":
         r = pending.recovery
+        started = next((e for e in history.events if e.index == pending.index), None)
+        reason = "" if started is not None and "reason" in started.disclosed else pending.reason
         lines.append(
             f'<p class="warn" id="recovery-pending"><strong>Owner key recovery pending.</strong> '
             f"From {_date(r.effective)} the key <code>{_e(format_public_key(r.new_owner)[:20])}"
             f"\u2026</code> owns this piece, unless the owner's current key cancels it first. "
-            f"Started by {_who(pending.by_name)} on {_date(r.started)}: {_e(pending.reason)}."
-            "</p>")
+            f"Started by {_who(pending.by_name)} on {_date(r.started)}"
+            + (f": {_e(reason)}." if reason else ".") + "</p>")
     done = [v for v in history.recoveries if v.recovery.state == "completed"]
     if done:
         when = ", ".join(_date(v.recovery.effective) for v in done)

@@ -4,7 +4,8 @@ Order of checks (spec/bundle.md, "Verification"): the bundle decodes within
 its limits; the checkpoint is signed by a trusted log and cosigned by the
 policy's witness quorum, fresh, and consistent with any checkpoint already
 seen (by a proof, or by both carrying the witness quorum); every entry is in the
-checkpoint's tree; every statement verifies; each subject's entries form one
+checkpoint's tree; every statement verifies; every disclosure the bundle
+carries matches a commitment of its statement; each subject's entries form one
 unbroken chain from its genesis to the head the checkpoint's head map names;
 and the ledger's rules, replayed over the bundle alone, accept every entry.
 """
@@ -15,10 +16,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final
 
-import msgspec
-
 from . import _escrow, _merkle, _owner_keys, _requirements, _rules, _smt
 from ._bundle import Bundle, decode_bundle
+from ._disclosure import Revealed, reveal
 from ._entry import decode_entry
 from ._errors import (
     CheckpointError,
@@ -51,6 +51,7 @@ from ._model import (
     recovery_views,
     recovery_warnings,
     rules_view,
+    shown_fields,
     warnings,
 )
 from ._note import VerifiedCheckpoint, verify_checkpoint
@@ -66,7 +67,7 @@ __all__ = ["VERIFICATION_CHECKS", "CheckpointInfo", "Report", "verify_bundle"]
 #: when ``item`` is given); an error verify_bundle raises names its own in ``check``.
 VERIFICATION_CHECKS: Final = ("decode", "item", "trust", "checkpoint", "freshness",
                               "consistency", "seen", "inclusion", "signatures",
-                              "completeness", "time-order", "rules", "certificate",
+                              "disclosures", "completeness", "time-order", "rules", "certificate",
                               "requirements")
 
 
@@ -124,6 +125,9 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
         IncompleteHistoryError: a chain has a gap or stops before its head.
         SignatureError, UnknownKeyError, RevokedKeyError: a statement's
             signer is forged, unknown, or used after its compromise cut-off.
+        DisclosureError: a disclosure the bundle carries is malformed, or
+            matches no commitment of its entry's statement (changed text,
+            another salt, another statement's, a field already in clear).
         VerificationError: the rules reject an entry (the message names it).
         RequirementError: the bundle verifies, but the item does not meet a
             ``require`` line of the policy (``missing`` says what).
@@ -143,6 +147,8 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     with _step("seen"):
         _seen(cp, policy, seen, proven, now)
     records = _entries(bundle, cp)
+    with _step("disclosures"):
+        revealed = _disclosures(bundle, records)
     with _step("completeness"):
         _complete(bundle, cp, records)
     with _step("rules"):
@@ -159,8 +165,8 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
                 f"{history.certificate_index}) is invalidated: "
                 f"{history.invalidated.get(history.certificate_index or 0, '')}; "
                 "no issuer has reaffirmed it (cert.reaffirmed)")
-    escrows = _escrows(replayed, now=cp.time)
-    views = _views(replayed, escrows)
+    escrows = _escrows(replayed, revealed, now=cp.time)
+    views = _views(replayed, escrows, revealed)
     states = replayed.authorities
     # Deadlines are judged by log time; the latest log time known is the checkpoint's.
     piece = _owner_keys.at(_escrow.at(piece, cp.time), cp.time)
@@ -169,7 +175,7 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
     # Plans and repairs too are judged at the checkpoint's time: deterministic.
     chains = {k: a.subject for a in states.values()
               for k in (a.key, *(r.key for r in a.retired), *(r.key for r in a.revoked)) if k}
-    live = [(i, t, st.hash, st.event, chains.get(st.signer, ""))
+    live = [(i, t, st.hash, _event(revealed, i, st), chains.get(st.signer, ""))
             for i, t, st in replayed.entries if i not in history.invalidated]
     plans, repairs = care_views(piece, live, names, cp.time)
     recoveries = recovery_views(piece, live, names)
@@ -191,14 +197,16 @@ def verify_bundle(data: bytes, *, policy: Policy, now: int, max_age: int | None 
 Report = History
 
 
-def _escrows(replayed: Replayed, *, now: int) -> tuple[EscrowView, ...]:
+def _escrows(replayed: Replayed, revealed: dict[int, Revealed], *, now: int
+             ) -> tuple[EscrowView, ...]:
     """The item's escrows from the replay: the state after each entry is the
     state before the next, and after the last the item's final state."""
     entries = replayed.entries
     offers: dict[bytes, tuple[int, EscrowOpened]] = {}
     for index, _, stmt in entries:
-        if isinstance(stmt.event, EscrowOpened):
-            offers[stmt.hash] = (index, stmt.event)
+        event = _event(revealed, index, stmt)
+        if isinstance(event, EscrowOpened):
+            offers[stmt.hash] = (index, event)
     after = [(time, replayed.before.get(entries[n + 1][0]) if n + 1 < len(entries)
               else replayed.item.state) for n, (_, time, _) in enumerate(entries)]
     return escrow_views(offers, after, now)
@@ -396,6 +404,27 @@ def _entries(bundle: Bundle, cp: CheckpointInfo) -> list[tuple[int, int, Stateme
     return records
 
 
+def _disclosures(bundle: Bundle, records: list[tuple[int, int, Statement]]
+                 ) -> dict[int, Revealed]:
+    """Each entry's disclosures checked against its statement's commitments
+    (spec/disclosure.md); the events with their values filled in, by log index.
+    Entries without disclosures cost one attribute read."""
+    out: dict[int, Revealed] = {}
+    for n, (item, (index, _, stmt)) in enumerate(zip(bundle.entries, records, strict=True)):
+        if item.disclosures:
+            try:
+                out[index] = reveal(stmt.event, item.disclosures)
+            except ProvLedgerError as exc:
+                raise _with_context(exc, _where(n, index)) from None
+    return out
+
+
+def _event(revealed: dict[int, Revealed], index: int, stmt: UnverifiedStatement) -> Any:
+    """The entry's event as shown: with its disclosed fields, if any."""
+    found = revealed.get(index)
+    return stmt.event if found is None else found.event
+
+
 def _where(n: int, index: int) -> str:
     """Where an entry is, for error messages."""
     return f"bundle entry {n} (log index {index})"
@@ -448,19 +477,23 @@ def _complete(bundle: Bundle, cp: CheckpointInfo, records: list[tuple[int, int, 
                 "carries none of them (its chain was left out)") from None
 
 
-def _views(replayed: Replayed, escrows: tuple[EscrowView, ...]) -> list[EventView]:
-    """The item's entries as a report shows them, invalidated ones marked."""
+def _views(replayed: Replayed, escrows: tuple[EscrowView, ...],
+           revealed: dict[int, Revealed]) -> list[EventView]:
+    """The item's entries as a report shows them, invalidated ones marked,
+    disclosed fields filled in and withheld ones counted."""
     views = []
     marks = replayed.item.invalidated
     for index, time, stmt in replayed.entries:
         auth = replayed.context_at(index).authority_of(stmt.signer)
         role = escrow_party(escrows, stmt.hash, stmt.event, stmt.signer)
+        shown = revealed.get(index) or reveal(stmt.event)
         views.append(EventView(
             index=index, time=time, type=stmt.type, signer=stmt.signer,
             signed_as=role or (auth.name if auth else
                                _party(replayed.before.get(index), stmt.signer, time)),
-            invalidated=index in marks, fields=_fields(stmt),
-            invalid_reason=marks.get(index, "")))
+            invalidated=index in marks, fields=shown_fields(shown.event),
+            invalid_reason=marks.get(index, ""), withheld=shown.withheld, clear=shown.clear,
+            disclosed=shown.disclosed))
     return views
 
 
@@ -484,9 +517,3 @@ def _with_context(exc: ProvLedgerError, where: str) -> ProvLedgerError:
     """The same error, its message prefixed with where in the bundle it arose."""
     exc.args = (f"{where}: {exc.args[0] if exc.args else exc}", *exc.args[1:])
     return exc
-
-
-def _fields(stmt: UnverifiedStatement) -> dict[str, Any]:
-    fields: dict[str, Any] = msgspec.to_builtins(stmt.event, builtin_types=(bytes,))
-    return fields
-
