@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## demo: issue a ring, repair it, put it on a care plan and pay a repair with a credit, sell
-## it through escrow, have a witness cosign the checkpoint, verify offline, monitor, publish,
-## serve, print its card; everything it made lands in demo-out/
+## it through escrow, have a witness cosign the checkpoint, verify offline, disclose the
+## inscription and notes to the new owner, monitor, publish, serve, print its card, erase
+## a repair's notes; everything it made lands in demo-out/
 demo: install
 	rm -rf demo-out
 	$(BIN)/python examples/demo.py demo-out

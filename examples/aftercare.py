@@ -61,7 +61,8 @@ class Story:
 
     def append(self, event: pl.Event, signer: pl.SigningKey) -> pl.Record:
         self.clock.t += 1  # one entry a second at least: easy to follow
-        return self.ledger.append(self.ledger.sign(event, key=signer, subject=self.ring))
+        # record(): commit the free text (kept aside, erasable), sign, append.
+        return self.ledger.record(event, key=signer, subject=self.ring)
 
     def refused(self, event: pl.Event, signer: pl.SigningKey) -> None:
         """Append what the rules forbid: it is refused and changes nothing."""
@@ -87,7 +88,9 @@ def main(out: Path) -> int:
         resold(story, plan)
         clock.days(1)
         ledger.sign_checkpoint(log)
-        bundle = ledger.export(story.ring)
+        # Bob's copy: it discloses the repairs' work descriptions (committed on the
+        # ledger, like every free-text field); the notes stay private.
+        bundle = ledger.export(story.ring, disclose=["work"])
         (out / "ring.bundle").write_bytes(bundle)
         policy = ledger.trust_policy()
         (out / "policy.txt").write_text(policy.to_text())
@@ -177,11 +180,13 @@ def resold(story: Story, plan: bytes) -> None:
     terms = pl.EscrowTerms(price_minor=1_100_000, currency="EUR", on_timeout="return",
                            plans=[plan])
     condition = pl.ConditionReport(grade="excellent", notes="Claws re-tipped")
-    escrow = story.append(pl.EscrowOpened(buyer=story.bob.public_key, terms=terms,
-                                          condition=condition, offer_expires=t + 3 * DAY,
-                                          inspection_ends=t + 10 * DAY), story.alice).hash
-    binding = {"escrow": escrow, "terms_hash": pl.terms_hash(terms),
-               "condition_hash": pl.condition_hash(condition)}
+    offer = story.append(pl.EscrowOpened(buyer=story.bob.public_key, terms=terms,
+                                         condition=condition, offer_expires=t + 3 * DAY,
+                                         inspection_ends=t + 10 * DAY), story.alice)
+    # Bob hashes the report as signed: record() committed its notes.
+    assert isinstance(offer.event, pl.EscrowOpened)
+    binding = {"escrow": offer.hash, "terms_hash": pl.terms_hash(terms),
+               "condition_hash": pl.condition_hash(offer.event.condition)}
     story.append(pl.EscrowAccepted(**binding), story.bob)
     story.clock.days(2)
     story.append(pl.EscrowAcknowledged(**binding, notes="As described"), story.bob)

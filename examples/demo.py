@@ -20,6 +20,15 @@ accepted without a consistency proof because both checkpoints are witnessed,
 and the old bundle is refused as a rollback. A monitor then replays a backup
 of the whole log. Everything it makes is left in OUT_DIR.
 
+Free text is private by construction: `Ledger.record` commits the ring's
+inscription, the repair notes and every other text field, so the ledger
+file, the public bundle and the published site hold only salted digests.
+Bob is given a bundle disclosing the inscription and the notes (`export
+--disclose`), which the verifier checks against those digests; then the
+notes holding Alice's phone number are erased (`provledger erase`): the log,
+its checkpoints and audit are unchanged, and a new export verifies with the
+notes withheld.
+
 Usage: python examples/demo.py [OUT_DIR]   (default: demo-out)
 """
 
@@ -52,6 +61,9 @@ GS1_PREFIX = "9506000"
 WITNESS_NAME, WITNESS = "witness.demo.provledger.example/w1", "w1"
 #: The provledger command installed beside this interpreter (the same venv).
 CLI = Path(sys.executable).with_name("provledger")
+#: Personal text, committed: the ledger file holds only salted digests of it.
+INSCRIPTION = "Alice & Marc, 14.02.2026"
+REPAIR_NOTES = "Alice Martin asked for a snug fit; call +33 6 12 34 56 78 when ready"
 
 
 def new_key(keys: Path, name: str) -> pl.SigningKey:
@@ -101,14 +113,17 @@ def main(out: Path) -> int:
             sell(ledger, photos, ring, alice, bob, plan=plan)
             bundle = publish(ledger, out, ring, log, policy)
             verify_offline(out, bundle, policy, seen, listed)
+            disclose_to_the_buyer(out, ring)
             monitor(ledger, out, policy)
             on_the_web(out, ring)
+            erase(out, ring, ledger)
         finally:
             witness.stop()
-    print(f"\nleft in {out}/: ledger.db, keys/ (passphrase {PASSPHRASE.decode()!r}), photos/, "
-          "witness/ (its key, logs and state), policy.txt, ring-listed.bundle, ring.bundle, "
-          "checkpoint.txt, ring.report.json, seen/, backup.db, witness.log, site/ (the published "
-          "log and pages), ring-card.png and ring-card.svg")
+    print(f"\nleft in {out}/: ledger.db and ledger.disclosures.db (the committed text), keys/ "
+          f"(passphrase {PASSPHRASE.decode()!r}), photos/, witness/ (its key, logs and state), "
+          "policy.txt, ring-listed.bundle, ring.bundle, ring-for-bob.bundle, "
+          "ring-after-erasure.bundle, checkpoint.txt, ring.report.json, seen/, backup.db, "
+          "witness.log, site/ (the published log and pages), ring-card.png and ring-card.svg")
     print(hint(out, ring, policy, witness.address))
     return 0
 
@@ -234,48 +249,50 @@ def authorize(ledger: pl.Ledger, root: pl.SigningKey, jeweler: pl.SigningKey,
         (jeweler, workshop, "service", "Atelier Exemple"),
         (jeweler, gemologist, "attester", "Laboratoire Gemmologique Exemple"),
     ):
-        rec = ledger.append(ledger.sign(
+        rec = ledger.record(
             pl.RoleGranted(key=grantee.public_key, name=name, role=role,  # type: ignore[arg-type]
                            **(scope if role == "issuer" else {})),
-            key=signer, subject=pl.authority_subject(grantee.public_key)))
+            key=signer, subject=pl.authority_subject(grantee.public_key))
         print(f"  #{rec.index} {name}: {role}")
-
 
 
 def certify_and_service(ledger: pl.Ledger, photos: Path, *keys: pl.SigningKey) -> str:
     jeweler, workshop, gemologist, alice = keys
     step("The jeweler certifies a ring sold to Alice (GS1 Digital Link id)")
     ring = pl.gs1_item_id(DOMAIN, "09506000134352", "RING-0001")
-    ledger.append(ledger.sign(pl.CertificateIssued(
+    # record() commits the free text (inscription, notes, work, ...): the log
+    # holds salted digests, the ledger keeps the text aside, erasable.
+    ledger.record(pl.CertificateIssued(
         kind="ring", serial="RING-0001", gtin="09506000134352", owner=alice.public_key,
         metal="platinum", fineness=950, mass_mg=5210, size="52",
         stones=[pl.Stone(kind="diamond", count=1, weight_ct100=101, color="F",
                          clarity="VVS2", cut="excellent", report="GIA 0000000001")],
-        photos=[file_digest(photos / "ring-front.jpg")],
-        notes="Solitaire engagement ring"), key=jeweler, subject=ring))
+        photos=[file_digest(photos / "ring-front.jpg")], inscription=INSCRIPTION,
+        notes="Solitaire engagement ring"), key=jeweler, subject=ring)
     print(f"  {ring}")
+    print(f"  engraved {INSCRIPTION!r}: committed, so the ledger file never holds it")
 
     step("A gemologist countersigns; the workshop resizes and appraises")
-    ledger.append(ledger.sign(pl.CertificateAttested(
+    ledger.record(pl.CertificateAttested(
         capacity="gemologist", certificate=ledger.item(ring).certificate),
-        key=gemologist, subject=ring))
+        key=gemologist, subject=ring)
     now = int(time.time())
-    ledger.append(ledger.sign(pl.RepairRecorded(
+    ledger.record(pl.RepairRecorded(
         category="resize", work="Resized from 52 to 54", performed_by="Atelier Exemple",
-        started=now - 7200, completed=now - 3600,
+        started=now - 7200, completed=now - 3600, notes=REPAIR_NOTES,
         parts=[pl.Part(name="platinum insert", material="Pt950", mass_mg=180)],
         photos_before=[file_digest(photos / "before.jpg")],
-        photos_after=[file_digest(photos / "after.jpg")]), key=workshop, subject=ring))
-    ledger.append(ledger.sign(pl.AppraisalRecorded(
+        photos_after=[file_digest(photos / "after.jpg")]), key=workshop, subject=ring)
+    ledger.record(pl.AppraisalRecorded(
         value_minor=1_250_000, currency="EUR", method="in_person",
-        appraiser="Atelier Exemple"), key=workshop, subject=ring))
+        appraiser="Atelier Exemple"), key=workshop, subject=ring)
 
     step("A forged repair by an unknown key is refused and changes nothing")
     size = len(ledger)
     try:
-        ledger.append(ledger.sign(pl.RepairRecorded(
+        ledger.record(pl.RepairRecorded(
             category="repair", work="Swapped the diamond", performed_by="Nobody",
-            started=now, completed=now), key=pl.SigningKey.generate(), subject=ring))
+            started=now, completed=now), key=pl.SigningKey.generate(), subject=ring)
     except pl.ProvLedgerError as exc:
         print(f"  refused: {type(exc).__name__}: {exc}")
     assert len(ledger) == size
@@ -289,7 +306,7 @@ def aftercare(ledger: pl.Ledger, photos: Path, ring: str, *keys: pl.SigningKey) 
     now = int(time.time())
 
     def append(event: pl.Event, signer: pl.SigningKey) -> pl.Record:
-        return ledger.append(ledger.sign(event, key=signer, subject=ring))
+        return ledger.record(event, key=signer, subject=ring)
 
     step("The jeweler puts the ring on its Gold care plan (it goes with the piece)")
     terms = b"Maison Exemple Gold care: yearly cleaning and inspection, two repair credits."
@@ -329,10 +346,13 @@ def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
                            plans=[plan])
     condition = pl.ConditionReport(grade="excellent", notes="No visible wear",
                                    photos=[file_digest(photos / "condition.jpg")])
-    opened = ledger.append(ledger.sign(pl.EscrowOpened(
+    opened = ledger.record(pl.EscrowOpened(
         buyer=bob.public_key, terms=terms, condition=condition,
-        offer_expires=now + 2 * DAY, inspection_ends=now + 9 * DAY), key=alice, subject=ring))
+        offer_expires=now + 2 * DAY, inspection_ends=now + 9 * DAY), key=alice, subject=ring)
     escrow = opened.hash
+    # Bob signs the condition report as recorded, its notes committed.
+    assert isinstance(opened.event, pl.EscrowOpened)
+    condition = opened.event.condition
     print(f"  opened escrow {escrow.hex()[:16]}... (owner still Alice)")
     # Bob signs on his own device, offline, from the ring's current head.
     accept = pl.sign_statement(
@@ -341,10 +361,10 @@ def sell(ledger: pl.Ledger, photos: Path, ring: str, alice: pl.SigningKey,
         key=bob, origin=ledger.origin, subject=ring, prev=ledger.head(ring), time=now)
     ledger.append(accept)
     print("  Bob accepted the offer; the ring is shipped")
-    ledger.append(ledger.sign(pl.EscrowAcknowledged(
+    ledger.record(pl.EscrowAcknowledged(
         escrow=escrow, terms_hash=pl.terms_hash(terms),
         condition_hash=pl.condition_hash(condition), notes="As described"),
-        key=bob, subject=ring))
+        key=bob, subject=ring)
     assert ledger.item(ring).owner == bob.public_key
     print("  Bob acknowledged the condition: the ring is his")
 
@@ -424,6 +444,69 @@ def verify_offline(out: Path, bundle: bytes, policy: pl.Policy, seen: SeenCheckp
               f"{type(exc).__name__} (older than the checkpoint seen)")
 
 
+def disclose_to_the_buyer(out: Path, ring: str) -> None:
+    """A bundle that shows its reader the inscription and the notes, checked
+    against the commitments the signatures cover."""
+    step("Bob, the owner now, is given what the public bundle withholds: export --disclose")
+    public = (out / "ring.bundle").read_bytes()
+    assert not holds(public, INSCRIPTION, REPAIR_NOTES)
+    print("  ring.bundle (the public one) holds neither the inscription nor the repair notes")
+    printed = run(["--db", out / "ledger.db", "export", ring, "--disclose", "inscription,notes",
+                   "-o", out / "ring-for-bob.bundle"])
+    print("  $ provledger export RING --disclose inscription,notes -o ring-for-bob.bundle")
+    print("    " + printed.splitlines()[-1])
+    print("  $ provledger verify ring-for-bob.bundle --policy policy.txt --item RING")
+    for line in verified_lines(out, "ring-for-bob.bundle", ring):
+        if line.strip().startswith(("inscription:", "notes:")):
+            print(f"    {line.strip()}")
+    report = pl.verify_bundle((out / "ring-for-bob.bundle").read_bytes(),
+                              policy=pl.read_policy(out / "policy.txt"), now=int(time.time()))
+    print(f"    ... and {sum(e.withheld for e in report.events)} other committed fields "
+          "(work, performed_by, appraiser, condition notes) shown as not disclosed")
+
+
+def holds(data: bytes, *texts: str) -> bool:
+    """Whether any of ``texts`` is in ``data`` (UTF-8), as a byte search finds it."""
+    return any(t.encode() in data for t in texts)
+
+
+def verified_lines(out: Path, bundle: str, ring: str) -> list[str]:
+    """What `provledger verify BUNDLE` prints (it must verify)."""
+    lines = run(["verify", out / bundle, "--policy", out / "policy.txt",
+                 "--item", ring]).splitlines()
+    assert lines[0] == "VERIFIED", lines
+    return lines
+
+
+def erase(out: Path, ring: str, ledger: pl.Ledger) -> None:
+    """Erasure of the resize's notes: the text goes, the log stays as it was."""
+    step("Alice asks the workshop to erase her phone number: provledger erase")
+    resize = next(r for r in ledger.history(ring) if r.statement.type == "repair.recorded")
+    root, size = ledger.root(len(ledger)), len(ledger)
+    db: list[str | Path] = ["--db", out / "ledger.db"]
+    printed = run([*db, "erase", ring, "--field", "notes", "--statement", resize.hash.hex(),
+                   "--yes"])
+    print("  $ provledger erase RING --field notes --statement HASH --yes")
+    print("".join(f"    {line}\n" for line in printed.splitlines()), end="")
+    assert (ledger.root(len(ledger)), len(ledger)) == (root, size)
+    run([*db, "export", ring, "--disclose", "inscription,notes",
+         "-o", out / "ring-after-erasure.bundle"])
+    data = (out / "ring-after-erasure.bundle").read_bytes()
+    assert not holds(data, REPAIR_NOTES)
+    assert holds(data, INSCRIPTION)
+    shown = verified_lines(out, "ring-after-erasure.bundle", ring)
+    at = next(i for i, line in enumerate(shown) if f" {resize.index}  " in line)
+    withheld = next(line for line in shown[at:] if "private" in line)
+    print(f"  exported again with --disclose inscription,notes and verified: VERIFIED; the "
+          f"resize (#{resize.index}) now says \"{withheld.strip()}\"")
+    print("  " + run([*db, "audit"]).splitlines()[0] + " (the same root and checkpoints)")
+    files = {name: (out / name).read_bytes() for name in ("ledger.db", "ledger.disclosures.db")}
+    assert not any(holds(b, REPAIR_NOTES) for b in files.values())
+    assert not holds(files["ledger.db"], INSCRIPTION)
+    print("  ledger.db holds neither text; ledger.disclosures.db no longer holds the notes; "
+          "backup.db's disclosures, copied before, keep them until that backup is rotated")
+
+
 def monitor(ledger: pl.Ledger, out: Path, policy: pl.Policy) -> None:
     step("A monitor replays a backup of the log: every entry, every checkpoint's head map")
     ledger.backup(out / "backup.db")
@@ -442,6 +525,10 @@ def on_the_web(out: Path, ring: str) -> None:
     published = json.loads(run([*db, "publish", out / "site", "--json"]))
     print(f"  site/: {published['checkpoint']['size']} entries as tlog-tiles, "
           f"{published['items']} item page(s); any static host can serve it")
+    for path in (out / "site").rglob("*"):
+        if path.is_file():
+            assert not holds(path.read_bytes(), INSCRIPTION, REPAIR_NOTES), path
+    print("  no published file holds the inscription or the repair notes")
     server = Server(out, [*db, "serve", "--policy", out / "policy.txt"], lines=1, what="serve")
     try:
         page = f"{server.url}/{item_path(ring)}"
@@ -488,8 +575,9 @@ def print_report(report: pl.Report) -> None:
               f"{p.credits} and {p.credit_minor / 100:.2f} {p.plan.currency}")
     for r in report.repairs:
         paid = ", paid from the care plan" if r.repair.paid_by is not None else ""
-        print(f"  repair {r.work!r}: {r.repair.status}, {'late' if r.late else 'on time'}"
-              f"{paid}" if not r.one_step else f"  repair {r.work!r}: recorded completed")
+        work = repr(r.work) if r.work else "(work not disclosed)"
+        print(f"  repair {work}: {r.repair.status}, {'late' if r.late else 'on time'}"
+              f"{paid}" if not r.one_step else f"  repair {work}: recorded completed")
     cp = report.checkpoint
     assert cp is not None  # a verified bundle holds as of its checkpoint
     print(f"  valid as of checkpoint of {cp.origin}: {cp.size} entries, signed "

@@ -5,8 +5,10 @@
 # authorizes its workshop and certifies a ring (a diamond, a photo) for a
 # client; the workshop resizes and appraises it; the client reports it lost,
 # then found; the workshop signs two statements offline (-o) and submits them
-# as one batch; a forbidden report is refused; then the whole ledger is
-# audited and the ring's history printed.
+# as one batch; a forbidden report is refused; the client's note on the loss
+# is erased; then the whole ledger is audited and the ring's history printed.
+# Free text (the engraving, notes, repair work, ...) is committed: rings.db
+# holds salted digests, the text is kept in rings.disclosures.db, erasable.
 #
 # Usage: examples/jeweler.sh [DIR]    (default: a new temporary directory)
 # The CLI is "${PROVLEDGER:-provledger}"; every key file is encrypted under
@@ -50,7 +52,7 @@ printf 'pretend this is a JPEG\n' > photos/ring.jpg
 out=$(pl issue --key keys/maison-rose.key --serial R-1001 --kind ring \
     --owner keys/client.pub --metal "18k white gold" --fineness 750 --mass-mg 5210 \
     --size 52 --stone kind=diamond,weight_ct100=50,color=G,clarity=VS1,cut=excellent \
-    --photo photos/ring.jpg)
+    --inscription "C & D 2026" --photo photos/ring.jpg)
 echo "$out"
 item=$(sed -n 's/^item //p' <<<"$out")
 
@@ -71,6 +73,8 @@ pl report lost "$item" --key keys/client.key --notes "lost while travelling"
 pl report recovered "$item" --key keys/client.key
 
 say "offline: the workshop signs two statements into files, then submits them together"
+# Each FILE gets FILE.disclosures beside it (mode 0600): the text of its committed
+# fields, which submit reads and the ledger keeps off the log.
 cleaning=$(pl repair "$item" --key keys/atelier-dupont.key --category cleaning \
     --work "Ultrasonic clean" --performed-by "Atelier Dupont" \
     --started "$now" --completed "$now" -o cleaning.cose)
@@ -90,9 +94,13 @@ if [ "$status" -ne 3 ]; then
 fi
 echo "refused as expected (exit $status)"
 
+say "the client asks for the note on the loss to be erased: the text goes, the log stays"
+pl erase "$item" --field notes --yes
+
 say "anyone with a copy of rings.db: audit the whole ledger, then read the ring's history"
 pl audit
 pl history "$item"
 
 echo
-echo "left in $PWD: rings.db, registry-keys/, keys/, photos/, *.cose"
+echo "left in $PWD: rings.db, rings.disclosures.db, registry-keys/, keys/, photos/, *.cose" \
+    "and their *.cose.disclosures"

@@ -14,11 +14,16 @@ NOW (Unix seconds) verifies as of another time than the clock's, e.g. for
 spec/vectors/bundle/valid.bundle, whose checkpoint is long stale.
 
 Without arguments it plays the jeweler first, in a temporary directory: a ring
-is certified, repaired and appraised, the log signs a checkpoint, two of the
-three witnesses the policy names cosign it (its quorum is any two: the third
-is down), and the ring's bundle and the policy are exported. Then, as the
-marketplace, it verifies the bundle, and shows a copy with one byte changed
-being refused.
+is certified (with an engraving), repaired and appraised, the log signs a
+checkpoint, two of the three witnesses the policy names cosign it (its quorum
+is any two: the third is down), and the ring's bundle and the policy are
+exported. The free text is committed on the ledger (`Ledger.record`); the
+seller's bundle discloses the inscription and the repair's work to the
+marketplace, and nothing else. Then, as the marketplace, it verifies the
+bundle, showing the disclosed text (each checked against its signed
+commitment) and how many fields stay private, and shows two copies being
+refused: one with a byte of the appraisal changed, one with a byte of the
+disclosed inscription changed.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ import time
 from pathlib import Path
 
 import provledger as pl
+
+#: The engraving the seller discloses (demo only).
+INSCRIPTION = "Pour Camille, 2019"
 
 
 def when(t: int) -> str:
@@ -53,12 +61,18 @@ def show(report: pl.Report, now: int) -> None:
         print(f"  escrow       {escrow.state} ({escrow.id.hex()[:16]})")
     print("  history")
     for e in report.events:
+        # Text fields appear only when disclosed (checked against the
+        # signature's commitment), or when signed in clear (the earlier format).
         detail = {k: v for k, v in e.fields.items()
-                  if k in ("kind", "serial", "work", "performed_by", "value_minor", "currency",
-                           "appraiser", "reference")}
+                  if k in ("kind", "serial", "inscription", "work", "performed_by",
+                           "value_minor", "currency", "appraiser", "reference", "notes")}
         signer = e.signed_as or pl.format_public_key(e.signer)
         line = f"    {e.index:>5}  {when(e.time)}  {e.type:<19} by {signer}  "
-        print((line + " ".join(f"{k}={v}" for k, v in detail.items())).rstrip())
+        line += " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                         for k, v in detail.items())
+        if e.withheld:
+            line += f"  ({e.withheld} private field{'s' if e.withheld > 1 else ''} not disclosed)"
+        print(line.rstrip())
     for warning in report.warnings:
         print(f"  warning      {warning}")
 
@@ -82,7 +96,8 @@ def demo(directory: Path) -> tuple[Path, Path]:
     with pl.Ledger.create(directory / "rings.db", origin=origin, root_key=root.public_key,
                           log_key=log.public_key) as ledger:
         def add(signer: pl.SigningKey, subject: str, event: pl.Event) -> None:
-            ledger.append(ledger.sign(event, key=signer, subject=subject))
+            # Signs, commits the free text (kept aside by the ledger) and appends.
+            ledger.record(event, key=signer, subject=subject)
 
         add(root, pl.authority_subject(jeweler.public_key),
             pl.RoleGranted(key=jeweler.public_key, name="Maison Exemple", role="issuer"))
@@ -90,11 +105,13 @@ def demo(directory: Path) -> tuple[Path, Path]:
             pl.RoleGranted(key=workshop.public_key, name="Atelier Exemple", role="service"))
         item = pl.serial_item_id(jeweler.public_key, "R-1001")
         add(jeweler, item, pl.CertificateIssued(kind="ring", serial="R-1001", metal="gold",
-                                                fineness=750, owner=owner.public_key))
+                                                fineness=750, owner=owner.public_key,
+                                                inscription=INSCRIPTION))
         now = int(time.time())
         add(workshop, item, pl.RepairRecorded(
             category="resize", work="Resized from 52 to 54", performed_by="Atelier Exemple",
-            started=now - 86_400, completed=now - 3600))
+            started=now - 86_400, completed=now - 3600,
+            notes="Owner's phone +33 6 12 34 56 78: call when ready"))
         add(workshop, item, pl.AppraisalRecorded(value_minor=420_000, currency="EUR",
                                                  method="in_person", appraiser="Atelier Exemple"))
         signed = ledger.sign_checkpoint(log)
@@ -114,7 +131,9 @@ def demo(directory: Path) -> tuple[Path, Path]:
         for w in witnesses:
             w.close()
         bundle, policy = directory / "R-1001.bundle", directory / "rings.policy"
-        bundle.write_bytes(ledger.export(item))
+        # The seller shows the marketplace the engraving and the work done;
+        # the repair's notes (a phone number) and the appraiser stay private.
+        bundle.write_bytes(ledger.export(item, disclose=["inscription", "work"]))
         # c2sp.org/tlog-policy syntax, plus provledger's root and max-age lines.
         policy.write_text(pl.parse_policy(
             f"log {ledger.log_vkey()}\n"
@@ -149,6 +168,14 @@ def main(argv: list[str]) -> int:
         print()
         if check(bytes(tampered), policy, now, "a copy with one byte changed"):
             return 1
+        # Or the engraving: the disclosure no longer matches its commitment.
+        at = data.find(INSCRIPTION.encode())
+        if at >= 0:
+            tampered = bytearray(data)
+            tampered[at] ^= 0x01
+            print()
+            if check(bytes(tampered), policy, now, "a copy with the inscription changed"):
+                return 1
     return 0
 
 

@@ -56,7 +56,8 @@ class Story:
 
     def append(self, item: str, event: pl.Event, signer: pl.SigningKey) -> pl.Record:
         self.clock.t += 1  # one entry a second at least: easy to follow
-        return self.ledger.append(self.ledger.sign(event, key=signer, subject=item))
+        # record(): commit the free text (kept aside, erasable), sign, append.
+        return self.ledger.record(event, key=signer, subject=item)
 
     def refused(self, item: str, event: pl.Event, signer: pl.SigningKey) -> None:
         """Append what the rules forbid: it is refused and changes nothing."""
@@ -86,7 +87,8 @@ def main(out: Path) -> int:
         (out / "policy.txt").write_text(policy.to_text())
         bundles = {}
         for name, item in (("ring", ring), ("pendant", pendant)):
-            bundles[name] = ledger.export(item)
+            # For the owners' apps: the recoveries' reasons, committed, are disclosed.
+            bundles[name] = ledger.export(item, disclose=["reason"])
             (out / f"{name}.bundle").write_bytes(bundles[name])
         print(f"\naudit: {ledger.audit().size} entries verified")
     for name, item in (("ring", ring), ("pendant", pendant)):

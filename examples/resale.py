@@ -33,7 +33,8 @@ def main(out: Path) -> int:
                           root_key=root.public_key, log_key=log.public_key) as ledger:
 
         def append(event: pl.Event, signer: pl.SigningKey) -> pl.Record:
-            return ledger.append(ledger.sign(event, key=signer, subject=ring))
+            # record(): commit the free text (kept aside, erasable), sign, append.
+            return ledger.record(event, key=signer, subject=ring)
 
         ledger.append(ledger.sign(
             pl.RoleGranted(key=jeweler.public_key, name="Maison Exemple", role="issuer"),
@@ -54,6 +55,9 @@ def main(out: Path) -> int:
                                        inspection_ends=now + 10 * DAY), alice)
         escrow = offer.hash  # the escrow id
         print(f"Alice offers the ring to Bob: escrow {escrow.hex()[:16]}")
+        # The report as signed: record() committed its notes, so the buyer hashes this one.
+        assert isinstance(offer.event, pl.EscrowOpened)
+        signed_condition = offer.event.condition
 
         # While the escrow is open, Alice may not offer the ring to anyone else.
         try:
@@ -65,7 +69,7 @@ def main(out: Path) -> int:
 
         # 2. Bob accepts, repeating the hashes of what he agrees to.
         binding = {"escrow": escrow, "terms_hash": pl.terms_hash(terms),
-                   "condition_hash": pl.condition_hash(condition)}
+                   "condition_hash": pl.condition_hash(signed_condition)}
         append(pl.EscrowAccepted(**binding), bob)
         print(f"Bob accepts; owner is still {names[ledger.item(ring).owner]}")
 
@@ -77,11 +81,13 @@ def main(out: Path) -> int:
         now = int(time.time())
         terms2 = pl.EscrowTerms(price_minor=1_300_000, currency="EUR", on_timeout="dispute",
                                 arbiter=arbiter.public_key)
-        escrow2 = append(pl.EscrowOpened(buyer=carol.public_key, terms=terms2,
-                                         condition=condition, offer_expires=now + 3 * DAY,
-                                         inspection_ends=now + 10 * DAY), bob).hash
+        offer2 = append(pl.EscrowOpened(buyer=carol.public_key, terms=terms2,
+                                        condition=condition, offer_expires=now + 3 * DAY,
+                                        inspection_ends=now + 10 * DAY), bob)
+        escrow2 = offer2.hash
+        assert isinstance(offer2.event, pl.EscrowOpened)
         append(pl.EscrowAccepted(escrow=escrow2, terms_hash=pl.terms_hash(terms2),
-                                 condition_hash=pl.condition_hash(condition)), carol)
+                                 condition_hash=pl.condition_hash(offer2.event.condition)), carol)
         append(pl.EscrowDisputed(escrow=escrow2, reason="Stone loose in its setting"), carol)
         print("Carol accepts Bob's offer, then disputes the condition")
 

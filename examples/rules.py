@@ -62,8 +62,8 @@ class Story:
     def append(self, event: pl.Event, signer: pl.SigningKey, subject: str | None = None
                ) -> pl.Record:
         self.clock.t += 60
-        return self.ledger.append(self.ledger.sign(event, key=signer,
-                                                   subject=subject or self.ring))
+        # record(): commit the free text (kept aside, erasable), sign, append.
+        return self.ledger.record(event, key=signer, subject=subject or self.ring)
 
     def offer(self) -> pl.EscrowOpened:
         t = self.clock.t + 60

@@ -388,6 +388,11 @@ def test_the_marketplace_example_verifies_and_refuses_a_tampered_copy() -> None:
     assert "VERIFIED R-1001.bundle" in demo.stdout
     assert "repair.recorded" in demo.stdout
     assert "REJECTED a copy with one byte changed: ProofError" in demo.stdout
+    # What the seller disclosed is shown, checked; the rest is said to be private.
+    assert "inscription='Pour Camille, 2019'" in demo.stdout
+    assert "work='Resized from 52 to 54'  (2 private fields not disclosed)" in demo.stdout
+    assert "+33 6" not in demo.stdout
+    assert "REJECTED a copy with the inscription changed: DisclosureError" in demo.stdout
     vectors = ROOT / "spec" / "vectors" / "bundle"
     now = json.loads((vectors / "manifest.json").read_text())["valid"][0]["now"]
     given = subprocess.run([sys.executable, str(example), str(vectors / "valid.bundle"),

@@ -170,7 +170,7 @@ def test_the_commands_are_the_documented_ones() -> None:
         "revoke", "sign", "submit", "history", "audit", "transfer",
         *(f"transfer {c}" for c in ("open", "accept", "decline", "cancel", "acknowledge",
                                     "reject", "dispute", "resolve", "status")),
-        "export", "policy", "verify", "checkpoint", "checkpoint cosignatures",
+        "export", "policy", "verify", "erase", "checkpoint", "checkpoint cosignatures",
         "checkpoint cosignatures add", "checkpoint cosignatures request", "proof",
         "proof inclusion",
         "proof consistency", "log", "log vkey", "log entry", "log checkpoints", "backup",

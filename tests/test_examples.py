@@ -55,6 +55,14 @@ def test_jeweler_script_runs_the_day_on_the_cli(tmp_path: Path) -> None:
         assert re.search(rf"^\s+\d+  \S+  {re.escape(line)} ", out, re.MULTILINE), line
     assert "from cleaning.cose" in out
     assert "from appraisal.cose" in out
+    # The engraving and the notes are committed; the note on the loss was erased.
+    assert "inscription: C & D 2026" in out
+    assert re.search(r"^erased 1 disclosure\(s\) of ", out, re.MULTILINE), out
+    assert b"C & D 2026" not in _bytes_of(day / "rings.db")
+    assert b"C & D 2026" in _bytes_of(day / "rings.disclosures.db")
+    assert b"lost while travelling" not in _bytes_of(day / "rings.disclosures.db")
+    assert b"Ultrasonic clean" in (day / "cleaning.cose.disclosures").read_bytes()
+    assert b"Ultrasonic clean" not in (day / "cleaning.cose").read_bytes()
 
     # What the script left is a real ledger that the library audits too.
     with provledger.Ledger.open(day / "rings.db", readonly=True) as ledger:
@@ -98,7 +106,8 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
     # The verifier reads the plan and the credit-paid repair from the bundle.
     assert "care plan Gold by Maison Exemple Joaillier: active, credits left 1 and 150.00 EUR" \
         in out
-    assert "repair 'Re-tip four claws': collected, on time, paid from the care plan" in out
+    # The public bundle withholds the committed work description.
+    assert "repair (work not disclosed): collected, on time, paid from the care plan" in out
     assert "a copy with one flipped bit is rejected" in out
     # On the web: published tiles whose root is the checkpoint's (checked by
     # the independent tool), a page served over HTTP, verify --from, the card.
@@ -131,6 +140,7 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
     assert [p.id.hex() for p in verified.plans] == [plan["id"]]
     with provledger.Ledger.open(out_dir / "ledger.db", readonly=True) as ledger:
         assert ledger.audit().size == 18
+    _check_privacy(out, out_dir, policy)
 
     # The closing hint: its verify works today, and it says how to refresh the
     # checkpoint for a later day, when the policy's max-age has passed.
@@ -149,6 +159,56 @@ def test_demo_runs_the_story_with_the_library(tmp_path: Path) -> None:
         timeout=TIMEOUT, check=False)
     assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
     assert ring in refreshed.stdout
+
+
+#: The demo's committed texts (examples/demo.py).
+INSCRIPTION = "Alice & Marc, 14.02.2026"
+REPAIR_NOTES = "Alice Martin asked for a snug fit; call +33 6 12 34 56 78 when ready"
+
+
+def _bytes_of(path: Path) -> bytes:
+    """A SQLite file's bytes and its -wal's, if there is one."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def _check_privacy(out: str, out_dir: Path, policy: provledger.Policy) -> None:
+    """Issue 17's "done when", on the demo's own files: the inscription and the
+    repair notes are not in the ledger file; the new owner's bundle shows
+    them; the erased notes cannot be exported, and everything still verifies."""
+    inscription, notes = INSCRIPTION.encode(), REPAIR_NOTES.encode()
+    ledger_file = _bytes_of(out_dir / "ledger.db")
+    assert inscription not in ledger_file
+    assert notes not in ledger_file
+    # The disclosures file kept them until the erasure: the backup made
+    # before it (the monitor's) still holds both, beside backup.db only.
+    assert inscription in _bytes_of(out_dir / "backup.disclosures.db")
+    assert notes in _bytes_of(out_dir / "backup.disclosures.db")
+    assert notes not in (out_dir / "backup.db").read_bytes()
+    private = _bytes_of(out_dir / "ledger.disclosures.db")
+    assert inscription in private
+    assert notes not in private  # erased
+    for public in ("ring.bundle", "ring-listed.bundle"):
+        assert inscription not in (out_dir / public).read_bytes()
+        assert notes not in (out_dir / public).read_bytes()
+    for path in (out_dir / "site").rglob("*"):
+        if path.is_file():
+            assert inscription not in path.read_bytes(), path
+            assert notes not in path.read_bytes(), path
+    # Bob's bundle discloses both; the one exported after the erasure only the inscription.
+    assert f"inscription: {INSCRIPTION}" in out
+    assert f"notes: {REPAIR_NOTES}" in out
+    for name, shown in (("ring-for-bob.bundle", True), ("ring-after-erasure.bundle", False)):
+        data = (out_dir / name).read_bytes()
+        assert inscription in data
+        assert (notes in data) is shown
+        report = provledger.verify_bundle(data, policy=policy, now=int(
+            datetime.datetime.now(datetime.UTC).timestamp()))
+        [resize] = [e for e in report.events if e.type == "repair.recorded"]
+        assert (resize.fields.get("notes") == REPAIR_NOTES) is shown
+    assert re.search(r"erased 1 disclosure\(s\) of \S+RING-0001", out), out
+    assert re.search(r"^  audit ok: 18 entries, 4 subjects, 0 invalidated, 2 checkpoints", out,
+                     re.MULTILINE), out
 
 
 def report_time(report: dict[str, object]) -> int:

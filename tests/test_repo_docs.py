@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -33,3 +35,18 @@ def test_the_license_is_the_one_pyproject_names() -> None:
     assert text.split()[:5] == ["Apache", "License", "Version", "2.0,", "January"]
     assert "END OF TERMS AND CONDITIONS" in text
     assert len(text.splitlines()) >= 200
+
+
+def test_the_readme_library_example_runs(tmp_path: Path) -> None:
+    """The library section's example, as printed, with its committed text."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A developer with the library"):]
+    code = re.search(r"^```python\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    assert code is not None
+    done = subprocess.run([sys.executable, "-c", code.group(1)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^2 [0-9a-f]{64} True$", done.stdout, re.MULTILINE), done.stdout
+    assert "inscription='C & D 2026'" in done.stdout  # the ledger's own view fills it in
+    assert b"C & D 2026" not in (tmp_path / "shop.db").read_bytes()
+    assert b"C & D 2026" in (tmp_path / "shop.disclosures.db").read_bytes()

@@ -73,7 +73,8 @@ Exit codes:
      proof's old size (printed on stdout: send a proof from it)
   {EXIT_INCONSISTENT}  `witness cosign`: the checkpoint is not consistent with the one
      the witness cosigned before (a fork; kept as evidence)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C), or the passphrase prompt was closed
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C), the passphrase prompt was closed, or a
+     confirmation was declined (`erase`)
 
 \b
 Environment:

@@ -16,6 +16,7 @@ import click
 import msgspec
 
 import provledger
+from provledger._events import COMMITTABLE_NAMES
 
 _HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -216,6 +217,27 @@ class DimensionsType(_ParamType):
                       param, ctx)
         length, width, height = (int(g) for g in m.groups())
         return provledger.Dimensions(length_um=length, width_um=width, height_um=height)
+
+
+#: The committed fields a command may name (--disclose, erase --field): every
+#: committable name, and a condition report's notes.
+DISCLOSABLE: Final = frozenset({*COMMITTABLE_NAMES, "condition.notes"})
+
+
+def field_paths(values: tuple[str, ...], option: str, *, allow_all: bool) -> tuple[str, ...]:
+    """Committed-field paths from a repeatable option (each may be a comma
+    list), checked and sorted; ``("all",)`` when ``allow_all`` and all is named.
+
+    Raises:
+        click.BadParameter: a name that is not a committable field.
+    """
+    names = {n.strip() for v in values for n in v.split(",") if n.strip()}
+    unknown = sorted(names - DISCLOSABLE - ({"all"} if allow_all else set()))
+    if unknown:
+        raise click.BadParameter(f"no such field: {', '.join(unknown)} (choose from "
+                                 f"{', '.join(sorted(DISCLOSABLE))}"
+                                 + (", or all)" if allow_all else ")"), param_hint=option)
+    return ("all",) if "all" in names else tuple(sorted(names))
 
 
 TIME: Final = TimeType()

@@ -3,6 +3,9 @@
 Every write command takes the same options (``--key``, ``--json``,
 ``-o/--out``, ``--origin``, ``--prev``) and ends in :meth:`Writer.publish`,
 so appending online and signing offline behave alike in every command.
+Every statement written is committed (spec/disclosure.md): its free-text
+fields go in as salted digests and their clear text, the disclosures, is
+kept off the log: in the ledger's erasable store, or in ``FILE.disclosures``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import click
 import provledger
 
 from ._common import Settings, emit, rfc3339, unlock
+from ._disclosures import committed_paths, disclosures_path, write_disclosures
 from ._params import PREV, Prev
 from ._progress import progress_bar
 
@@ -59,7 +63,9 @@ def write_options(f: Callable[..., None]) -> Callable[..., None]:
                      help="Print one JSON document to stdout."),
         click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
                      help="Only sign: write the statement to this new file and leave the "
-                          "ledger alone (append it later with `provledger submit`)."),
+                          "ledger alone (append it later with `provledger submit`). The "
+                          "clear text of its committed fields goes to FILE.disclosures "
+                          "(mode 0600; only when there is some): keep it with the file."),
         click.option("--origin",
                      help="With -o: the log's origin (default: read from --db)."),
         click.option("--prev", type=PREV, metavar="HEX|none",
@@ -130,21 +136,30 @@ class Writer:
     ) -> None:
         """Append ``event`` signed by ``key`` for ``subject``, or sign it into a file.
 
-        Prints the entry's index and statement hash (or the file written);
-        ``extra`` adds fields to the output, such as a new item's id (str
-        values are also printed as text lines, before ``lines``).
+        Its committable fields are committed first; their disclosures are
+        appended with it, or written to ``FILE.disclosures``. Prints the
+        entry's index and statement hash (or the file written) and the
+        fields committed; ``extra`` adds fields to the output, such as a new
+        item's id (str values are also printed as text lines, before ``lines``).
 
         Raises:
+            provledger.DecodeError: a field breaks the schema; nothing written.
             provledger.ProvLedgerError: the ledger refused the statement.
             click.UsageError: offline, with no ledger to read origin or prev from.
-            OSError: the output file exists or cannot be written.
+            OSError: an output file exists or cannot be written.
         """
         extra = dict(extra or {})
         head_lines = [f"{name} {value}" for name, value in extra.items()
                       if isinstance(value, str)] + list(lines)
+        # Free text never enters the log: it is committed, its clear text kept
+        # as disclosures beside it (spec/disclosure.md); commit checks the
+        # text against the schema first (DecodeError, exit 4).
+        committed = provledger.commit(event)
+        event, disclosures = committed.event, committed.disclosures
+        private = committed_paths(event, disclosures)
         if self.opts.out is None:
             ledger = self.need_ledger("-o")
-            record = ledger.append(ledger.sign(event, key=key, subject=subject))
+            record = ledger.append(ledger.sign(event, key=key, subject=subject), disclosures)
             emit(self.opts.as_json, {
                 **extra,
                 "index": record.index,
@@ -152,8 +167,11 @@ class Writer:
                 "type": event.TYPE,
                 "subject": subject,
                 "time": rfc3339(record.time),
+                "committed": private,
             }, [*head_lines, f"appended entry {record.index} ({event.TYPE}) "
-                             f"hash {record.hash.hex()}"])
+                             f"hash {record.hash.hex()}",
+                *([f"committed {', '.join(private)}: the text is kept off the log, "
+                   "erasable (`provledger erase`)"] if private else [])])
             return
         origin = self.opts.origin or self.need_ledger("--origin").origin
         if self.opts.prev is not None:
@@ -163,8 +181,15 @@ class Writer:
         raw = provledger.sign_statement(event, key=key, origin=origin, subject=subject,
                                         prev=prev, time=int(time.time()))
         statement_hash = provledger.verify_statement(raw).hash
+        beside = disclosures_path(self.opts.out)
         with self.opts.out.open("xb") as f:
             f.write(raw)
+        if disclosures:
+            try:
+                write_disclosures(beside, disclosures)
+            except BaseException:
+                self.opts.out.unlink(missing_ok=True)  # a statement without its text: none
+                raise
         emit(self.opts.as_json, {
             **extra,
             "file": str(self.opts.out),
@@ -173,8 +198,12 @@ class Writer:
             "subject": subject,
             "origin": origin,
             "prev": prev.hex() if prev else None,
+            "committed": private,
+            "disclosures": str(beside) if disclosures else None,
         }, [*head_lines, f"signed {event.TYPE} for {subject} into {self.opts.out} "
-                         f"hash {statement_hash.hex()}"])
+                         f"hash {statement_hash.hex()}",
+            *([f"committed {', '.join(private)}: the text is in {beside} (private; "
+               f"`provledger submit {self.opts.out}` reads it)"] if private else [])])
 
 
 @contextmanager
@@ -185,10 +214,12 @@ def open_writer(settings: Settings, opts: WriteOptions) -> Iterator[Writer]:
     Raises:
         provledger.StorageError: the ledger cannot be opened.
         click.UsageError: ``--origin`` or ``--prev`` without ``-o``, or an
-            ``-o`` file that exists.
+            ``-o`` file (or its disclosures file) that exists.
     """
-    if opts.out is not None and opts.out.exists():
-        raise click.BadParameter(f"{opts.out} already exists", param_hint="-o/--out")
+    if opts.out is not None:
+        for path in (opts.out, disclosures_path(opts.out)):
+            if path.exists():
+                raise click.BadParameter(f"{path} already exists", param_hint="-o/--out")
     if opts.out is None:
         if opts.origin is not None or opts.prev is not None:
             raise click.UsageError("--origin and --prev apply only with -o/--out")

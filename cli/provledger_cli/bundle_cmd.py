@@ -17,6 +17,7 @@ import click
 
 import provledger
 from provledger import safe_text
+from provledger._bundle import decode_bundle
 from provledger._verdict import failed_document, verified_document
 from provledger.verify import SeenCheckpoints
 
@@ -30,7 +31,7 @@ from ._common import (
     rfc3339,
     unlock,
 )
-from ._params import TIME
+from ._params import TIME, field_paths
 from ._render import history_lines
 
 #: spec/bundle.md's 8 MiB limit; one byte more is read so the library can say "too large".
@@ -58,10 +59,22 @@ def _write_new(path: Path, data: bytes, option: str) -> None:
 @click.option("--checkpoint", "log_key", type=click.Path(dir_okay=False, path_type=Path),
               metavar="LOG_KEY", help="Sign a checkpoint of the whole log with this log key "
                                       "file first, so that the bundle covers every entry.")
+@click.option("--disclose", "disclose", multiple=True, metavar="FIELD[,FIELD...]",
+              callback=lambda _ctx, _param, value: field_paths(value, "--disclose",
+                                                               allow_all=True),
+              help="Put the clear text of these committed fields in the bundle, for whoever "
+                   "receives it (repeatable, or comma-separated): inscription (the "
+                   "engraving), notes (any event's notes), condition.notes (condition "
+                   "reports at a sale or a workshop's intake), work (repair work), "
+                   "performed_by (who did a repair), appraiser, reference (a police or "
+                   "insurer reference), reason (why a certificate was renewed or revoked, "
+                   "an escrow rejected or disputed, a plan or repair cancelled, a recovery "
+                   "started); all: every one. Default: none, and the bundle still proves "
+                   "the whole history, those texts withheld.")
 @json_option
 @pass_settings
 def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
-           log_key: Path | None, as_json: bool) -> None:
+           log_key: Path | None, disclose: tuple[str, ...], as_json: bool) -> None:
     """Write ITEM's offline bundle: its history, the authorities it relies on,
     inclusion and head-map proofs, and the latest signed checkpoint.
 
@@ -70,10 +83,17 @@ def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
     entries after it are left out (a warning says how many), so run
     `provledger checkpoint` after the item's last entry, or pass --checkpoint.
 
+    Free text (inscription, notes, repair work, ...) is committed on the
+    ledger and carried only with --disclose: the verifier then shows it,
+    checked against the signed commitment. Erased text (`provledger erase`)
+    can no longer be disclosed.
+
     \b
-    Example:
+    Examples:
       provledger --db rings.db export urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
         -o R-1001.bundle
+      provledger --db rings.db export urn:provledger:item:5d1c0a3e9b7f2468:R-1001 \\
+        --disclose inscription,notes -o R-1001-for-the-buyer.bundle
     """
     with provledger.Ledger.open(settings.db, readonly=log_key is None) as ledger:
         ledger.item(item)  # NotFoundError naming the item, before anything else
@@ -87,7 +107,7 @@ def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
             raise provledger.NotFoundError(
                 f"{item}: its certificate is log entry {first} but {have}; run "
                 "`provledger checkpoint` first")
-        data = ledger.export(item, since=since)
+        data = ledger.export(item, since=since, disclose=_disclose_arg(disclose))
         checkpoint = signed[-1]
         uncovered = len(ledger) - checkpoint.size
     _write_new(out, data, "-o/--out")
@@ -96,12 +116,21 @@ def export(settings: Settings, *, item: str, out: Path, since: tuple[int, ...],
                    f"newer than the latest checkpoint (size {checkpoint.size}) and not in the "
                    "bundle, which may then miss a recent event of the item; run `provledger "
                    "checkpoint` first, or export with --checkpoint LOG_KEY", err=True)
+    carried = sum(len(e.disclosures) for e in decode_bundle(data).entries)
     emit(as_json, {"item": item, "file": str(out), "bytes": len(data),
                    "checkpoint": {"size": checkpoint.size, "time": rfc3339(checkpoint.time),
                                   "root": checkpoint.root.hex()},
-                   "since": list(since)},
+                   "since": list(since), "disclose": list(disclose), "disclosures": carried},
          [f"wrote {out} ({len(data):,} bytes): {item} as of checkpoint size "
-          f"{checkpoint.size}, signed {rfc3339(checkpoint.time)}"])
+          f"{checkpoint.size}, signed {rfc3339(checkpoint.time)}",
+          f"disclosed {carried} committed field(s) ({', '.join(disclose)})" if disclose else
+          "no private text disclosed (committed fields are withheld; see --disclose)"])
+
+
+def _disclose_arg(disclose: tuple[str, ...]) -> str | tuple[str, ...] | None:
+    if not disclose:
+        return None
+    return "all" if disclose == ("all",) else disclose
 
 
 # -- policy ---------------------------------------------------------------------
@@ -227,6 +256,12 @@ def verify(*, target: str, source: str | None, timeout: float, policy_file: Path
     --item it proves only that the bundle is about some genuine item, not
     the one you hold: a genuine bundle of another piece verifies too (a
     warning says so).
+
+    Committed text (inscription, notes, repair work, ...) is shown only when
+    the bundle discloses it (`export --disclose`), each disclosure checked
+    against the hash its statement's signature covers; each event says how
+    many of its fields stay private. A disclosure that matches nothing fails
+    the bundle (DisclosureError).
 
     With --from URL|DIR the argument is the item: its bundle is fetched from
     the published log (spec/tiles.md) and verified exactly as offline. A

@@ -62,6 +62,8 @@ _COMMANDS: Final = {
     "export": "bundle_cmd:export",
     "policy": "bundle_cmd:policy",
     "verify": "bundle_cmd:verify",
+    # Erasure (spec/disclosure.md): delete the stored clear text of committed fields.
+    "erase": "erase_cmd:erase",
     # Transparency log (spec/log.md): checkpoints, proofs, the log's key and raw entries.
     "checkpoint": "log_cmd:checkpoint",
     "proof": "log_cmd:proof",

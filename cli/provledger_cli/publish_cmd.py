@@ -60,7 +60,9 @@ def publish(settings: Settings, *, directory: Path, base_url: str | None,
     Tiles are never rewritten; the checkpoint is written after everything it
     covers. DIRECTORY must be new, empty, or an earlier publish of this log.
     Every item is re-made at each new checkpoint, so every bundle holds as of
-    the published checkpoint (--changed-only trades that for speed).
+    the published checkpoint (--changed-only trades that for speed). What is
+    published is public: bundles carry no disclosures, so committed text
+    (inscriptions, notes, repair work, ...) appears in no file.
 
     \b
     Example:

@@ -51,7 +51,9 @@ def serve(settings: Settings, *, policy_file: Path, listen: str, witness_dir: Pa
     The server opens the ledger read-only, so the writer goes on appending and
     signing checkpoints; each new checkpoint is served as soon as it is stored.
     A page or history is served only when the item's bundle verifies under
-    --policy now (freshness included); otherwise the answer is 503.
+    --policy now (freshness included); otherwise the answer is 503. Like
+    `publish`, it serves no disclosures: committed text stays private; a
+    bundle POSTed to /verify is answered with what it discloses itself.
 
     \b
     Example:

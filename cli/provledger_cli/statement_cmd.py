@@ -13,6 +13,7 @@ import provledger
 from provledger.events import EVENT_TYPES
 
 from ._common import Settings, emit, exit_code, fail, json_option, pass_settings
+from ._disclosures import disclosures_path, read_disclosures
 from ._params import DIGEST_PREFIX
 from ._write import WriteOptions, open_writer, write_options
 
@@ -43,6 +44,9 @@ def sign(settings: Settings, *, opts: WriteOptions, event_type: str, body: Path,
     Byte fields are written as text: digests (photos, documents,
     certificate) as sha256:<64 hex>, keys (owner, key, new_key) as
     ed25519:... Origin and prev come from --db, or from --origin and --prev.
+    Free-text fields (notes, inscription, work, performed_by, appraiser,
+    reference, reason) are committed as salted digests; their text goes to
+    FILE.disclosures, which `submit FILE` reads.
 
     \b
     Example, with body.json holding
@@ -124,24 +128,41 @@ def _decode_bytes(text: str, where: str) -> bytes:
 def submit(settings: Settings, *, files: tuple[Path, ...], as_json: bool) -> None:
     """Append the signed statement FILES, in order, all or nothing.
 
-    If any statement is refused, none is appended and the error names the
-    file at fault.
+    The clear text of a statement's committed fields is read from
+    FILE.disclosures beside it when that file exists (the signing commands
+    write it with -o), checked against the statement's commitments, and
+    kept off the log, erasable. Without it those fields stay private: no
+    export can ever disclose them (a warning says so).
+
+    If any statement or disclosure is refused, none is appended and the
+    error names the file at fault.
 
     \b
     Example:
       provledger submit repair.cose appraisal.cose
     """
     statements = [path.read_bytes() for path in files]
+    disclosures: list[list[bytes]] = []
+    for path in files:
+        beside = disclosures_path(path)
+        disclosures.append(read_disclosures(beside) if beside.exists() else [])
     with provledger.Ledger.open(settings.db) as ledger:
         try:
-            records = ledger.append_batch(statements)
+            records = ledger.append_batch(statements, disclosures)
         except provledger.ProvLedgerError as exc:
             if exc.batch_index is None:
                 raise
             fail(f"{files[exc.batch_index]}: {exc}", exit_code(exc))
+    for path, given, r in zip(files, disclosures, records, strict=True):
+        missing = provledger.reveal(r.event, given).withheld
+        if missing:
+            click.echo(f"warning: {path}: {missing} committed field(s) appended without their "
+                       f"text ({disclosures_path(path)} was not there or lacks them); no "
+                       "export can disclose them", err=True)
     emit(as_json, {"appended": [
         {"file": str(path), "index": r.index, "hash": r.hash.hex(), "type": r.statement.type,
          "subject": r.statement.subject}
         for path, r in zip(files, records, strict=True)
     ]}, [f"appended entry {r.index} ({r.statement.type}) hash {r.hash.hex()} from {path}"
          for path, r in zip(files, records, strict=True)])
+

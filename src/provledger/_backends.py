@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._disclosure_file import disclosure_path
 from ._errors import StorageError
 from ._progress import COPYING, EVERY, Progress
 from ._smt_build import pack
-from ._storage import Row, Store
+from ._storage import DisclosureRow, Row, Store
 from ._store import SQLiteStore
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ def create_store(target: str | Path, meta: dict[str, bytes],
 
 def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
     """Copy every entry, tile, checkpoint, cosignature and head-map node of
-    ``src`` into ``dst``, which holds ``src``'s meta and keys and nothing else.
+    ``src`` into ``dst``, which holds ``src``'s meta and keys and nothing else,
+    and the disclosures stored for those entries.
     Call inside ``src.snapshot()`` and ``dst.write()``.
 
     Raises:
@@ -105,14 +107,18 @@ def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
     if progress is not None:
         progress(COPYING, 0, size)
     batch: list[Row] = []
+    private: set[str] = set()  # subjects with stored disclosures
     for row in src.rows(0, size):
         batch.append(row)
         if len(batch) >= 4 * EVERY:
+            private |= _with_disclosures(src, batch)
             dst.insert(batch, [], [])
             batch.clear()
             if progress is not None:
                 progress(COPYING, row.index + 1, size)
+    private |= _with_disclosures(src, batch)
     dst.insert(batch, [], [])
+    copy_disclosures(src, dst, sorted(private), size)
     level = 0
     while tiles := list(src.tile_rows(level)):
         dst.insert([], [], tiles)
@@ -129,6 +135,35 @@ def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
         raise StorageError("the head map holds nodes that no checkpoint wrote; not copied")
     if progress is not None:
         progress(COPYING, size, size)
+
+
+def _with_disclosures(src: Store, rows: Sequence[Row]) -> set[str]:
+    """The subjects of ``rows`` whose statements have stored disclosures."""
+    found = src.disclosures([r.hash for r in rows]) if rows else {}
+    return {r.subject for r in rows if r.hash in found}
+
+
+def copy_disclosures(src: Store, dst: Store, subjects: Sequence[str], size: int) -> int:
+    """Copy the stored disclosures of ``subjects``' first ``size`` entries
+    from ``src`` to ``dst`` (which holds those entries), so a copy can still
+    disclose what its statements commit to; returns how many. Call inside
+    ``dst.write()``.
+
+    Raises:
+        StorageError: ``dst`` refused them.
+    """
+    copied = 0
+    batch: list[DisclosureRow] = []
+    for subject in subjects:
+        batch += [d for d in src.disclosure_rows(subject) if d.index < size]
+        if len(batch) >= EVERY:
+            dst.insert([], [], [], batch)
+            copied += len(batch)
+            batch = []
+    if batch:
+        dst.insert([], [], [], batch)
+        copied += len(batch)
+    return copied
 
 
 def copy_to_url(src: Store, url: str, progress: Progress | None = None) -> None:
@@ -154,21 +189,27 @@ def discard_copy(dest: str | Path) -> None:
             _pgstore().drop_ledger(str(dest))
     else:
         Path(dest).unlink(missing_ok=True)
+        disclosure_path(dest).unlink(missing_ok=True)
 
 
 def backup_to_file(src: Store, dest: str | Path, *, progress: Progress | None = None) -> None:
-    """Write one snapshot of ``src`` to the new SQLite file ``dest``, made
+    """Write one snapshot of ``src`` to the new SQLite file ``dest`` (and its
+    disclosures to the new file beside it, _disclosure_file), each made
     beside it under a temporary name, fsynced, then linked into place without
-    replacing anything: ``dest`` appears complete or not at all.
+    replacing anything: the copy appears complete or not at all.
 
     Raises:
-        StorageError: ``dest`` exists, or the copy could not be written.
+        StorageError: ``dest`` or its disclosures file exists, or the copy
+            could not be written.
     """
     target = Path(dest)
-    if os.path.lexists(target):
-        raise StorageError(f"{target}: already exists; refusing to overwrite it with a backup")
+    private = disclosure_path(target)
+    for path in (target, private):
+        if os.path.lexists(path):
+            raise StorageError(f"{path}: already exists; refusing to overwrite it with a backup")
     tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
-    linked = False
+    tmp_private = disclosure_path(tmp)
+    linked: list[Path] = []
     try:
         with src.snapshot():
             copy = SQLiteStore.create(tmp, src.meta(), src.all_keys())
@@ -178,28 +219,35 @@ def backup_to_file(src: Store, dest: str | Path, *, progress: Progress | None = 
             finally:
                 copy.close()
         _one_file(tmp)
-        try:
-            os.link(tmp, target)  # fails if dest appeared meanwhile; rename would replace it
-        except FileExistsError:
-            raise StorageError(f"{target}: already exists; refusing to overwrite it with a "
-                               "backup") from None
-        linked = True
+        # The disclosures first: a ledger file in place always has its own.
+        moves = [(tmp, target)]
+        if tmp_private.exists():
+            _one_file(tmp_private)
+            moves.insert(0, (tmp_private, private))
+        for made, final in moves:
+            try:
+                os.link(made, final)  # fails if it appeared meanwhile; rename would replace it
+            except FileExistsError:
+                raise StorageError(f"{final}: already exists; refusing to overwrite it with "
+                                   "a backup") from None
+            linked.append(final)
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except (sqlite3.DatabaseError, OSError) as exc:
-        raise StorageError(f"backup to {target} failed ({exc})") from None
-    except BaseException:
-        if linked:
+    except BaseException as exc:
+        for path in linked:
             with contextlib.suppress(OSError):
-                os.unlink(target)
+                os.unlink(path)
+        if isinstance(exc, sqlite3.DatabaseError | OSError):
+            raise StorageError(f"backup to {target} failed ({exc})") from None
         raise
     finally:
-        for leftover in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                os.unlink(f"{tmp}{leftover}")
+        for made in (tmp, tmp_private):
+            for leftover in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{made}{leftover}")
 
 
 def _one_file(path: Path) -> None:
