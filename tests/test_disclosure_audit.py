@@ -90,3 +90,25 @@ def test_a_leftover_row_past_the_log_end_is_not_a_finding_and_goes(
         assert ledger.audit().disclosures == 6
     finally:
         ledger.close()
+
+
+def test_disclosures_copied_in_batches_out_of_log_order_all_stay(
+        ledger_target: str | Path, tmp_path: Path) -> None:
+    """A copy between backends inserts disclosures subject by subject, so a
+    later batch may hold lower indices than an earlier one: the cleanup of
+    rows past the log's end must not take the earlier batch's."""
+    source, item = _ledger(tmp_path / "source.db")
+    copy = pl.Ledger.create(ledger_target, origin=ORIGIN, root_key=key("root").public_key,
+                            log_key=key("log").public_key)
+    try:
+        rows = source.store.disclosure_rows(item)
+        store = copy.store
+        with source.store.snapshot(), store.write():
+            store.insert(list(source.store.rows(0, len(source))), [], [])
+            store.insert([], [], [], [r for r in rows if r.index == 2])
+            store.insert([], [], [], [r for r in rows if r.index == 1])
+        assert sorted(r.digest for r in store.disclosure_rows(item)) == sorted(
+            r.digest for r in rows)
+    finally:
+        copy.close()
+        source.close()

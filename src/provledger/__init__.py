@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, events, verify
 from ._codec import convert as _convert
-from ._disclosure import Committed, Revealed, commit, reveal
+from ._disclosure import Committed as Committed, Revealed as Revealed, commit, reveal
 from ._display import safe_text
 from ._errors import (
     AuditError as AuditError,
@@ -184,7 +184,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_AGE",
     "AuditReport",
-    "Committed",
     "DecodeError",
     "History",
     "Ledger",
@@ -194,7 +193,6 @@ __all__ = [
     "Progress",
     "ProvLedgerError",
     "Record",
-    "Revealed",
     "SigningKey",
     "Statement",
     "StorageError",

@@ -411,10 +411,10 @@ class PostgresStore:
                     cur.executemany(_UPSERT_TILE,
                                     [(t.level, t.index, t.hashes, t.nodes) for t in tiles])
                 if disclosures:
-                    # Rows past the log's end can only be strays (from another
-                    # backend's copy, or put there by hand): the indices are ours.
-                    cur.execute("DELETE FROM disclosures WHERE idx >= %s",
-                                (min(r.index for r in disclosures),))
+                    # Rows past the log's end (before these rows) can only be
+                    # strays, put there by hand: the indices are the log's.
+                    end = rows[0].index if rows else self.size()
+                    cur.execute("DELETE FROM disclosures WHERE idx >= %s", (end,))
                     cur.executemany(
                         f"INSERT INTO disclosures ({_DISCLOSURE_COLUMNS}) VALUES "
                         "(%s, %s, %s, %s, %s, %s) ON CONFLICT (statement, digest) DO NOTHING",
