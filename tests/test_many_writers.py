@@ -3,10 +3,13 @@ while a checkpoint signer and a reader run; some writers are SIGKILLed mid-batch
 
 The writers are tests/reliability/writer.py (each op's intent, then its
 acknowledgement, fsynced); the signer and the reader are
-tests/reliability/workers.py's. Afterwards: every acknowledged statement is at
-its acknowledged index, every statement of a writer that finished is in the
-log exactly once, the batch a kill interrupted is there whole or not at all,
-indices are dense, and the audit passes.
+tests/reliability/workers.py's. Half the certificates commit an inscription
+(issue 17), its clear text stored in the same transaction. Afterwards: every
+acknowledged statement is at its acknowledged index and reveals the text sent,
+every statement of a writer that finished is in the log exactly once, the batch
+a kill interrupted is there whole or not at all, indices are dense, every
+stored disclosure belongs to the statement at its index, and the audit passes,
+checking each of them.
 """
 
 from __future__ import annotations
@@ -39,11 +42,19 @@ WRITER = Path(__file__).parent / "reliability" / "writer.py"
 WRITERS = 8
 
 
-def certificate(w: World, serial: str) -> bytes:
-    return pl.sign_statement(
-        pl.CertificateIssued(kind="ring", serial=serial, owner=w.owner.public_key),
-        key=w.jeweler, origin=ORIGIN, subject=pl.serial_item_id(w.jeweler.public_key, serial),
-        prev=None, time=T0 + 100)
+#: A planned statement: its bytes and the disclosures of its committed text.
+Planned = tuple[bytes, tuple[bytes, ...]]
+
+
+def certificate(w: World, serial: str, *, inscribed: bool) -> Planned:
+    """A certificate; ``inscribed``: with an inscription naming its serial, committed."""
+    event = pl.CertificateIssued(kind="ring", serial=serial, owner=w.owner.public_key,
+                                 inscription=f"To {serial}" if inscribed else "")
+    committed = pl.commit(event)
+    return (pl.sign_statement(
+        committed.event, key=w.jeweler, origin=ORIGIN,
+        subject=pl.serial_item_id(w.jeweler.public_key, serial), prev=None, time=T0 + 100),
+        committed.disclosures)
 
 
 def digest(statement: bytes) -> str:
@@ -58,13 +69,15 @@ def acks_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data[:data.rfind(b"\n") + 1].splitlines()]
 
 
-def start_writers(tmp_path: Path, url: str, plans: list[list[list[bytes]]],
+def start_writers(tmp_path: Path, url: str, plans: list[list[list[Planned]]],
                   procs: list[subprocess.Popen[bytes]], files: contextlib.ExitStack) -> None:
     for n, plan in enumerate(plans):
         (tmp_path / f"plan-{n}.json").write_text(json.dumps({
             "clock": workers.CLOCK, "log_seed": key("log").seed().hex(),
             "workshop_seed": key("workshop").seed().hex(),
-            "ops": [{"op": "append", "statements": [s.hex() for s in op]} for op in plan]}))
+            "ops": [{"op": "append", "statements": [s.hex() for s, _ in op],
+                     "disclosures": [[d.hex() for d in ds] for _, ds in op]}
+                    for op in plan]}))
         err = files.enter_context((tmp_path / f"stderr-{n}.txt").open("wb"))
         procs.append(subprocess.Popen(
             [sys.executable, str(WRITER), url, str(tmp_path / f"plan-{n}.json"),
@@ -95,8 +108,9 @@ def many_writers(tmp_path: Path, url: str, *, ops: int, kills: int, seed: int) -
     w.ledger.sign_checkpoint(key("log"))
     base = len(w.ledger)
     w.ledger.close()
-    plans = [[[certificate(w, f"M{n}-{k}-{j}") for j in range((1, 1, 2, 5)[k % 4])]
-              for k in range(ops)] for n in range(WRITERS)]
+    plans = [[[certificate(w, f"M{n}-{k}-{j}", inscribed=(n + k + j) % 2 == 0)
+               for j in range((1, 1, 2, 5)[k % 4])] for k in range(ops)]
+             for n in range(WRITERS)]
     backups = tmp_path / "backups"
     backups.mkdir()
     barrier, stop, queue = CTX.Barrier(3), CTX.Event(), CTX.Queue()
@@ -139,10 +153,11 @@ def many_writers(tmp_path: Path, url: str, *, ops: int, kills: int, seed: int) -
                 assert present == list(range(present[0], present[0] + len(present))) \
                     if present else True
         else:
-            assert all(digest(s) in stored for op in plan for s in op), f"writer {n} lost one"
-    planned = {digest(s) for plan in plans for op in plan for s in op}
+            assert all(digest(s) in stored for op in plan for s, _ in op), \
+                f"writer {n} lost one"
+    planned = {digest(s) for plan in plans for op in plan for s, _ in op}
     assert len(stored) - base == len(planned & set(stored)), "an entry nobody wrote"
-    writer_of = {digest(s): n for n, plan in enumerate(plans) for op in plan for s in op}
+    writer_of = {digest(s): n for n, plan in enumerate(plans) for op in plan for s, _ in op}
     order = [writer_of[h] for h, _ in sorted(stored.items(), key=lambda x: x[1])
              if h in writer_of]
     switches = sum(a != b for a, b in itertools.pairwise(order))
@@ -150,10 +165,34 @@ def many_writers(tmp_path: Path, url: str, *, ops: int, kills: int, seed: int) -
     with pl.Ledger.open(url) as ledger:
         report = ledger.audit()
         assert report.size == count
+        inscribed = check_disclosures(ledger, plans, stored)
+        assert report.disclosures == inscribed
         signed = {(c.seq, c.size, c.root.hex()) for c in ledger.checkpoints()}
         assert set(results["checkpointer"]["signed"]) <= signed
     print(f"\n{WRITERS} writers ({len(killed)} killed), 1 signer, 1 reader: {count - base} "
-          f"entries, {len(signed)} checkpoints, {switches} writer switches in log order")
+          f"entries ({inscribed} with a committed inscription), {len(signed)} checkpoints, "
+          f"{switches} writer switches in log order")
+
+
+def check_disclosures(ledger: pl.Ledger, plans: list[list[list[Planned]]],
+                      stored: dict[str, int]) -> int:
+    """Every stored planned statement with a committed inscription reveals it,
+    and no stored disclosure belongs to anything else; returns how many."""
+    sent = {digest(s): ds for plan in plans for op in plan for s, ds in op if ds}
+    found = ledger.store.disclosures([bytes.fromhex(h) for h in sent if h in stored])
+    for h, index in stored.items():
+        if h not in sent:
+            continue
+        (record,) = ledger.records(index, index + 1)
+        revealed = ledger.reveal(record)
+        assert found[record.hash] == list(sent[h])
+        assert revealed.disclosed == ("inscription",)
+        assert isinstance(revealed.event, pl.CertificateIssued)
+        assert revealed.event.inscription == f"To {revealed.event.serial}"
+    rows = ledger.store.disclosure_rows()
+    assert sorted((r.statement.hex(), r.index) for r in rows) == sorted(
+        (h, stored[h]) for h in sent if h in stored), "a stored disclosure of no stored statement"
+    return len(rows)
 
 
 def test_eight_writers_with_kills_keep_every_acknowledged_statement(tmp_path: Path,

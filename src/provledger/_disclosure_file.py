@@ -103,6 +103,24 @@ class DisclosureFile:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: cannot store disclosures ({exc})") from None
 
+    def drop_past(self, log_size: int) -> None:
+        """Durably remove rows at or past ``log_size``, left by a write killed
+        between this file's commit and the ledger's; a read when there are none.
+
+        Raises:
+            StorageError: they could not be removed (the write must not go on).
+        """
+        conn = self._open(create=False)
+        if conn is None:
+            return
+        try:
+            if conn.execute("SELECT 1 FROM disclosures WHERE idx >= ? LIMIT 1",
+                            (log_size,)).fetchone():
+                conn.execute("DELETE FROM disclosures WHERE idx >= ?", (log_size,))
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path}: cannot remove disclosures left past the "
+                               f"log's end ({exc})") from None
+
     def discard(self, log_size: int) -> None:
         """Remove rows at or past ``log_size`` (a write that did not commit)."""
         conn = self._open(create=False)

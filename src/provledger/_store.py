@@ -451,6 +451,10 @@ class SQLiteStore:
         if disclosures:
             self._put_at = rows[0].index if rows else self.size()
             self._private.put(disclosures, self._put_at)
+        elif rows:
+            # Rows a killed write left at these indices must go before entries
+            # without disclosures take them, or they would be filed under those.
+            self._private.drop_past(rows[0].index)
         try:
             self._conn.executemany(
                 f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
