@@ -239,7 +239,8 @@ def test_jeweler_story(shop: Shop) -> None:
     assert "currency: EUR" in human
 
     audit = shop.json("audit", "--workers", "2")
-    assert audit == {"ok": True, "size": 5, "subjects": 3, "invalidated": []}
+    assert audit == {"ok": True, "size": 5, "subjects": 3, "checkpoints": 0, "disclosures": 5,
+                     "invalidated": []}
     assert "audit ok: 5 entries" in shop.ok("audit").stdout
 
 

@@ -224,7 +224,8 @@ def test_piped_output_has_no_progress(big: Path) -> None:
     assert done.returncode == 0
     assert done.stderr == b""
     assert done.stdout == (f"audit ok: {ENTRIES + 1} entries, {ENTRIES + 1} subjects, "
-                           "0 invalidated, 0 checkpoints\n").encode()
+                           "0 invalidated, 0 checkpoints, 0 stored disclosures matched\n"
+                           ).encode()
 
 
 def test_json_goes_to_stdout_and_progress_to_the_terminal(big: Path) -> None:

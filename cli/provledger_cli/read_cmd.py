@@ -69,11 +69,14 @@ def audit(settings: Settings, *, workers: int | None, quiet: bool, as_json: bool
         "ok": True,
         "size": result.size,
         "subjects": result.subjects,
+        "checkpoints": result.checkpoints,
+        "disclosures": result.disclosures,
         "invalidated": [
             {"index": i.index, "subject": i.subject, "signer": fmt_key(i.signer),
              "reason": i.reason}
             for i in result.invalidated
         ],
     }, [f"audit ok: {result.size} entries, {result.subjects} subjects, "
-        f"{len(result.invalidated)} invalidated, {result.checkpoints} checkpoints",
+        f"{len(result.invalidated)} invalidated, {result.checkpoints} checkpoints, "
+        f"{result.disclosures} stored disclosures matched",
         *(f"invalidated: {i}" for i in result.invalidated)])
