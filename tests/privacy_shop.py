@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 import provledger
@@ -104,3 +105,18 @@ def build(directory: Path) -> Shop:
     shop.ok("checkpoint", "--key", shop / "keys/log.key")
     shop.ok("policy", "-o", shop / "rings.policy")
     return shop
+
+
+def shop_fixtures(name: str) -> tuple[Any, Any]:
+    """A test module's fixtures: ``base``, the shop built once for the module,
+    and ``shop``, a fresh copy of it per test."""
+
+    @pytest.fixture(scope="module")
+    def base(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+        return build(tmp_path_factory.mktemp(name) / "shop")
+
+    @pytest.fixture
+    def shop(base: Shop, tmp_path: Path) -> Shop:
+        return base.copy(tmp_path / "shop")
+
+    return base, shop

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import cbor2
-import pytest
 
 import provledger
 from provledger._bundle import decode_bundle
@@ -22,19 +21,11 @@ from .privacy_shop import (
     SECRETS,
     WORK,
     Shop,
-    build,
     file_bytes,
+    shop_fixtures,
 )
 
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    return build(tmp_path_factory.mktemp("privacy") / "shop")
-
-
-@pytest.fixture
-def shop(base: Shop, tmp_path: Path) -> Shop:
-    return base.copy(tmp_path / "shop")
+base, shop = shop_fixtures("privacy")
 
 
 def test_every_statement_the_cli_writes_is_committed(shop: Shop) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,20 +22,12 @@ from .privacy_shop import (
     SECRETS,
     WORK,
     Shop,
-    build,
     file_bytes,
     invoke,
+    shop_fixtures,
 )
 
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    return build(tmp_path_factory.mktemp("erase") / "shop")
-
-
-@pytest.fixture
-def shop(base: Shop, tmp_path: Path) -> Shop:
-    return base.copy(tmp_path / "shop")
+base, shop = shop_fixtures("erase")
 
 
 def _log_state(shop: Shop) -> tuple[bytes, bytes, int, str]:

@@ -96,6 +96,13 @@ def assert_regenerates(vs: VectorSet, tmp_path: Path) -> None:
         assert (vs.directory / path.name).read_bytes() == data, path.name
 
 
+def assert_seeds_give_keys(vs: VectorSet) -> None:
+    """Each published key is the one its published seed makes."""
+    for name, k in vs.meta["keys"].items():
+        assert pl.format_public_key(pl.SigningKey(bytes.fromhex(k["seed"])).public_key) == \
+            k["public_key"], name
+
+
 @contextmanager
 def replayed(vs: VectorSet, tmp_path: Path, after: After) -> Iterator[pl.Ledger]:
     """The valid story appended to a fresh ledger, each vector's entry, hash and

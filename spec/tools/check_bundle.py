@@ -16,7 +16,7 @@ inclusion proof; every statement's COSE_Sign1 shape and Ed25519 signature;
 every disclosure an entry carries against its statement's commitments
 (its form, its digest among the body's or condition report's ``sd``, its
 field not in clear nor disclosed twice; which fields each event type has, and
-their text rules, are check_disclosures.py's);
+their text rules, are check_disclosure_vectors.py's);
 each subject's hash chain from genesis; and each subject's head-map proof
 (section 3). Every failure raises :class:`BundleCheckError` whose ``error``
 is the name spec/bundle.md gives that failure.

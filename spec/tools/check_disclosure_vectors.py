@@ -9,7 +9,7 @@ disclosure.md section 5 says, fills the values in and compares the result,
 and the partial presentation, with the vector's ``revealed``. Each invalid
 vector must fail here with the code it names (``decode`` or ``disclosure``).
 
-Usage: python spec/tools/check_disclosures.py [VECTOR_DIR]; exits 1 on any
+Usage: python spec/tools/check_disclosure_vectors.py [VECTOR_DIR]; exits 1 on any
 disagreement. VECTOR_DIR defaults to spec/vectors/disclosure.
 """
 
