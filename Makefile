@@ -50,6 +50,7 @@ vectors: install
 	$(BIN)/python spec/tools/gen_recovery_vectors.py
 	$(BIN)/python spec/tools/gen_rules_vectors.py
 	$(BIN)/python spec/tools/gen_bundle_vectors.py
+	$(BIN)/python spec/tools/gen_disclosure_vectors.py
 	$(BIN)/python spec/tools/gen_witness_vectors.py
 
 bench-quick: install
