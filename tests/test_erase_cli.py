@@ -127,6 +127,7 @@ def test_erase_asks_first_and_a_no_erases_nothing(shop: Shop) -> None:
     assert file_bytes(shop.disclosures) == before
     result = shop.run("erase", shop.item, "--field", "inscription", input="")  # no terminal
     assert result.exit_code == 130
+    assert "nothing erased (not confirmed; --yes erases without asking)" in result.stderr
     assert file_bytes(shop.disclosures) == before
     out = shop.ok("erase", shop.item, "--field", "inscription", input="y\n").stdout
     assert "erased 1 disclosure(s)" in out

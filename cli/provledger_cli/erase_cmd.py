@@ -69,8 +69,14 @@ def erase(settings: Settings, *, item: str, fields: tuple[str, ...],
                        err=True)
             for line in stored:
                 click.echo(f"  {line}", err=True)
-            if not click.confirm("Erase it for good?", err=True):
-                raise click.Abort("nothing erased")
+            try:
+                confirmed = click.confirm("Erase it for good?", err=True)
+            except click.Abort:  # end of input: no terminal to ask on
+                confirmed = False
+            if not confirmed:
+                click.echo("nothing erased (not confirmed; --yes erases without asking)",
+                           err=True)
+                raise SystemExit(130)
         erased = ledger.erase(item, fields=list(fields) or None,
                               statements=list(statements) or None)
     emit(as_json, {"item": item, "erased": erased, "fields": list(fields),
