@@ -513,10 +513,9 @@ def shown_fields(event: object) -> dict[str, Any]:
 
 
 def event_json(e: EventView) -> dict[str, Any]:
-    """One event as :meth:`History.to_json` has it; ``withheld`` and
-    ``disclosed`` only when not empty, so that a history with nothing
-    committed reads as it always did. ``clear`` is not repeated: a
-    committable field in ``fields`` and not in ``disclosed`` is in clear."""
+    """One event as :meth:`History.to_json` has it; ``withheld``,
+    ``disclosed`` and ``clear`` (committable text the statement carries in
+    clear: the earlier format) only when not empty."""
     out: dict[str, Any] = {
         "index": e.index, "time": rfc3339(e.time), "type": e.type,
         "signer": format_public_key(e.signer), "signed_as": e.signed_as,
@@ -526,6 +525,8 @@ def event_json(e: EventView) -> dict[str, Any]:
         out["withheld"] = e.withheld
     if e.disclosed:
         out["disclosed"] = list(e.disclosed)
+    if e.clear:
+        out["clear"] = list(e.clear)
     return out
 
 
