@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +106,7 @@ def _committable(cls: type[Event | ConditionReport]) -> tuple[str, ...]:
 
 
 def commit(event: Event, *, fields: Iterable[str] | None = None,
-           salt: Any = None) -> Committed:
+           salt: Callable[[], bytes] | None = None) -> Committed:
     """Commit ``event``'s non-empty committable fields (all, or those named;
     ``condition.notes`` names a condition report's notes).
 
@@ -152,7 +152,8 @@ def commit(event: Event, *, fields: Iterable[str] | None = None,
         raise DecodeError(f"{event.TYPE}: {exc}") from None
 
 
-def _commit_fields(body: Event | ConditionReport, names: Sequence[str], draw: Any,
+def _commit_fields(body: Event | ConditionReport, names: Sequence[str],
+                   draw: Callable[[], bytes],
                    out: list[bytes]) -> tuple[dict[str, str], list[bytes]]:
     cleared: dict[str, str] = {}
     digests: list[bytes] = []
