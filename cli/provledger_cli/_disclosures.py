@@ -17,7 +17,7 @@ from typing import Final
 
 import provledger
 from provledger import _codec
-from provledger._disclosure import CONDITION, MAX_DISCLOSURE_BYTES, decode_disclosure, digest
+from provledger._disclosure import MAX_DISCLOSURE_BYTES, path_of
 from provledger._events import MAX_COMMITMENTS
 
 SUFFIX: Final = ".disclosures"
@@ -66,8 +66,4 @@ def read_disclosures(path: Path) -> list[bytes]:
 def committed_paths(event: provledger.Event, disclosures: Sequence[bytes]) -> list[str]:
     """The fields ``disclosures`` fill in on the committed ``event``
     (``notes``, ``condition.notes``, ...), sorted."""
-    paths = []
-    for data in disclosures:
-        name = decode_disclosure(data)[2]
-        paths.append(name if digest(data) in event.sd else f"{CONDITION}.{name}")
-    return sorted(paths)
+    return sorted(path_of(event, data) for data in disclosures)

@@ -86,6 +86,17 @@ def decode_disclosure(data: bytes) -> tuple[bytes, str, str]:
     return salt, value, name
 
 
+def path_of(event: Event, data: bytes) -> str:
+    """The field a disclosure that matched ``event`` fills: its name, or
+    ``condition.<name>`` for one committed in the event's condition report.
+
+    Raises:
+        DisclosureError: ``data`` is not a disclosure.
+    """
+    name = decode_disclosure(data)[2]
+    return name if digest(data) in event.sd else f"{CONDITION}.{name}"
+
+
 @dataclass(frozen=True, slots=True)
 class Committed:
     """An event with its text fields committed, and the disclosures to keep."""

@@ -8,7 +8,7 @@ log's end are leftovers of a write that never committed, not findings.
 
 from __future__ import annotations
 
-from ._disclosure import CONDITION, decode_disclosure, digest, reveal
+from ._disclosure import digest, path_of, reveal
 from ._entry import decode_entry
 from ._errors import AuditError, ProvLedgerError
 from ._statement import decode_statement
@@ -54,10 +54,8 @@ def _check(store: Store, rows: list[DisclosureRow]) -> int:
             raise AuditError(f"entry {index}: a stored disclosure does not match its "
                              f"statement ({exc})", index=index) from None
         for r in group:
-            name = decode_disclosure(r.data)[2]
-            path = name if digest(r.data) in st.event.sd else f"{CONDITION}.{name}"
-            if r.statement != st.hash or r.subject != st.subject or r.path != path \
-                    or r.digest != digest(r.data):
+            if r.statement != st.hash or r.subject != st.subject \
+                    or r.path != path_of(st.event, r.data) or r.digest != digest(r.data):
                 raise AuditError(f"entry {index}: a stored disclosure is filed under another "
                                  "statement, subject, field or digest", index=index)
     return len(rows)

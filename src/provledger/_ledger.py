@@ -295,11 +295,9 @@ class Ledger:
                 checks.require(i + 1)
                 _tag(exc, i)
                 raise
-            for data in given:
-                name = _disclosure.decode_disclosure(data)[2]
-                d = _disclosure.digest(data)
-                path = name if d in st.event.sd else f"{_disclosure.CONDITION}.{name}"
-                out.append((i, DisclosureRow(d, st.hash, -1, st.subject, path, bytes(data))))
+            out.extend((i, DisclosureRow(_disclosure.digest(data), st.hash, -1, st.subject,
+                                         _disclosure.path_of(st.event, data), bytes(data)))
+                       for data in given)
         return out
 
     def _raise_if_duplicate(self, st: UnverifiedStatement, seen: set[bytes],
