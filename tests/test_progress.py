@@ -153,8 +153,15 @@ class Terminal:
         attrs = termios.tcgetattr(slave)
         attrs[0] |= termios.IXON  # XOFF / XON stop and restart its output
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=slave, env=_env())
+        # A test run started in the background of a shell has SIGINT ignored,
+        # which a child inherits (a handled signal it does not): the command
+        # must hear Ctrl-C regardless.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=slave, env=_env())
+        finally:
+            signal.signal(signal.SIGINT, previous)
         os.close(slave)
         self.output = b""
 
