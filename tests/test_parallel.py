@@ -8,9 +8,11 @@ not change any verdict.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,39 @@ def test_a_batch_with_a_bad_signature_changes_nothing(tmp_path: Path, processes:
     assert len(w.ledger.append_batch(batch)) == 149
 
 
+@pytest.mark.parametrize("processes", ["0", "1", "2"])
+def test_a_bad_signature_found_while_writing_leaves_no_disclosure(
+        tmp_path: Path, processes: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rows are written while the last checks finish: a failure then must roll
+    # back the ledger and the disclosures file alike.
+    monkeypatch.setenv("PROVLEDGER_PROCESSES", processes)
+    w = make_world(tmp_path / "l.db")
+    batch, private = [], []
+    for i in range(120):
+        committed = pl.commit(pl.CertificateIssued(kind="ring", serial=f"D{i}",
+                                                   owner=w.owner.public_key,
+                                                   inscription=f"secret {i}"))
+        batch.append(pl.sign_statement(committed.event, key=w.jeweler, origin=ORIGIN,
+                                       subject=pl.serial_item_id(w.jeweler.public_key, f"D{i}"),
+                                       prev=None, time=T0))
+        private.append(committed.disclosures)
+    batch[119] = _damage(batch[119], 4)
+    sidecar = tmp_path / "l.disclosures.db"
+
+    def state() -> tuple[str, str]:  # a disclosures file without rows counts as none
+        return snapshot(w.path), snapshot(sidecar) if sidecar.exists() else snapshot(w.path)[:0]
+
+    before = state()
+    with pytest.raises(pl.SignatureError) as caught:
+        w.ledger.append_batch(batch, private)
+    assert caught.value.batch_index == 119
+    after = state()
+    assert after[0] == before[0]
+    assert after[1] in (before[1], hashlib.sha256().hexdigest())
+    assert not any(b"secret" in f.read_bytes() for f in tmp_path.iterdir() if f.is_file())
+    assert len(w.ledger.append_batch(batch[:119], private[:119])) == 119
+
+
 def test_a_rule_failure_after_a_bad_signature_names_the_signature(tmp_path: Path) -> None:
     w = make_world(tmp_path / "l.db")
     batch = list(_statements(100))  # SIGNER is no issuer: every one breaks a rule
@@ -157,6 +192,53 @@ def test_a_rule_failure_after_a_bad_signature_names_the_signature(tmp_path: Path
     with pytest.raises(pl.SignatureError) as caught_sig:
         w.ledger.append_batch(batch)
     assert caught_sig.value.batch_index == 1
+
+
+def test_an_idle_caller_checks_the_last_chunks_itself() -> None:
+    statements = list(STATEMENTS)
+    statements[N - 1] = _damage(statements[N - 1], 3)  # in the last chunk: the caller's
+    statements[40] = _damage(statements[40], 0)
+    checks = _parallel.SignatureChecks(statements, processes=1)
+    try:
+        with pytest.raises(pl.SignatureError) as caught:
+            checks.require(N)  # asked at once: nothing to do here but help
+        assert caught.value.batch_index == 40  # the first, though found later
+        assert checks.taken_over >= 1
+    finally:
+        checks.cancel()
+    checks = _parallel.SignatureChecks(statements[41:], processes=1)
+    try:
+        with pytest.raises(pl.SignatureError) as caught:
+            checks.require(N - 41)
+        assert caught.value.batch_index == N - 42
+        assert checks.taken_over >= 1
+    finally:
+        checks.cancel()
+
+
+def test_a_worker_skips_a_chunk_the_caller_took() -> None:
+    pool = _parallel._shared_pool(1)
+    assert pool is not None
+    chunks = [STATEMENTS[a:a + 16] for a in range(0, N, 16)]
+    last = len(chunks) - 1
+    ticket = pool.submit(chunks)
+    try:
+        pool.skip(ticket, last)  # read by the worker long before it gets there
+        assert [pool.result(ticket, c) for c in range(last)] == [-1] * last
+        time.sleep(0.3)
+        assert pool.poll(ticket, last) is None  # never checked, never answered
+    finally:
+        pool.finish(ticket, cancel=True)
+    assert _verdict(STATEMENTS, 1) is None
+
+
+def test_appends_leave_the_callers_core_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROVLEDGER_PROCESSES", raising=False)
+    cores = os.cpu_count() or 1
+    assert _parallel.check_processes() == cores - 1
+    assert _parallel.default_processes() == cores
+    monkeypatch.setenv("PROVLEDGER_PROCESSES", "3")
+    assert _parallel.check_processes() == _parallel.default_processes() == 3
 
 
 def test_bad_environment_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

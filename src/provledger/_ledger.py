@@ -272,9 +272,16 @@ class Ledger:
                 rows.append(Row(index, log_time, entry, st.hash, st.subject, st.type,
                                 st.signer, encode_state(out.state)))
                 keys.extend((k, st.subject, index) for k in out.new_keys)
-            verified = checks.verified(decoded)  # nothing is stored before every check is in
-            self._store.insert(rows, keys, overlay.nodes,
-                               [replace(r, index=size + i) for i, r in private])
+            if private:  # clear text reaches no disk for a statement that fails
+                checks.require(len(decoded))
+            # Written while the last checks finish; committed only once all are in.
+            try:
+                self._store.insert(rows, keys, overlay.nodes,
+                                   [replace(r, index=size + i) for i, r in private])
+            except ProvLedgerError:
+                checks.require(len(decoded))  # a bad signature is named first
+                raise
+            verified = checks.verified(decoded)
         return [Record(row.index, row.time, st, row.entry)
                 for row, st in zip(rows, verified, strict=True)]
 

@@ -7,9 +7,10 @@ worker its share of a run in one message, and reads the verdicts when it
 needs them: no threads in the caller.
 
 Protocol (msgpack over a socket pair per worker): the caller sends
-``[ticket, [[chunk, [statement, ...]], ...]]`` or ``[ticket]`` to cancel; a
-worker answers ``[ticket, chunk, first_bad]`` per chunk, in order, with
-``first_bad`` = -1 when every signature verifies.
+``[ticket, [[chunk, [statement, ...]], ...]]``, ``[ticket]`` to cancel the
+run, or ``[ticket, None, [chunk, ...]]`` to skip chunks the caller checks
+itself; a worker answers ``[ticket, chunk, first_bad]`` per chunk it checks,
+in order, with ``first_bad`` = -1 when every signature verifies.
 """
 
 from __future__ import annotations
@@ -109,6 +110,34 @@ class Pool:
                     self._results[t, c] = bad
             return self._results.pop((ticket, chunk))
 
+    def poll(self, ticket: int, chunk: int) -> int | None:
+        """The verdict on ``chunk`` of run ``ticket`` if it is in, else None.
+
+        Raises:
+            PoolBroken: its worker died.
+        """
+        worker = chunk % self.size
+        with self._recv_lock:
+            conn = self._conns[worker]
+            try:
+                while (ticket, chunk) not in self._results and conn.poll():
+                    t, c, bad = _decode(conn.recv_bytes())
+                    if t in self._live:
+                        self._results[t, c] = bad
+            except (EOFError, OSError, msgspec.DecodeError, ValueError):
+                self.broken = True
+                raise PoolBrokenError from None
+            return self._results.pop((ticket, chunk), None)
+
+    def skip(self, ticket: int, chunk: int) -> None:
+        """Tell ``chunk``'s worker not to check it (the caller does): if it
+        has not started on it, it never will.
+
+        Raises:
+            PoolBroken: the worker cannot be reached.
+        """
+        self._send(chunk % self.size, _encode([ticket, None, [chunk]]))
+
     def _drain(self) -> None:
         """Read the verdicts already sent, keeping those of live runs.
 
@@ -167,6 +196,7 @@ def _serve(conn: Connection, inherited: list[int]) -> None:
             os.close(fd)
     pending: deque[tuple[int, int, list[bytes]]] = deque()
     cancelled: set[int] = set()
+    skipped: set[tuple[int, int]] = set()
 
     def take(message: bytes) -> None:
         parts = _decode(message)
@@ -175,6 +205,9 @@ def _serve(conn: Connection, inherited: list[int]) -> None:
             while pending and pending[0][0] in cancelled:
                 pending.popleft()
             return
+        if len(parts) == 3:
+            skipped.update((parts[0], chunk) for chunk in parts[2])
+            return
         ticket, share = parts
         pending.extend((ticket, chunk, stmts) for chunk, stmts in share)
 
@@ -182,10 +215,11 @@ def _serve(conn: Connection, inherited: list[int]) -> None:
         while True:
             if not pending:
                 cancelled.clear()  # nothing of theirs is left to drop
+                skipped.clear()
                 take(conn.recv_bytes())
                 continue
             ticket, chunk, stmts = pending.popleft()
-            if ticket in cancelled:
+            if ticket in cancelled or (ticket, chunk) in skipped:
                 continue
             conn.send_bytes(_encode([ticket, chunk, first_bad(stmts)]))
             while conn.poll():  # read ahead so a caller's send never waits long
