@@ -51,6 +51,7 @@ class Export:
     data: bytes
     policy: str
     now: int
+    item: str
 
 
 #: Bundles exported by this run, by the size of the log they came from (before the
@@ -70,7 +71,7 @@ def exported(n: int, work: Path) -> Export:
 def _export(ledger: pl.Ledger, item: str) -> Export:
     """Export ``item``'s bundle, verifiable a minute after the checkpoint; keep it in EXPORTS."""
     made = Export(ledger.export(item), ledger.trust_policy().to_text(),
-                  ledger.latest_checkpoint().time + 60)
+                  ledger.latest_checkpoint().time + 60, item)
     EXPORTS[len(ledger) - EVENTS] = made
     return made
 

@@ -54,7 +54,8 @@ done(size=report.size, checkpoints=report.checkpoints, seconds=time.perf_counter
 _VERIFY = """\
 import contextlib, io
 from provledger_cli.main import main
-sys.argv = ["provledger", "verify", sys.argv[1], "--policy", sys.argv[2], "--at", sys.argv[3]]
+sys.argv = ["provledger", "verify", sys.argv[1], "--policy", sys.argv[2], "--at", sys.argv[3],
+            "--item", sys.argv[4]]
 code = 0
 with contextlib.redirect_stdout(io.StringIO()):
     try:
@@ -139,7 +140,8 @@ def _verify(made: bundle.Export, work: Path, ref: Reference, *, rounds: int) -> 
     policy.write_text(made.policy)
     peaks = []
     for _ in range(rounds):
-        child = ref.then(lambda: in_child(_VERIFY, str(data), str(policy), str(made.now)))
+        child = ref.then(lambda: in_child(_VERIFY, str(data), str(policy), str(made.now),
+                                          made.item))
         assert child.report["exit"] == 0, "the bundle did not verify"
         peaks.append(child.peak_kib)
     return statistics.median_low(peaks)
