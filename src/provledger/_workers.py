@@ -98,16 +98,9 @@ class Pool:
         Raises:
             PoolBroken: its worker died.
         """
-        worker = chunk % self.size
         with self._recv_lock:
             while (ticket, chunk) not in self._results:
-                try:
-                    t, c, bad = _decode(self._conns[worker].recv_bytes())
-                except (EOFError, OSError, msgspec.DecodeError, ValueError):
-                    self.broken = True
-                    raise PoolBrokenError from None
-                if t in self._live:
-                    self._results[t, c] = bad
+                self._receive(chunk % self.size, wait=True)
             return self._results.pop((ticket, chunk))
 
     def poll(self, ticket: int, chunk: int) -> int | None:
@@ -116,17 +109,9 @@ class Pool:
         Raises:
             PoolBroken: its worker died.
         """
-        worker = chunk % self.size
         with self._recv_lock:
-            conn = self._conns[worker]
-            try:
-                while (ticket, chunk) not in self._results and conn.poll():
-                    t, c, bad = _decode(conn.recv_bytes())
-                    if t in self._live:
-                        self._results[t, c] = bad
-            except (EOFError, OSError, msgspec.DecodeError, ValueError):
-                self.broken = True
-                raise PoolBrokenError from None
+            while (ticket, chunk) not in self._results and self._receive(chunk % self.size):
+                pass
             return self._results.pop((ticket, chunk), None)
 
     def skip(self, ticket: int, chunk: int) -> None:
@@ -146,15 +131,28 @@ class Pool:
         next submit.
         """
         with self._recv_lock:
-            for conn in self._conns:
-                try:
-                    while conn.poll():
-                        t, c, bad = _decode(conn.recv_bytes())
-                        if t in self._live:
-                            self._results[t, c] = bad
-                except (EOFError, OSError, msgspec.DecodeError, ValueError):
-                    self.broken = True
-                    raise PoolBrokenError from None
+            for worker in range(self.size):
+                while self._receive(worker):
+                    pass
+
+    def _receive(self, worker: int, *, wait: bool = False) -> bool:
+        """Read one verdict from ``worker`` (with ``wait``, waiting for it),
+        keeping it if its run is live; False if none was there. Hold _recv_lock.
+
+        Raises:
+            PoolBroken: the worker died.
+        """
+        conn = self._conns[worker]
+        try:
+            if not wait and not conn.poll():
+                return False
+            t, c, bad = _decode(conn.recv_bytes())
+        except (EOFError, OSError, msgspec.DecodeError, ValueError):
+            self.broken = True
+            raise PoolBrokenError from None
+        if t in self._live:
+            self._results[t, c] = bad
+        return True
 
     def finish(self, ticket: int, *, cancel: bool) -> None:
         """Forget run ``ticket``; with ``cancel``, tell workers to drop its rest."""
