@@ -83,8 +83,8 @@ def grant(w: World, signer: pl.SigningKey, grantee: pl.SigningKey, role: str, na
                          gs1_prefixes=list(gs1_prefixes), domains=list(domains)))
 
 
-def make_world(path: Path) -> World:
-    clock = StepClock()
+def make_world(path: Path, clock: StepClock | None = None) -> World:
+    clock = StepClock() if clock is None else clock
     ledger = pl.Ledger.create(path, origin=ORIGIN, root_key=key("root").public_key,
                               log_key=key("log").public_key, clock=clock)
     w = World(ledger, path, clock, key("root"), key("jeweler"), key("workshop"),

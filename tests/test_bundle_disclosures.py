@@ -25,7 +25,7 @@ from provledger._status_page import render_status_page
 from provledger._web_paths import item_path
 from provledger_cli._render import EARLIER_FORMAT, history_lines
 
-from .conftest import StepClock, World, grant, key, make_world
+from .conftest import StepClock, World, key, make_world
 from .test_serve import Server
 
 INSCRIPTION = "For Ana, 12 Rose Lane, Leeds"
@@ -66,7 +66,7 @@ def _story(path: Path, *, clock: StepClock | None = None) -> Story:
     """A ring with committed text everywhere the CLI commits it, one repair of
     the earlier format (in clear), the workshop's role revoked with committed
     notes, and an escrow whose condition notes are committed; a checkpoint."""
-    w = make_world(path) if clock is None else _world(path, clock)
+    w = make_world(path, clock)
     ledger, item = w.ledger, pl.serial_item_id(w.jeweler.public_key, "R-1")
 
     def record(event: pl.Event, signer: pl.SigningKey, subject: str = item) -> pl.Record:
@@ -90,17 +90,6 @@ def _story(path: Path, *, clock: StepClock | None = None) -> Story:
     w.clock.t += 1
     ledger.sign_checkpoint(key("log"))
     return Story(w, item, cert.index, repair.index, earlier.index, revoked.index, opened.index)
-
-
-def _world(path: Path, clock: StepClock) -> World:
-    ledger = pl.Ledger.create(path, origin="disclose.example/rings",
-                              root_key=key("root").public_key, log_key=key("log").public_key,
-                              clock=clock)
-    w = World(ledger, path, clock, key("root"), key("jeweler"), key("workshop"),
-              key("gemologist"), key("insurer"), key("owner"))
-    grant(w, w.root, w.jeweler, "issuer", "Jeweler")
-    grant(w, w.jeweler, w.workshop, "service", "Workshop")
-    return w
 
 
 @pytest.fixture

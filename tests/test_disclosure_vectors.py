@@ -22,24 +22,11 @@ from provledger._disclosure_file import disclosure_path
 from provledger._statement import decode_statement
 
 from .conftest import StepClock, snapshot
-from .vector_stories import VectorSet, assert_regenerates, assert_seeds_give_keys
+from .vector_stories import CDDL, ROOT, VectorSet, assert_regenerates, assert_seeds_give_keys
 
-ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT / "spec" / "vectors" / "disclosure"
 CHECKER = ROOT / "spec" / "tools" / "check_disclosure_vectors.py"
-CDDL = (ROOT / "spec" / "events.cddl").read_text()
-
-
-def _load(name: str) -> Any:
-    return json.loads((VECTORS / name).read_text())
-
-
 VECTOR_SET = VectorSet.load("disclosure")
-META = _load("ledger.json")
-VALID = _load("valid.json")
-INVALID = _load("invalid.json")
-
-
+META, VALID, INVALID = VECTOR_SET.meta, VECTOR_SET.valid, VECTOR_SET.invalid
 
 
 def _key(name: str) -> bytes:
@@ -192,7 +179,7 @@ def test_checker_uses_only_hashlib_cbor2_and_pynacl() -> None:
 
 def _tampered(tmp_path: Path, change: Any) -> subprocess.CompletedProcess[str]:
     copy = tmp_path / "v"
-    shutil.copytree(VECTORS, copy)
+    shutil.copytree(VECTOR_SET.directory, copy)
     valid = json.loads((copy / "valid.json").read_text())
     change(valid)
     (copy / "valid.json").write_text(json.dumps(valid))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import cbor2
 import pycddl
@@ -20,20 +18,9 @@ from .conftest import snapshot
 from .vector_stories import VectorSet, assert_regenerates, assert_seeds_give_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT / "spec" / "vectors" / "core"
 CDDL = (ROOT / "spec" / "events.cddl").read_text()
-
-
-def _load(name: str) -> Any:
-    return json.loads((VECTORS / name).read_text())
-
-
-
-
 VECTOR_SET = VectorSet.load("core")
-META = _load("ledger.json")
-VALID = _load("valid.json")
-INVALID = _load("invalid.json")
+META, VALID, INVALID = VECTOR_SET.meta, VECTOR_SET.valid, VECTOR_SET.invalid
 
 
 class Clock:

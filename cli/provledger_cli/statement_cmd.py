@@ -165,4 +165,3 @@ def submit(settings: Settings, *, files: tuple[Path, ...], as_json: bool) -> Non
         for path, r in zip(files, records, strict=True)
     ]}, [f"appended entry {r.index} ({r.statement.type}) hash {r.hash.hex()} from {path}"
          for path, r in zip(files, records, strict=True)])
-

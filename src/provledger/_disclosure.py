@@ -47,18 +47,6 @@ def encode_disclosure(salt: bytes, value: str, name: str) -> bytes:
     return _codec.dumps([salt, value, name])
 
 
-@dataclass(frozen=True, slots=True)
-class Disclosure:
-    """A decoded disclosure: ``path`` is ``name``, or ``condition.name``."""
-
-    data: bytes
-    digest: bytes
-    salt: bytes
-    value: str
-    name: str
-    path: str
-
-
 def decode_disclosure(data: bytes) -> tuple[bytes, str, str]:
     """Parse a disclosure's bytes into (salt, value, name); nothing is matched yet.
 

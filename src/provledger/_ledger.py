@@ -613,7 +613,8 @@ class Ledger:
             NotFoundError: nothing was ever recorded for ``item``.
             StorageError: the store failed; see its message for what remains.
         """
-        self.history(item)
+        if self._store.head(item) is None:  # a lookup, not history()'s signature checks
+            raise NotFoundError(f"{item}: no such item or authority in this ledger")
         return self._store.erase_disclosures(item, statements=statements, paths=fields)
 
     def records(self, start: int = 0, stop: int | None = None) -> Iterator[Record]:
