@@ -2,8 +2,8 @@
 
 A copy of tree.py's cached ledger, whose entries are each a subject of its
 own and which has no checkpoint, gets its first checkpoint: that one builds
-the whole head map (a sparse Merkle tree over every subject, about two nodes
-each). Then rounds of 1,000 more entries, each followed by a checkpoint that
+the whole head map (a sparse Merkle tree over every subject, stored as about
+one tile per ten subjects). Then rounds of 1,000 more entries, each followed by a checkpoint that
 only rewrites the head map's paths to the subjects those touched. All of it
 runs in one fresh child process, whose peak RSS is the first checkpoint's.
 Last, the peak RSS of an audit of the result (which rebuilds and compares
@@ -79,7 +79,7 @@ def run(*, quick: bool) -> list[Row]:
         bare = [import_peak_kib()]
         report = in_child(_CHILD, str(path), str(rounds), str(BATCH)).report
         bare.append(import_peak_kib())
-        nodes = _map_nodes(path, version=0)
+        tiles = _map_tiles(path, version=0)
         audit = in_child(memory.AUDIT, str(path), "1")
     assert report["size"] == n
     assert audit.report["checkpoints"] == rounds + 1
@@ -96,7 +96,7 @@ def run(*, quick: bool) -> list[Row]:
             f"{follow * 1e3:,.0f} ms", f"target {FOLLOW_TARGET * 1e3:.0f} ms",
             follow / FOLLOW_TARGET, 1.0, lower_is_better=True)]
     return [*targets,
-        Row(f"first checkpoint, {n:,} entries (head map: {nodes:,} nodes)", f"{first:.1f} s",
+        Row(f"first checkpoint, {n:,} entries (head map: {tiles:,} tiles)", f"{first:.1f} s",
             f"read + hash every entry {scan:.1f} s", scan / first),
         Row(f"peak RSS, first checkpoint, {n:,} entries", mb(report["first_kib"]),
             f"import provledger {mb(ref_kib)}", report["first_kib"] / ref_kib,
@@ -110,9 +110,9 @@ def run(*, quick: bool) -> list[Row]:
     ]
 
 
-def _map_nodes(path: Path, *, version: int) -> int:
-    """How many head-map nodes checkpoint ``version`` wrote."""
+def _map_tiles(path: Path, *, version: int) -> int:
+    """How many head-map tiles checkpoint ``version`` wrote."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        (count,) = conn.execute("SELECT COUNT(*) FROM map_nodes WHERE version = ?",
+        (count,) = conn.execute("SELECT COUNT(*) FROM map_tiles WHERE version = ?",
                                 (version,)).fetchone()
     return int(count)

@@ -1,4 +1,5 @@
-"""Head maps of real ledgers: large updates split by key range, and tampering."""
+"""Head maps of real ledgers: large updates split by key range, tiles built
+on several cores, and tampering."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import provledger as pl
-from provledger import _smt
+from provledger import _smt, _smt_tiles
 
-from .conftest import World, key, make_world, raw_sql
-from .test_store import tamper
+from .conftest import World, is_url, key, make_world, raw_sql
 
 
 def build(path: str | Path) -> tuple[World, list[bytes]]:
@@ -31,30 +31,46 @@ def build(path: str | Path) -> tuple[World, list[bytes]]:
 def test_split_updates_store_the_same_map(tmp_path: Path, ledger_target: str | Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     whole, whole_roots = build(tmp_path / "whole.db")
-    monkeypatch.setattr(_smt, "SMALL", 3)  # every update goes through the scratch tables
+    monkeypatch.setattr(_smt_tiles, "SMALL", 3)  # every update goes through the scratch tables
     split, split_roots = build(ledger_target)
     assert split_roots == whole_roots
     split.ledger.audit()
     whole.ledger.close()
     split.ledger.close()
-    assert _nodes(ledger_target) == _nodes(tmp_path / "whole.db")
+    assert _tiles(ledger_target) == _tiles(tmp_path / "whole.db")
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE map_nodes SET hash = zeroblob(32) WHERE (depth, position, version) = "
-    "(SELECT depth, position, version FROM map_nodes LIMIT 1 OFFSET 7)",
-    "UPDATE map_nodes SET value = zeroblob(32) WHERE value IS NOT NULL AND version = 1",
-    "DELETE FROM map_nodes WHERE depth = (SELECT MAX(depth) FROM map_nodes)",
-    "INSERT INTO map_nodes VALUES (200, zeroblob(32), 0, zeroblob(32), NULL, NULL)",
-    "UPDATE map_nodes SET version = 5 WHERE version = 0 AND depth = 3",
-])
-def test_tampered_head_map_nodes_fail_the_audit(ledger_target: str | Path, sql: str,
+#: A tile of version 1 (the second checkpoint) at level 1, by its prefix.
+_V1 = "(SELECT prefix FROM map_tiles WHERE version = 1 AND level = 1 ORDER BY prefix LIMIT 1)"
+TILE_TAMPERS = {
+    # A byte of a leaf's value: the tile still decodes, its map is another.
+    "value": ("UPDATE map_tiles SET data = substr(data, 1, 60) || x'ee' || substr(data, 62) "
+              f"WHERE version = 1 AND level = 1 AND prefix = {_V1}",
+              "UPDATE map_tiles SET data = substr(data, 1, 60) || '\\xee'::bytea || "
+              f"substr(data, 62) WHERE version = 1 AND level = 1 AND prefix = {_V1}"),
+    # No longer a tile at all.
+    "garbage": ("UPDATE map_tiles SET data = x'02' WHERE version = 0 AND level = 0",
+                "UPDATE map_tiles SET data = '\\x02'::bytea WHERE version = 0 AND level = 0"),
+    "dropped": (f"DELETE FROM map_tiles WHERE version = 1 AND level = 1 AND prefix = {_V1}",
+                None),
+    "added": ("INSERT INTO map_tiles VALUES (3, x'000000', 0, x'00')",
+              "INSERT INTO map_tiles VALUES (3, '\\x000000', 0, '\\x00')"),
+    "moved": ("UPDATE map_tiles SET version = 5 WHERE version = 0 AND level = 0", None),
+    # The first version's root tile, read by the second: the rebuilt second differs.
+    "old root": ("UPDATE map_tiles SET data = substr(data, 1, 34) WHERE version = 0 "
+                 "AND level = 0", None),
+}
+
+
+@pytest.mark.parametrize("name", list(TILE_TAMPERS))
+def test_tampered_head_map_tiles_fail_the_audit(ledger_target: str | Path, name: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_smt, "SMALL", 3)
+    monkeypatch.setattr(_smt_tiles, "SMALL", 3)
     w, _ = build(ledger_target)
     w.ledger.audit()
     w.ledger.close()
-    tamper(w.path, sql)
+    sqlite, postgres = TILE_TAMPERS[name]
+    raw_sql(w.path, (postgres or sqlite) if is_url(w.path) else sqlite)
     with pl.Ledger.open(w.path) as ledger, pytest.raises(pl.AuditError, match="head map"):
         ledger.audit()
 
@@ -129,28 +145,27 @@ def test_staged_changes_keep_the_later_of_equal_keys_and_any_length(
         assert staged.count(b, None, 10) == 2
 
 
-def _nodes(path: str | Path) -> list[tuple[object, ...]]:
+def _tiles(path: str | Path) -> list[tuple[object, ...]]:
     return [tuple(bytes(x) if isinstance(x, memoryview) else x for x in row)
-            for row in raw_sql(path, "SELECT depth, position, version, hash, key, value "
-                               "FROM map_nodes ORDER BY 1, 2, 3")]
+            for row in raw_sql(path, "SELECT level, prefix, version, data "
+                               "FROM map_tiles ORDER BY 1, 2, 3")]
 
 
-@pytest.mark.parametrize(("bucket_keys", "processes"), [(4, 2), (1, 3), (1000, 2)])
+@pytest.mark.parametrize("processes", [2, 3])
 def test_a_first_map_built_on_several_cores_is_the_one_built_alone(
         tmp_path: Path, ledger_target: str | Path, monkeypatch: pytest.MonkeyPatch,
-        bucket_keys: int, processes: int) -> None:
-    """Workers bucket, build and join (empty and one-key buckets included) to
-    exactly the nodes and root one process makes; audits agree either way."""
+        processes: int) -> None:
+    """Workers bucket and build (empty and one-key buckets included) exactly
+    the tiles and root one process makes; audits agree either way."""
     from provledger import _headmap_first, _parallel
 
     alone, alone_roots = build(tmp_path / "alone.db")
     monkeypatch.setattr(_headmap_first, "MIN_ENTRIES", 0)
-    monkeypatch.setattr(_headmap_first, "BUCKET_KEYS", bucket_keys)
     monkeypatch.setattr(_parallel, "default_processes", lambda: processes)
     monkeypatch.setattr("provledger._tlog.default_processes", lambda: processes)
     shared, shared_roots = build(ledger_target)
     assert shared_roots == alone_roots
-    assert _nodes(ledger_target) == _nodes(tmp_path / "alone.db")
+    assert _tiles(ledger_target) == _tiles(tmp_path / "alone.db")
     calls: list[tuple[str, int, int | None]] = []
     report = shared.ledger.audit(progress=lambda *a: calls.append(a))
     assert report.checkpoints == 2
@@ -158,27 +173,3 @@ def test_a_first_map_built_on_several_cores_is_the_one_built_alone(
     assert calls[-1][1] == calls[-1][2]
     alone.ledger.close()
     shared.ledger.close()
-
-
-@given(st.sets(st.binary(min_size=32, max_size=32), max_size=60), st.integers(1, 8))
-@settings(max_examples=200, deadline=None)
-def test_buckets_joined_make_the_map_built_whole(keys: set[bytes], bits: int) -> None:
-    """Any key set (empty, one key, keys sharing long prefixes) cut into 2**bits
-    buckets, each built alone, then joined: the root and nodes of one build."""
-    from provledger import _headmap_first, _smt_build
-
-    items = sorted((k, _smt.leaf_hash(k, k)[:32]) for k in keys)
-    whole: list[_smt_build.Packed] = []
-    root = _smt_build.build(items, whole.append)
-    parts: list[_smt_build.Packed] = []
-    summaries: list[_headmap_first.Summary] = []
-    for j in range(1 << bits):
-        data = b"".join(k + v for k, v in items if k[0] >> (8 - bits) == j)
-        summary, packed = _headmap_first.bucket_tree(data, bits)
-        summaries.append(summary)
-        parts += packed
-    top = _smt_build.Packed()
-    assert _headmap_first.join(summaries, top) == root
-    parts.append(top)
-    made = sorted(n for p in parts for n in p.nodes())
-    assert made == sorted(n for p in whole for n in p.nodes())

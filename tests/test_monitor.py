@@ -503,7 +503,7 @@ def test_derived_data_wiped_from_the_file_changes_nothing(honest_file: Path,
     shutil.copyfile(honest_file, copy)
     conn = sqlite3.connect(copy, isolation_level=None)
     _drop_triggers(conn)
-    conn.executescript("DELETE FROM tiles; DELETE FROM map_nodes; DELETE FROM keys; "
+    conn.executescript("DELETE FROM tiles; DELETE FROM map_tiles; DELETE FROM keys; "
                        "UPDATE entries SET time = 0, hash = x'00', subject = 'x', type = 'y', "
                        "signer = x'00', state = x''; UPDATE checkpoints SET size = 0, time = 0;")
     conn.close()

@@ -35,13 +35,13 @@ def populated(url: str) -> World:
 def digest(url: str) -> list[object]:
     """Every row of every ledger table, to show nothing changed."""
     return [raw_sql(url, f"SELECT * FROM {t} ORDER BY 1") for t in
-            ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures")]
+            ("meta", "entries", "keys", "tiles", "checkpoints", "map_tiles", "cosignatures")]
 
 
 def test_a_url_selects_postgres_and_a_path_sqlite(pg_url: str, tmp_path: Path) -> None:
     from provledger._pgstore import PostgresStore
 
-    meta = {"schema": b"2", "origin": ORIGIN.encode()}
+    meta = {"schema": b"3", "origin": ORIGIN.encode()}
     for url in (pg_url, pg_url.replace("postgresql://", "postgres://", 1)):
         assert _backends.is_url(url)
     store = _backends.create_store(pg_url.replace("postgresql://", "postgres://", 1), meta)
@@ -87,8 +87,8 @@ def test_open_and_create_errors(pg_url: str) -> None:
     "UPDATE meta SET value = '\\x00'::bytea WHERE name = 'origin'",
     "DELETE FROM keys",
     "UPDATE checkpoints SET size = 1",
-    "DELETE FROM map_nodes",
-    "TRUNCATE map_nodes",
+    "DELETE FROM map_tiles",
+    "TRUNCATE map_tiles",
     "DELETE FROM tiles",
     "UPDATE tiles SET hashes = substr(hashes, 1, 32)",
     "INSERT INTO entries SELECT idx + 100, time, entry, hash, subject, type, signer, state "
@@ -204,7 +204,7 @@ def test_backups_between_backends_audit_and_keep_the_root(pg_url: str, pg_server
     assert report.checkpoints == 2
     with pl.Ledger.open(tmp_path / "copy.db") as copy:
         assert copy.root(len(copy)) == root
-        assert copy.store.map_node_count() == w.ledger.store.map_node_count()
+        assert copy.store.map_tile_count() == w.ledger.store.map_tile_count()
         second = pg_server.new_database()  # type: ignore[attr-defined]
         copy.backup(second)
     with pl.Ledger.open(second, readonly=True) as back:

@@ -275,7 +275,8 @@ def test_ctrl_c_mid_way_leaves_the_ledger_auditing_clean(big: Path, operation: s
 
 
 def test_a_terminal_shows_the_conversion_of_an_older_file(tmp_path: Path) -> None:
-    """A ledger file of schema 1 opened for writing is converted first, with a bar."""
+    """A ledger file of schema 1 opened for writing is converted first, with a
+    bar for each step (the tree, then the head map)."""
     old = Path(__file__).parent / "data" / "ledger-v2.db"  # written by the schema-1 code
     shutil.copy(old, tmp_path / "old.db")
     pl.write_signing_key(tmp_path / "log.key", key("log"), passphrase=PASS.encode())
@@ -285,5 +286,6 @@ def test_a_terminal_shows_the_conversion_of_an_older_file(tmp_path: Path) -> Non
         code, _ = term.finish()
     assert code == 0, term.output
     assert "storing the tree as tiles" in term.output.decode()
+    assert "converting the head map to tiles" in term.output.decode()
     with pl.Ledger.open(tmp_path / "old.db", readonly=True) as ledger:
-        assert ledger.store.meta()["schema"] == b"2"
+        assert ledger.store.meta()["schema"] == b"3"

@@ -149,31 +149,3 @@ def test_absence_proofs_prove_exactly_the_absent_keys(items: dict[bytes, bytes],
         if other is not None:
             with pytest.raises(pl.ProofError):
                 _smt.verify_absent(probe, other + items[other], siblings, root)
-
-
-@given(st.dictionaries(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32),
-                       max_size=300), st.integers(min_value=1, max_value=50))
-@settings(max_examples=150, deadline=None)
-def test_the_streaming_build_writes_exactly_the_nodes_of_an_update(
-        items: dict[bytes, bytes], batch: int) -> None:
-    """_smt_build.build equals _smt.update from an empty map: root and every node."""
-    from provledger import _smt_build
-
-    root, nodes = _smt.update(MemoryNodes(), previous=-1, changes=items)
-    batches: list[_smt_build.Packed] = []
-    built = _smt_build.build(sorted(items.items()), batches.append, batch=batch)
-    assert built == root == reference_root(items)
-    got = sorted(n for b in batches for n in b.nodes())
-    assert got == sorted(nodes)
-    assert all(len(b) >= batch for b in batches[:-1])
-    assert sorted(_smt_build.pack(nodes).nodes()) == sorted(nodes)
-
-
-def test_the_streaming_build_refuses_unsorted_or_malformed_keys() -> None:
-    from provledger import _smt_build
-
-    a, b = bytes(31) + b"\x01", bytes(31) + b"\x02"
-    for items in ([(b, a), (a, a)], [(a, a), (a, b)], [(a[:31], a)], [(a, a[:5])]):
-        with pytest.raises(ValueError, match="head map"):
-            _smt_build.build(items, lambda _p: None)
-    assert _smt_build.build([], lambda _p: None) == _smt.EMPTY

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import provledger as pl
 from provledger import _merkle, _tree
+from provledger._legacy_map import CONVERTING_MAP
 from provledger._legacy_tree import CONVERTING
 from provledger._merkle import MemoryTree, consistency_proof, inclusion_proof, verify_inclusion
 from provledger._storage import Row, Store
@@ -533,12 +534,13 @@ def test_a_v2_file_converts_to_tiles_when_opened_for_writing(v2: Path) -> None:
     store = SQLiteStore.open(v2, progress=lambda *a: stages.append(a))
     store.close()
     assert stages[0] == (CONVERTING, 0, 604)
-    assert stages[-1] == (CONVERTING, 604, 604)
-    assert "tiles" in table_names(v2)
-    assert "tree" not in table_names(v2)
+    assert (CONVERTING, 604, 604) in stages
+    assert stages[-1] == (CONVERTING_MAP, 4, 4)
+    assert {"tiles", "map_tiles"} <= table_names(v2)
+    assert not {"tree", "map_nodes"} & table_names(v2)
     w = make_world(v2.parent / "scratch.db")  # the same keys and origin as the file
     with pl.Ledger.open(v2, clock=w.clock) as ledger:
-        assert ledger.store.meta()["schema"] == b"2"
+        assert ledger.store.meta()["schema"] == b"3"
         assert [ledger.root(n) for n in range(1, 605)] == roots
         assert ledger.audit().checkpoints == 4
         assert sorted((r.level, r.index, r.hashes, r.nodes)
@@ -592,8 +594,8 @@ def test_a_conversion_that_fails_leaves_the_file_as_it_was(v2: Path) -> None:
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     w = make_world(tmp_path / "l.db")
     w.ledger.close()
-    tamper(w.path, "UPDATE meta SET value = x'33' WHERE name = 'schema'")
-    with pytest.raises(pl.StorageError, match="unsupported ledger schema b'3'"):
+    tamper(w.path, "UPDATE meta SET value = x'34' WHERE name = 'schema'")
+    with pytest.raises(pl.StorageError, match="unsupported ledger schema b'4'"):
         pl.Ledger.open(w.path)
 
 

@@ -25,13 +25,13 @@ from provledger_cli.main import cli
 
 from .conftest import T0, key, make_world
 
-TABLES = ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures")
+TABLES = ("meta", "entries", "keys", "tiles", "checkpoints", "map_tiles", "cosignatures")
 QUICK, HEAVY = 60, 500
 
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four grants, four items, two checkpoints (so head-map nodes of two versions)."""
+    """Four grants, four items, two checkpoints (so head-map tiles of two versions)."""
     path = tmp_path_factory.mktemp("tamper") / "ledger.db"
     w = make_world(path)
     for i in range(3):

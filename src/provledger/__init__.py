@@ -22,6 +22,7 @@ from ._errors import (
     ChainError as ChainError,
     CheckpointError as CheckpointError,
     ClockError as ClockError,
+    DamagedStoreError as DamagedStoreError,
     DecodeError,
     DisclosureError as DisclosureError,
     DuplicateStatementError as DuplicateStatementError,

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from ._disclosure_file import disclosure_path
 from ._errors import StorageError
 from ._progress import COPYING, EVERY, Progress
-from ._smt_build import pack
 from ._storage import DisclosureRow, Row, Store
 from ._store import SQLiteStore
 
@@ -94,14 +93,14 @@ def create_store(target: str | Path, meta: dict[str, bytes],
 
 
 def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
-    """Copy every entry, tile, checkpoint, cosignature and head-map node of
+    """Copy every entry, tile, checkpoint, cosignature and head-map tile of
     ``src`` into ``dst``, which holds ``src``'s meta and keys and nothing else,
     and the disclosures stored for those entries.
     Call inside ``src.snapshot()`` and ``dst.write()``.
 
     Raises:
         StorageError: ``dst`` refused a row, or the copy's head map does not
-            hold every node of ``src``'s.
+            hold every tile of ``src``'s.
     """
     size = src.size()
     if progress is not None:
@@ -125,14 +124,10 @@ def copy_rows(src: Store, dst: Store, progress: Progress | None = None) -> None:
         level += 1
     for seq, cp_size, time, note in src.checkpoints():
         dst.insert_checkpoint(seq, cp_size, time, note)
-        try:
-            nodes = pack(src.map_nodes(seq))
-        except ValueError as exc:
-            raise StorageError(f"checkpoint {seq}'s head map: {exc}; not copied") from None
-        dst.insert_packed_map_nodes(seq, nodes)
+        dst.insert_map_tiles(seq, src.map_tiles(seq))
     dst.insert_cosignatures(src.cosignatures())
-    if dst.map_node_count() != src.map_node_count():
-        raise StorageError("the head map holds nodes that no checkpoint wrote; not copied")
+    if dst.map_tile_count() != src.map_tile_count():
+        raise StorageError("the head map holds tiles that no checkpoint wrote; not copied")
     if progress is not None:
         progress(COPYING, size, size)
 

@@ -273,6 +273,15 @@ class LedgerBusyError(StorageError):
     code = "ledger-busy"
 
 
+class DamagedStoreError(StorageError):
+    """Data the ledger derives and stores (a head-map tile) is missing or
+    malformed: the database was changed behind the ledger's back. An audit
+    reports it as an AuditError; restore from a backup.
+    """
+
+    code = "damaged-store"
+
+
 class KeyFileError(ProvLedgerError):
     """A key file is unreadable, malformed, or the passphrase is wrong."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from . import _smt
+from . import _smt, _smt_tiles
 from ._bundle import Bundle, BundleEntry, ConsistencyProof, HeadProof, encode_bundle
 from ._disclosure import CONDITION
 from ._entry import decode_entry
@@ -82,12 +82,12 @@ def export_bundle(store: Store, *, item: str, origin: str, root_key: bytes,
                            disclosures=private.get(r.index, []))
                for r in rows]
     carried = {r.subject for r in rows}
-    heads = [HeadProof(subject=s, proof=_smt.prove(store, _smt.map_key(s), checkpoint.seq)[1])
+    heads = [HeadProof(subject=s, proof=_smt_tiles.prove(store, _smt.map_key(s), checkpoint.seq)[1])
              for s in subjects if s in carried]
     root = authority_subject(root_key)
     if root not in carried:
         # The verifier relies on the root having no entries: prove it.
-        terminal, siblings = _smt.prove_absent(store, _smt.map_key(root), checkpoint.seq)
+        terminal, siblings = _smt_tiles.prove_absent(store, _smt.map_key(root), checkpoint.seq)
         heads.append(HeadProof(subject=root, proof=siblings, absent=terminal))
     consistency = []
     for old in since:

@@ -1,7 +1,7 @@
-"""The PostgreSQL schema of a ledger: _store's SQLite schema 2, same rules.
+"""The PostgreSQL schema of a ledger: _store's SQLite schema 3, same rules.
 
 The database itself refuses what the ledger never does: UPDATE, DELETE and
-TRUNCATE of entries, keys, checkpoints, cosignatures, head-map nodes and meta;
+TRUNCATE of entries, keys, checkpoints, cosignatures, head-map tiles and meta;
 an entry whose index is not the next one; a tile changed other than by
 growing a partial one. Tables live in the connection's current schema (the
 first of ``search_path``), so one database may hold several ledgers, one per
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from ._storage import FULL_TILE_BYTES
 
-#: The tables every ledger has (as SQLite's schema 2).
-TABLES = ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures")
+#: The tables every ledger has (as SQLite's schema 3).
+TABLES = ("meta", "entries", "keys", "tiles", "checkpoints", "map_tiles", "cosignatures")
+#: Schema 2's, which kept the head map a row per node (_legacy_map).
+TABLES_2 = ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures")
 
 #: Tables whose rows are never updated or deleted (tiles have their own rule).
-_APPEND_ONLY = ("meta", "entries", "keys", "checkpoints", "map_nodes", "cosignatures")
+_APPEND_ONLY = ("meta", "entries", "keys", "checkpoints", "map_tiles", "cosignatures")
 
 _TABLES_SQL = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
@@ -43,14 +45,12 @@ CREATE TABLE checkpoints (
     time    BIGINT NOT NULL,
     note    TEXT NOT NULL
 );
-CREATE TABLE map_nodes (
-    depth    INTEGER NOT NULL,
-    position BYTEA NOT NULL,
-    version  BIGINT NOT NULL,
-    hash     BYTEA NOT NULL,
-    key      BYTEA,
-    value    BYTEA,
-    PRIMARY KEY (depth, position, version)
+CREATE TABLE map_tiles (
+    level   INTEGER NOT NULL,
+    prefix  BYTEA NOT NULL,
+    version BIGINT NOT NULL,
+    data    BYTEA NOT NULL,
+    PRIMARY KEY (level, prefix, version)
 );
 CREATE TABLE tiles (
     level   INTEGER NOT NULL,
@@ -101,6 +101,21 @@ CREATE TRIGGER tiles_no_truncate BEFORE TRUNCATE ON tiles
     FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
 """
 
+#: Schema 2 -> 3 (_pgmap.convert): the head map's tiles, append-only as the rest.
+MAP_TILES = """
+CREATE TABLE map_tiles (
+    level   INTEGER NOT NULL,
+    prefix  BYTEA NOT NULL,
+    version BIGINT NOT NULL,
+    data    BYTEA NOT NULL,
+    PRIMARY KEY (level, prefix, version)
+);
+CREATE TRIGGER map_tiles_no_update BEFORE UPDATE OR DELETE ON map_tiles
+    FOR EACH ROW EXECUTE FUNCTION provledger_append_only();
+CREATE TRIGGER map_tiles_no_truncate BEFORE TRUNCATE ON map_tiles
+    FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
+"""
+
 _APPEND_ONLY_SQL = """
 CREATE TRIGGER {t}_no_update BEFORE UPDATE OR DELETE ON {t}
     FOR EACH ROW EXECUTE FUNCTION provledger_append_only();
@@ -141,8 +156,7 @@ SCRATCH = """
 CREATE TEMP TABLE IF NOT EXISTS map_arrivals (ord BIGINT NOT NULL, key BYTEA NOT NULL,
                                               value BYTEA NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS map_changes (key BYTEA PRIMARY KEY, value BYTEA NOT NULL);
-CREATE TEMP TABLE IF NOT EXISTS map_check (depth INTEGER, position BYTEA, hash BYTEA,
-                                           key BYTEA, value BYTEA,
-                                           PRIMARY KEY (depth, position));
+CREATE TEMP TABLE IF NOT EXISTS tile_check (level INTEGER, prefix BYTEA, data BYTEA,
+                                            PRIMARY KEY (level, prefix));
 """
-SCRATCH_TABLES = ("map_arrivals", "map_changes", "map_check")
+SCRATCH_TABLES = ("map_arrivals", "map_changes", "tile_check")

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._smt_build import INNER_RECORD, LEAF_RECORD, Packed
-from ._staging import NodeCheck
+from . import _legacy_map
+from ._legacy_map import LegacyNodes
+from ._smt_tiles import MapTileRow
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,20 +63,6 @@ class PgChanges:
         self._conn.execute("INSERT INTO pg_temp.map_changes VALUES (%s, %s) "
                            "ON CONFLICT (key) DO NOTHING", (key, value))
 
-    def stream(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every change in key order, a chunk per query (keyset on the key), so
-        the caller may write nodes between two changes."""
-        last = b""
-        query = "SELECT key, value FROM pg_temp.map_changes WHERE key >= %s"
-        while True:
-            chunk = self._conn.execute(f"{query} ORDER BY key LIMIT %s", (last, _BATCH)).fetchall()
-            for k, v in chunk:
-                yield bytes(k), bytes(v)
-            if len(chunk) < _BATCH:
-                return
-            last = bytes(chunk[-1][0])
-            query = "SELECT key, value FROM pg_temp.map_changes WHERE key > %s"
-
 
 @contextmanager
 def staged_changes(conn: Conn,
@@ -104,67 +91,60 @@ def staged_changes(conn: Conn,
             _empty(conn, table)
 
 
-class PgNodeCheck(NodeCheck):
-    """Recomputed head-map nodes, compared with the stored ones in SQL."""
+class PgTileCheck:
+    """Recomputed head-map tiles, compared with the stored ones in SQL."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, legacy: LegacyNodes | None) -> None:
         self._pg = conn
+        self._legacy = legacy
         self.count = 0
 
-    def add_packed(self, packed: Packed) -> None:
-        """Add a batch of nodes made by _smt_build (one COPY)."""
-        copy_packed(self._pg, "pg_temp.map_check", packed, None)
-        self.count += len(packed)
+    def add(self, rows: Sequence[MapTileRow]) -> None:
+        """Add recomputed tiles (level, prefix, data), in one COPY."""
+        _copy(self._pg, "tile_check (level, prefix, data)", ["int4", "bytea", "bytea"], rows)
+        self.count += len(rows)
 
     def matches(self, version: int) -> bool:
-        """Whether exactly the added nodes are stored under ``version``."""
-        row = self._pg.execute("SELECT COUNT(*) FROM map_nodes WHERE version = %s",
+        """Whether exactly the added tiles are stored under ``version``."""
+        if self._legacy is not None:
+            added = [(int(level), bytes(prefix), bytes(data)) for level, prefix, data in
+                     self._pg.execute("SELECT level, prefix, data FROM pg_temp.tile_check "
+                                      "ORDER BY level, prefix")]
+            return added == _legacy_map.written(self._legacy, version)
+        row = self._pg.execute("SELECT COUNT(*) FROM map_tiles WHERE version = %s",
                                (version,)).fetchone()
         assert row is not None
         if int(row[0]) != self.count:
             return False
         row = self._pg.execute(
-            "SELECT COUNT(*) FROM (SELECT depth, position, hash, key, value FROM "
-            "pg_temp.map_check EXCEPT SELECT depth, position, hash, key, value FROM map_nodes "
-            "WHERE version = %s) AS m", (version,)).fetchone()
+            "SELECT COUNT(*) FROM (SELECT level, prefix, data FROM pg_temp.tile_check EXCEPT "
+            "SELECT level, prefix, data FROM map_tiles WHERE version = %s) AS m",
+            (version,)).fetchone()
         assert row is not None
         return int(row[0]) == 0
 
 
 @contextmanager
-def node_check(conn: Conn) -> Iterator[PgNodeCheck]:
-    _empty(conn, "map_check")
+def tile_check(conn: Conn, legacy: LegacyNodes | None = None) -> Iterator[PgTileCheck]:
+    """Recomputed tiles to compare with the stored ones (with ``legacy``: with
+    those a schema-2 ledger's nodes make)."""
+    _empty(conn, "tile_check")
     try:
-        yield PgNodeCheck(conn)
+        yield PgTileCheck(conn, legacy)
     finally:
-        _empty(conn, "map_check")
+        _empty(conn, "tile_check")
 
 
-def copy_packed(conn: Conn, table: str, packed: Packed, version: int | None) -> None:
-    """COPY ``packed`` into ``table`` (columns depth, position, hash, key, value,
-    and version when given), cutting the records up here.
-
-    Raises:
-        psycopg.Error: the database refused them.
-    """
-    cols = "depth, position, hash, key, value" + (", version" if version is not None else "")
-    types = ["int4", "bytea", "bytea", "bytea", "bytea"] + (
-        ["int8"] if version is not None else [])
-    extra = () if version is None else (version,)
-    if not len(packed):
-        return
-    inner, leaves = memoryview(packed.inner), memoryview(packed.leaves)
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
-        cp.set_types(types)
-        for i, d in enumerate(packed.inner_depths):
-            at = i * INNER_RECORD
-            cp.write_row((d, bytes(inner[at:at + 32]), bytes(inner[at + 32:at + 64]), None,
-                          None, *extra))
-        for i, d in enumerate(packed.leaf_depths):
-            at = i * LEAF_RECORD
-            cp.write_row((d, bytes(leaves[at:at + 32]), bytes(leaves[at + 32:at + 64]),
-                          bytes(leaves[at + 64:at + 96]), bytes(leaves[at + 96:at + 128]),
-                          *extra))
+@contextmanager
+def staged_query(conn: Conn, query: str, params: Sequence[object]) -> Iterator[PgChanges]:
+    """The changes ``query`` (a SELECT of distinct keys and their values)
+    gives, in the TEMP table for the length of the block."""
+    _empty(conn, "map_changes")
+    try:
+        conn.execute(f"INSERT INTO pg_temp.map_changes {query}", params)
+        yield PgChanges(conn)
+    finally:
+        _empty(conn, "map_changes")
 
 
 def _copy(conn: Conn, table: str, types: list[str], rows: Sequence[Sequence[object]]) -> None:

@@ -25,20 +25,20 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.pq import TransactionStatus
 
-from . import _pgschema, _pgstaging
+from . import _legacy_map, _pgmap, _pgschema, _pgstaging
 from ._backends import redact_target
 from ._errors import LedgerBusyError, StorageError
 from ._progress import Progress
-from ._smt import Changes, Node
-from ._smt_build import Packed
-from ._staging import NodeCheck
-from ._storage import DisclosureRow, Row, TileRow
+from ._smt import Changes
+from ._smt_tiles import MapTileRow
+from ._storage import DisclosureRow, Row, TileCheck, TileRow
 
 if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
-#: The schema version stored in ``meta`` (the same rows as SQLite's schema 2).
-SCHEMA_VERSION = 2
+#: The schema version stored in ``meta`` (the same rows as SQLite's schema 3;
+#: 2 kept the head map a row per node, and is converted when opened for writing).
+SCHEMA_VERSION = 3
 #: The advisory lock writers of one database serialise on ("provledger" in ASCII);
 #: ledgers in several schemas of one database share it (their writers take turns).
 WRITE_LOCK = 0x70726F766C6564
@@ -66,6 +66,8 @@ class PostgresStore:
         self._url = url
         #: The URL without its password: what messages name.
         self.path = redact_target(url)
+        #: For a schema-2 ledger opened read-only: its head map's nodes.
+        self._legacy_map: _pgmap.LegacyNodes | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -108,16 +110,25 @@ class PostgresStore:
     @classmethod
     def open(cls, url: str, *, readonly: bool = False, timeout: float = 10.0,
              progress: Progress | None = None) -> PostgresStore:
-        """Open the ledger in the database at ``url``. ``progress`` is unused
-        (there is no older schema to convert).
+        """Open the ledger in the database at ``url``.
+
+        A schema-2 ledger (the head map a row per node) is converted to
+        schema 3 in one transaction when opened for writing (``progress``
+        hears of it, stage ``_legacy_map.CONVERTING_MAP``); read-only, it is
+        read as it is.
 
         Raises:
-            StorageError: unreachable, no ledger there, or another schema.
+            StorageError: unreachable, no ledger there, another schema, or a
+                conversion that failed (nothing changed); LedgerBusyError when
+                converting waited too long for another writer.
         """
-        del progress
         store = cls(_connect(url, readonly=readonly, timeout=timeout), url)
         try:
-            store._check_ledger()
+            legacy = store._check_ledger()
+            if legacy and readonly:
+                store._legacy_map = _pgmap.LegacyNodes(store._conn)
+            elif legacy:
+                store._convert(progress)
             if not readonly:
                 store._conn.execute(_pgschema.DISCLOSURES)
         except BaseException:
@@ -153,25 +164,50 @@ class PostgresStore:
                                f"({', '.join(sorted(found))}); refusing to overwrite it "
                                "(use an empty database or schema)")
 
-    def _check_ledger(self) -> None:
-        """Raises StorageError unless the current schema holds a ledger of this version."""
+    def _check_ledger(self) -> bool:
+        """Whether the current schema holds a schema-2 ledger (True) or one of
+        this version (False).
+
+        Raises:
+            StorageError: it holds neither.
+        """
         found = self._existing_tables()
         if "meta" not in found:
             raise StorageError(f"{self.path}: no ledger here (create one with "
                                "`provledger init`)")
         version = self.meta().get("schema")
+        if version == b"2" and not set(_pgschema.TABLES_2) - found:
+            return True
         missing = set(_pgschema.TABLES) - found
         if version != str(SCHEMA_VERSION).encode() or missing:
             raise StorageError(f"{self.path}: unsupported ledger schema {version!r} "
                                f"(tables {', '.join(sorted(missing)) or 'present'}); "
                                "made by another provledger version")
+        return False
+
+    def _convert(self, progress: Progress | None) -> None:
+        """Convert a schema-2 ledger to schema 3 (nothing if another process
+        did meanwhile).
+
+        Raises:
+            LedgerBusyError: another writer held the ledger too long.
+            StorageError: the database refused, or the nodes did not rebuild.
+        """
+        with self.write():
+            if self.meta().get("schema") != b"2":
+                return
+            try:
+                _pgmap.convert(self._conn, progress)
+            except psycopg.Error as exc:
+                raise StorageError(f"{self.path}: cannot convert the ledger to the current "
+                                   f"schema ({_reason(exc)})") from None
 
     def _existing_tables(self) -> set[str]:
         """The ledger's table names present in the current schema."""
         cur = self._conn.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
-            (list(_pgschema.TABLES),))
+            (list({*_pgschema.TABLES, *_pgschema.TABLES_2}),))
         return {str(r[0]) for r in cur}
 
     def close(self) -> None:
@@ -327,23 +363,30 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM entries WHERE type = 'key.revoked' ORDER BY idx")]
 
     def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
-        """Streamed by windows of the index (:meth:`last_heads`)."""
-        return self.last_heads(start, stop, stop)
+        """Streamed by windows of the index (:meth:`_last_heads`)."""
+        for subject, entry in self._last_heads("e.subject, e.entry", start, stop, stop):
+            yield str(subject), bytes(entry)
 
-    def last_heads(self, start: int, stop: int, size: int) -> Iterator[tuple[str, bytes]]:
-        """(subject, entry) of every subject whose last row below ``size`` lies in
-        ``start``..``stop``, by index; a window of the index per query, so other
-        reads may run in between."""
+    def last_head_indices(self, start: int, stop: int,
+                          size: int) -> Iterator[tuple[bytes, int]]:
+        for subject, idx in self._last_heads("convert_to(e.subject, 'UTF8'), e.idx",
+                                             start, stop, size):
+            yield bytes(subject), int(idx)
+
+    def _last_heads(self, columns: str, start: int, stop: int,
+                    size: int) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the last row below ``size`` of every subject whose
+        last row lies in ``start``..``stop``, by index; a window of the index
+        per query, so other reads may run in between."""
         end = _clamp(size)
         pos, upper_end = max(_clamp(start), 0), min(_clamp(stop), end)
         while pos < upper_end:
             upper = min(pos + _CHUNK * 4, upper_end)
-            for subject, entry in self._all(
-                    "SELECT e.subject, e.entry FROM entries AS e WHERE e.idx >= %s "
-                    "AND e.idx < %s AND NOT EXISTS (SELECT 1 FROM entries AS f WHERE "
-                    "f.subject = e.subject AND f.idx > e.idx AND f.idx < %s) ORDER BY e.idx",
-                    (pos, upper, end)):
-                yield str(subject), bytes(entry)
+            yield from self._all(
+                f"SELECT {columns} FROM entries AS e WHERE e.idx >= %s "
+                "AND e.idx < %s AND NOT EXISTS (SELECT 1 FROM entries AS f WHERE "
+                "f.subject = e.subject AND f.idx > e.idx AND f.idx < %s) ORDER BY e.idx",
+                (pos, upper, end))
             pos = upper
 
     def key_subject(self, key: bytes) -> tuple[str, int] | None:
@@ -511,44 +554,46 @@ class PostgresStore:
 
     # -- the head map --------------------------------------------------------------
 
-    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
-        row = self._one("SELECT hash, key, value FROM map_nodes WHERE depth = %s AND "
-                        "position = %s AND version <= %s ORDER BY version DESC LIMIT 1",
-                        (depth, position, _clamp(version)))
-        if row is None:
-            return None
-        return Node(bytes(row[0]), None if row[1] is None else bytes(row[1]),
-                    None if row[2] is None else bytes(row[2]))
+    def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
+        if self._legacy_map is not None:
+            return _legacy_map.tile(self._legacy_map, level, prefix, _clamp(version))
+        try:
+            return _pgmap.tile(self._conn, level, prefix, _clamp(version))
+        except psycopg.Error as exc:
+            raise StorageError(f"{self.path}: read failed ({_reason(exc)})") from None
 
-    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
-        return [(int(d), bytes(p), Node(bytes(h), None if k is None else bytes(k),
-                                        None if v is None else bytes(v)))
-                for d, p, h, k, v in self._all(
-                    "SELECT depth, position, hash, key, value FROM map_nodes "
-                    "WHERE version = %s ORDER BY depth, position", (_clamp(version),))]
+    def map_tiles(self, version: int) -> list[MapTileRow]:
+        if self._legacy_map is not None:
+            return _legacy_map.written(self._legacy_map, _clamp(version))
+        try:
+            return _pgmap.tiles(self._conn, _clamp(version))
+        except psycopg.Error as exc:
+            raise StorageError(f"{self.path}: read failed ({_reason(exc)})") from None
 
-    def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """Store the nodes a checkpoint's head map wrote, packed (_smt_build),
-        in one COPY; call inside ``write()``.
+    def insert_map_tiles(self, version: int, rows: Sequence[MapTileRow]) -> None:
+        """Store the tiles a checkpoint's head map wrote, in one COPY; call
+        inside ``write()``.
 
         Raises:
-            StorageError: a node is already stored, or the database refused them.
+            StorageError: a tile is already stored, or the database refused them.
         """
         try:
-            _pgstaging.copy_packed(self._conn, "map_nodes", packed, version)
+            _pgmap.insert(self._conn, version, rows)
         except psycopg.Error as exc:
-            raise StorageError(f"{self.path}: head map nodes refused ({_reason(exc)})") from None
+            raise StorageError(f"{self.path}: head map tiles refused ({_reason(exc)})") from None
 
-    def map_node_count(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM map_nodes")
+    def map_tile_count(self) -> int:
+        if self._legacy_map is not None:
+            return self._legacy_map.count()
+        row = self._one("SELECT COUNT(*) FROM map_tiles")
         return int(row[0]) if row else 0
 
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
                        ) -> AbstractContextManager[Changes]:
         return _pgstaging.staged_changes(self._conn, changes)
 
-    def node_check(self) -> AbstractContextManager[NodeCheck]:
-        return _pgstaging.node_check(self._conn)
+    def tile_check(self) -> AbstractContextManager[TileCheck]:
+        return _pgstaging.tile_check(self._conn, self._legacy_map)
 
     def reader(self) -> PostgresStore:
         """Another read-only store on the same database, for a worker process

@@ -17,23 +17,23 @@ and any other subtree is
 
 The root is therefore a function of the key set alone. A proof for key k is
 the list of sibling hashes from k's leaf up to the root; its length is the
-depth of the leaf (about log2 of the number of subjects). Nodes are stored
-by version (one version per checkpoint), so every past checkpoint's map can
-still prove, and nothing is ever rewritten.
+depth of the leaf (about log2 of the number of subjects).
+
+Here the map is a node per (depth, position), versioned: what a monitor keeps
+in memory, and the reference the tests hold the stored form to. A ledger
+stores it as tiles (_smt_tiles), a version per checkpoint, so every past
+checkpoint's map can still prove, and nothing is ever rewritten.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ._errors import ProofError
-
-if TYPE_CHECKING:
-    from ._smt_build import Packed
 
 EMPTY = bytes(32)
 KEY_BITS = 256
@@ -104,9 +104,6 @@ class Changes(Protocol):
     def count(self, lo: bytes, hi: bytes | None, limit: int) -> int: ...
     def items(self, lo: bytes, hi: bytes | None) -> list[tuple[bytes, bytes]]: ...
     def add_if_absent(self, key: bytes, value: bytes) -> None: ...
-    def stream(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every change in key order, streamed (read before the next change)."""
-        ...
 
 
 class MemoryChanges:
@@ -133,8 +130,6 @@ class MemoryChanges:
         if i == len(self._items) or self._items[i][0] != key:
             self._items.insert(i, (key, value))
 
-    def stream(self) -> Iterator[tuple[bytes, bytes]]:
-        return iter(self._items)
 
 
 def update(store: NodeStore, *, previous: int,
@@ -201,8 +196,6 @@ def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
             items: list[tuple[bytes, bytes]]) -> Node | None:
     if not items:
         return old
-    if old is None:
-        return _build(u.emit, depth, items)
     if old is not None and old.key is not None:
         # An old leaf in a changing subtree: it joins the changes unless replaced.
         if all(k != old.key for k, _ in items):
@@ -227,19 +220,6 @@ def _update(u: _Updater, depth: int, position: bytes, old: Node | None,
                           EMPTY if right is None else right.hash))
     u.emit(depth, position, node)
     return node
-
-
-def _build(emit: Emit, depth: int, items: list[tuple[bytes, bytes]]) -> Node:
-    """The subtree at ``depth`` holding exactly ``items`` (sorted, distinct, one
-    or more, sharing their first ``depth`` bits), where nothing was before:
-    _smt_build's one-pass builder, its nodes handed to ``emit`` one by one."""
-    from ._smt_build import build  # it builds on this module's definitions
-
-    def flush(packed: Packed) -> None:
-        for d, position, node in packed.nodes():
-            emit(d, position, node)
-
-    return Node(build(items, flush, depth=depth))
 
 
 def _set_bit(position: bytes, depth: int) -> bytes:

@@ -1,7 +1,7 @@
 """Scratch tables for head-map work too large to hold in memory.
 
-A checkpoint over a million subjects changes a million map keys and writes
-about 2.4 million nodes; lists of them cost gigabytes of Python objects. These
+A first checkpoint over a million subjects changes a million map keys; a
+list of them costs hundreds of MB of Python objects. These
 TEMP tables (private to the connection, never in the ledger file, dropped
 after use) keep such work to a bounded page cache instead.
 """
@@ -9,10 +9,12 @@ after use) keep such work to a bounded page cache instead.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ._smt_build import INNER_RECORD, LEAF_RECORD, Packed
+from . import _legacy_map
+from ._legacy_map import LegacyNodes
+from ._smt_tiles import MapTileRow
 
 _BATCH = 10_000
 #: The page cache (KiB, negative as PRAGMA cache_size takes it) while changes are sorted.
@@ -39,11 +41,6 @@ class TableChanges:
 
     def add_if_absent(self, key: bytes, value: bytes) -> None:
         self._conn.execute("INSERT OR IGNORE INTO temp.map_changes VALUES (?, ?)", (key, value))
-
-    def stream(self) -> Iterator[tuple[bytes, bytes]]:
-        # The key order is the table's own (WITHOUT ROWID): no sort.
-        return iter(self._conn.execute("SELECT CAST(key AS BLOB), CAST(value AS BLOB) "
-                                       "FROM temp.map_changes ORDER BY key"))
 
 
 #: Rows 0..?2-1 of a blob ?1 of 64-byte records: a 32-byte key and a 32-byte value.
@@ -92,6 +89,21 @@ def staged_changes(conn: sqlite3.Connection,
             conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
+@contextmanager
+def staged_query(conn: sqlite3.Connection, query: str,
+                 params: Sequence[object]) -> Iterator[TableChanges]:
+    """The changes ``query`` (a SELECT of distinct keys and their values on
+    this connection) gives, in a TEMP table for the length of the block."""
+    conn.execute("DROP TABLE IF EXISTS temp.map_changes")
+    conn.execute("CREATE TEMP TABLE map_changes (key BLOB PRIMARY KEY, value BLOB NOT NULL) "
+                 "WITHOUT ROWID")
+    try:
+        conn.execute(f"INSERT OR REPLACE INTO temp.map_changes {query}", params)
+        yield TableChanges(conn)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.map_changes")
+
+
 def _arrive(conn: sqlite3.Connection, batch: list[tuple[bytes, bytes]]) -> None:
     if all(len(k) == 32 and len(v) == 32 for k, v in batch):
         if batch:
@@ -100,66 +112,49 @@ def _arrive(conn: sqlite3.Connection, batch: list[tuple[bytes, bytes]]) -> None:
         conn.executemany("INSERT INTO temp.map_arrivals VALUES (?, ?)", batch)
 
 
-class NodeCheck:
-    """Recomputed head-map nodes, compared with the stored ones in SQL."""
+class SQLiteTileCheck:
+    """Recomputed head-map tiles, compared with the stored ones in SQL."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, legacy: LegacyNodes | None = None) -> None:
         self._conn = conn
+        self._legacy = legacy
         self.count = 0
 
-    def add_packed(self, packed: Packed) -> None:
-        """Add a batch of nodes made by _smt_build (one statement per kind)."""
-        insert_packed(self._conn, "temp.map_check", packed)
-        self.count += len(packed)
+    def add(self, rows: Sequence[MapTileRow]) -> None:
+        """Add recomputed tiles (level, prefix, data)."""
+        self._conn.executemany("INSERT INTO temp.tile_check VALUES (?, ?, ?)", rows)
+        self.count += len(rows)
 
     def matches(self, version: int) -> bool:
-        """Whether exactly the added nodes are stored under ``version``."""
-        (stored,) = self._conn.execute("SELECT COUNT(*) FROM map_nodes WHERE version = ?",
+        """Whether exactly the added tiles are stored under ``version``."""
+        if self._legacy is not None:
+            added = [(int(level), bytes(prefix), bytes(data)) for level, prefix, data in
+                     self._conn.execute("SELECT level, prefix, data FROM temp.tile_check "
+                                        "ORDER BY level, prefix")]
+            return added == _legacy_map.written(self._legacy, version)
+        (stored,) = self._conn.execute("SELECT COUNT(*) FROM map_tiles WHERE version = ?",
                                        (version,)).fetchone()
         if stored != self.count:
             return False
         (missing,) = self._conn.execute(
-            "SELECT COUNT(*) FROM (SELECT depth, position, hash, key, value FROM "
-            "temp.map_check EXCEPT SELECT depth, position, hash, key, value FROM map_nodes "
-            "WHERE version = ?)", (version,)).fetchone()
+            "SELECT COUNT(*) FROM (SELECT level, prefix, data FROM temp.tile_check EXCEPT "
+            "SELECT level, prefix, data FROM map_tiles WHERE version = ?)",
+            (version,)).fetchone()
         return int(missing) == 0
 
 
-def insert_packed(conn: sqlite3.Connection, table: str, packed: Packed,
-                  version: int | None = None) -> None:
-    """Insert ``packed`` into ``table`` (columns depth, position, hash, key, value,
-    and version when given) with one statement per kind of node: each takes
-    the depths as a JSON array and the records as one blob, cut up in SQL
-    (binding each row's values cost 2.3 us a row).
-
-    Raises:
-        sqlite3.DatabaseError: the database refused them.
-    """
-    cols, extra = ("version, ", "?3, ") if version is not None else ("", "")
-    for depths, blob, size, leaf in ((packed.inner_depths, packed.inner, INNER_RECORD, False),
-                                     (packed.leaf_depths, packed.leaves, LEAF_RECORD, True)):
-        if not depths:
-            continue
-        kv_cols = ", key, value" if leaf else ""
-        kv = (f", substr(?2, j.key * {size} + 65, 32), substr(?2, j.key * {size} + 97, 32)"
-              if leaf else "")
-        params: tuple[object, ...] = ("[" + ",".join(map(str, depths)) + "]", bytes(blob))
-        conn.execute(
-            f"INSERT INTO {table} (depth, position, {cols}hash{kv_cols}) "
-            f"SELECT j.value, substr(?2, j.key * {size} + 1, 32), {extra}"
-            f"substr(?2, j.key * {size} + 33, 32){kv} FROM json_each(?1) AS j",
-            params if version is None else (*params, version))
-
-
 @contextmanager
-def node_check(conn: sqlite3.Connection) -> Iterator[NodeCheck]:
-    conn.execute("DROP TABLE IF EXISTS temp.map_check")
-    conn.execute("CREATE TEMP TABLE map_check (depth INTEGER, position BLOB, hash BLOB, "
-                 "key BLOB, value BLOB, PRIMARY KEY (depth, position)) WITHOUT ROWID")
+def tile_check(conn: sqlite3.Connection,
+               legacy: LegacyNodes | None = None) -> Iterator[SQLiteTileCheck]:
+    """Recomputed tiles to compare with the stored ones (with ``legacy``: with
+    those a schema-1 or -2 file's nodes make)."""
+    conn.execute("DROP TABLE IF EXISTS temp.tile_check")
+    conn.execute("CREATE TEMP TABLE tile_check (level INTEGER, prefix BLOB, data BLOB, "
+                 "PRIMARY KEY (level, prefix))")
     try:
-        yield NodeCheck(conn)
+        yield SQLiteTileCheck(conn, legacy)
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.map_check")
+        conn.execute("DROP TABLE IF EXISTS temp.tile_check")
 
 
 def _range(lo: bytes, hi: bytes | None) -> tuple[str, tuple[bytes, ...]]:

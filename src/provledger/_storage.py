@@ -1,6 +1,6 @@
 """The storage protocol: what a backend must implement (SQLite today, a server
 database next), in four parts (entries, tree tiles, checkpoints, head-map
-nodes), each method with the guarantee a backend owes. Backends store rows;
+tiles), each method with the guarantee a backend owes. Backends store rows;
 the layers above own their meaning and caches (_tree, _view, _audit)."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ._progress import Progress
-from ._smt import Changes, Node
-from ._smt_build import Packed
-from ._staging import NodeCheck
+from ._smt import Changes
+from ._smt_tiles import MapTileRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +155,11 @@ class EntryStore(Protocol):
         row in ``start``..``stop``, in any order; may stream."""
         ...
 
-    def last_heads(self, start: int, stop: int, size: int) -> Iterator[tuple[str, bytes]]:
-        """(subject, entry) of every subject whose last row below ``size`` has its
-        index in ``start``..``stop``, in any order; may stream. Ranges that
-        cover 0..size name every subject exactly once."""
+    def last_head_indices(self, start: int, stop: int,
+                          size: int) -> Iterator[tuple[bytes, int]]:
+        """(subject as UTF-8, index) of every subject whose last row below
+        ``size`` has its index in ``start``..``stop``, by index; may stream.
+        Ranges that cover 0..size name every subject exactly once."""
         ...
 
     def key_subject(self, key: bytes) -> tuple[str, int] | None:
@@ -248,28 +248,43 @@ class CheckpointStore(Protocol):
         ...
 
 
+class TileCheck(Protocol):
+    """Recomputed head-map tiles, to compare with the stored ones."""
+
+    #: How many tiles were added.
+    count: int
+
+    def add(self, rows: Sequence[MapTileRow]) -> None:
+        """Add recomputed tiles (level, prefix, data)."""
+        ...
+
+    def matches(self, version: int) -> bool:
+        """Whether exactly the added tiles are stored under ``version``."""
+        ...
+
+
 class MapStore(Protocol):
-    """Nodes of the head map (spec/bundle.md), versioned by checkpoint seq."""
+    """The head map (spec/bundle.md) as tiles (_smt_tiles), versioned by
+    checkpoint seq."""
 
-    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
-        """The node at (depth, position) with the largest version <= ``version``."""
+    def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
+        """The tile (level, prefix) with the largest version <= ``version``."""
         ...
 
-    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
-        """Every node written by ``version``, by depth then position."""
+    def map_tiles(self, version: int) -> list[MapTileRow]:
+        """Every tile written by ``version``, by level then prefix."""
         ...
 
-    def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """Add nodes written by ``version``, as a batch of fixed-size records
-        (_smt_build.Packed: pack() makes one from nodes); only inside ``write()``.
+    def insert_map_tiles(self, version: int, rows: Sequence[MapTileRow]) -> None:
+        """Add tiles written by ``version``; only inside ``write()``.
 
         Raises:
-            StorageError: a node is already stored, or the store refused them.
+            StorageError: a tile is already stored, or the store refused them.
         """
         ...
 
-    def map_node_count(self) -> int:
-        """How many head-map nodes are stored, all versions."""
+    def map_tile_count(self) -> int:
+        """How many head-map tiles are stored, all versions."""
         ...
 
     def staged_changes(self, changes: Iterable[tuple[bytes, bytes]]
@@ -279,8 +294,8 @@ class MapStore(Protocol):
         store object and gone afterwards; nothing of them is ever committed."""
         ...
 
-    def node_check(self) -> AbstractContextManager[NodeCheck]:
-        """A private scratch set for comparing recomputed head-map nodes with the
+    def tile_check(self) -> AbstractContextManager[TileCheck]:
+        """A private scratch set for comparing recomputed head-map tiles with the
         stored ones, for the length of the with-block; never committed."""
         ...
 

@@ -5,10 +5,12 @@ talks to; it keeps rows only (the Merkle tree's caches and meaning are
 _tree's). Durability: WAL with ``synchronous=FULL``, so a commit that returned survives
 a crash of the process or the machine.
 
-Schema 2 keeps the Merkle tree as c2sp.org/tlog-tiles tiles (table ``tiles``).
-A schema-1 file (table ``tree``, one row per perfect subtree) is converted
-in one transaction when first opened for writing; opened read-only, it is
-read through _legacy_tree and left as it is.
+Schema 2 keeps the Merkle tree as c2sp.org/tlog-tiles tiles (table ``tiles``),
+and schema 3 the head map as tiles too (``map_tiles``, _store_map). A file of
+an older schema (a ``tree`` row per perfect subtree, a ``map_nodes`` row per
+head-map node) is converted in one transaction when first opened for
+writing; opened read-only, it is read through _legacy_tree and _legacy_map
+and left as it is.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from . import _legacy_tree, _staging
+from . import _legacy_map, _legacy_tree, _staging, _store_map
 from ._disclosure_file import DisclosureFile
 from ._errors import LedgerBusyError, StorageError
 from ._progress import COPYING, EVERY, Progress
-from ._smt import Changes, Node
-from ._smt_build import Packed
-from ._staging import NodeCheck
-from ._storage import FULL_TILE_BYTES, DisclosureRow, Row, TileRow
+from ._smt import Changes
+from ._smt_tiles import MapTileRow
+from ._storage import FULL_TILE_BYTES, DisclosureRow, Row, TileCheck, TileRow
 
-#: 2: the Merkle tree as tiles (table ``tiles``); 1: one ``tree`` row per node.
-SCHEMA_VERSION = 2
+#: 3: the head map as tiles (``map_tiles``); 2: the Merkle tree as tiles
+#: (``tiles``), the head map a row per node; 1: both a row per node.
+SCHEMA_VERSION = 3
 
 
 _SCHEMA = """
@@ -59,15 +61,6 @@ CREATE TABLE checkpoints (
     time    INTEGER NOT NULL,
     note    TEXT NOT NULL         -- the C2SP signed note, as signed
 );
-CREATE TABLE map_nodes (
-    depth    INTEGER NOT NULL,    -- head map (spec/bundle.md): distance from the root
-    position BLOB NOT NULL,       -- the key bits above depth, the rest zero
-    version  INTEGER NOT NULL,    -- the checkpoint (seq) that wrote it
-    hash     BLOB NOT NULL,
-    key      BLOB,                -- leaves only
-    value    BLOB,                -- leaves only
-    PRIMARY KEY (depth, position, version)
-) WITHOUT ROWID;
 CREATE TRIGGER entries_dense BEFORE INSERT ON entries
     WHEN NEW.idx IS NOT (SELECT COALESCE(MAX(idx), -1) + 1 FROM entries)
     BEGIN SELECT RAISE(ABORT, 'provledger: log indices must be dense'); END;
@@ -131,6 +124,7 @@ _MAX_INDEX = 2**63 - 1
 _TABLES = {
     b"1": ("meta", "entries", "keys", "tree", "checkpoints", "map_nodes"),
     b"2": ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cosignatures"),
+    b"3": ("meta", "entries", "keys", "tiles", "checkpoints", "map_tiles", "cosignatures"),
 }
 _COLUMNS = "idx, time, entry, hash, subject, type, signer, state"
 # Reads cast every column to its declared type, so a value of another type
@@ -156,6 +150,8 @@ class SQLiteStore:
         self._cosigned = True
         #: True for a schema-1 file opened read-only: the tree is read from ``tree``.
         self._legacy = False
+        #: For a schema-1 or -2 file opened read-only: its head map's nodes.
+        self._legacy_map: _store_map.LegacyNodes | None = None
 
     @classmethod
     def create(
@@ -173,8 +169,8 @@ class SQLiteStore:
         if p.exists():
             raise StorageError(f"{p}: already exists; refusing to overwrite a ledger")
         store = cls(_connect(p, create=True), str(p))
-        statements = [_COSIGNATURES, *_TILES, *(x for t in _TABLES[b"2"] if t != "tiles"
-                                               for x in _append_only(t))]
+        statements = [_COSIGNATURES, *_TILES, _store_map.TABLE,
+                      *(x for t in _TABLES[b"3"] if t != "tiles" for x in _append_only(t))]
         try:
             store._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + ";".join(statements) + ";")
             # Imported here: only creating a ledger needs it, and verifiers that
@@ -197,12 +193,14 @@ class SQLiteStore:
              progress: Progress | None = None) -> SQLiteStore:
         """Open an existing ledger file.
 
-        A schema-1 file is converted to schema 2 when opened for writing, in
-        one transaction: its tree becomes tiles (``progress`` hears of the
-        entries covered, stage ``_legacy_tree.CONVERTING``; a few seconds per
-        million entries) and it gains the cosignatures table if it was made
-        before them. Opened read-only, it is read as it is (tiles assembled
-        from its tree rows, slower) and, if made before cosignatures, reads none.
+        A file of schema 1 or 2 is converted to schema 3 when opened for
+        writing, in one transaction: a schema-1 tree becomes tiles (``progress``
+        hears of the entries covered, stage ``_legacy_tree.CONVERTING``; a few
+        seconds per million entries), the head map's nodes become tiles (stage
+        ``_legacy_map.CONVERTING_MAP``, by checkpoint) and the file gains the
+        cosignatures table if it was made before them. Opened read-only, it is
+        read as it is (tiles assembled from its rows, slower) and, if made
+        before cosignatures, reads none.
 
         Raises:
             StorageError: missing file, not a provledger ledger, or a newer
@@ -233,9 +231,10 @@ class SQLiteStore:
             raise StorageError(f"{p}: unsupported ledger schema {version!r} (tables "
                                f"{', '.join(sorted(set(needed) - tables)) or 'present'}); "
                                "this file was made by another provledger version")
-        if version == b"1":
+        if version in (b"1", b"2"):
             if readonly:
-                store._legacy = True
+                store._legacy = version == b"1"
+                store._legacy_map = _store_map.LegacyNodes(store._conn)
                 store._cosigned = "cosignatures" in tables
             else:
                 try:
@@ -246,13 +245,15 @@ class SQLiteStore:
         return store
 
     def _convert(self, progress: Progress | None) -> None:
-        """Convert a schema-1 file to schema 2 in one transaction (nothing if
-        another process did meanwhile): the tree's rows become tiles and the
-        ``tree`` table goes; the cosignatures table is added if missing.
+        """Convert a schema-1 or -2 file to schema 3 in one transaction
+        (nothing if another process did meanwhile): a schema-1 tree's rows
+        become tiles and the ``tree`` table goes, the cosignatures table is
+        added if missing, and the head map's nodes become tiles.
 
         Raises:
             LedgerBusyError: another writer held the ledger too long.
-            StorageError: the database refused the change.
+            StorageError: the database refused the change, or the head map's
+                nodes do not rebuild to their own roots.
         """
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -265,8 +266,12 @@ class SQLiteStore:
                     _legacy_tree.copy_to_tiles(self._conn, _UPSERT_TILE, progress)
                     for statement in (
                             "DROP TRIGGER IF EXISTS tree_no_update",
-                            "DROP TRIGGER IF EXISTS tree_no_delete", "DROP TABLE tree",
-                            "DROP TRIGGER IF EXISTS meta_no_update"):
+                            "DROP TRIGGER IF EXISTS tree_no_delete", "DROP TABLE tree"):
+                        self._conn.execute(statement)
+                if row is not None and row[0] in (b"1", b"2"):
+                    _store_map.convert(self._conn, progress)
+                    for statement in (*_append_only("map_tiles"),
+                                      "DROP TRIGGER IF EXISTS meta_no_update"):
                         self._conn.execute(statement)
                     self._conn.execute("UPDATE meta SET value = ? WHERE name = 'schema'",
                                        (str(SCHEMA_VERSION).encode(),))
@@ -572,42 +577,33 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: cosignature refused ({exc})") from None
 
-    def map_node(self, depth: int, position: bytes, version: int) -> Node | None:
-        """The head-map node at (depth, position) as of ``version``."""
-        row = self._conn.execute(
-            "SELECT CAST(hash AS BLOB), CAST(key AS BLOB), CAST(value AS BLOB) FROM map_nodes "
-            "WHERE depth = ? AND "
-            "position = ? AND version <= ? ORDER BY version DESC LIMIT 1",
-            (depth, position, version)).fetchone()
-        if row is None:
-            return None
-        return Node(bytes(row[0]), None if row[1] is None else bytes(row[1]),
-                    None if row[2] is None else bytes(row[2]))
+    def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
+        """The head-map tile (level, prefix) as of ``version``."""
+        if self._legacy_map is not None:
+            return _legacy_map.tile(self._legacy_map, level, prefix, version)
+        return _store_map.tile(self._conn, level, prefix, version)
 
-    def map_nodes(self, version: int) -> list[tuple[int, bytes, Node]]:
-        """Every node written by ``version``, in key order."""
-        cur = self._conn.execute(
-            "SELECT CAST(depth AS INTEGER), CAST(position AS BLOB), CAST(hash AS BLOB), "
-            "CAST(key AS BLOB), CAST(value AS BLOB) FROM map_nodes WHERE version = ? "
-            "ORDER BY depth, position", (version,))
-        return [(int(d), bytes(p), Node(bytes(h), None if k is None else bytes(k),
-                                        None if v is None else bytes(v)))
-                for d, p, h, k, v in cur]
+    def map_tiles(self, version: int) -> list[MapTileRow]:
+        """Every head-map tile written by ``version``, by level then prefix."""
+        if self._legacy_map is not None:
+            return _legacy_map.written(self._legacy_map, version)
+        return _store_map.tiles(self._conn, version)
 
-    def insert_packed_map_nodes(self, version: int, packed: Packed) -> None:
-        """Store the nodes a checkpoint's head map wrote, packed (_smt_build);
-        call inside ``write()``.
+    def insert_map_tiles(self, version: int, rows: Sequence[MapTileRow]) -> None:
+        """Store the tiles a checkpoint's head map wrote; call inside ``write()``.
 
         Raises:
-            StorageError: a node is already stored, or the store refused them.
+            StorageError: a tile is already stored, or the store refused them.
         """
         try:
-            _staging.insert_packed(self._conn, "map_nodes", packed, version)
+            _store_map.insert(self._conn, version, rows)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"{self.path}: head map nodes refused ({exc})") from None
+            raise StorageError(f"{self.path}: head map tiles refused ({exc})") from None
 
-    def map_node_count(self) -> int:
-        (n,) = self._conn.execute("SELECT COUNT(*) FROM map_nodes").fetchone()
+    def map_tile_count(self) -> int:
+        if self._legacy_map is not None:
+            return self._legacy_map.count()
+        (n,) = self._conn.execute("SELECT COUNT(*) FROM map_tiles").fetchone()
         return int(n)
 
     def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
@@ -628,11 +624,12 @@ class SQLiteStore:
                 (start, stop))
         return iter(cur)  # the casts make every row (str, bytes); the columns are NOT NULL
 
-    def last_heads(self, start: int, stop: int, size: int) -> Iterator[tuple[str, bytes]]:
-        """(subject, entry) of every subject whose last row below ``size`` has an
-        index in ``start``..``stop``, by index; streamed."""
+    def last_head_indices(self, start: int, stop: int,
+                          size: int) -> Iterator[tuple[bytes, int]]:
+        """(subject as UTF-8, index) of every subject whose last row below
+        ``size`` has an index in ``start``..``stop``, by index; streamed."""
         cur = self._conn.execute(
-            "SELECT CAST(subject AS TEXT), CAST(entry AS BLOB) FROM entries AS e "
+            "SELECT CAST(subject AS BLOB), idx FROM entries AS e "
             "WHERE idx >= ? AND idx < ? AND NOT EXISTS (SELECT 1 FROM entries AS f "
             "WHERE f.subject = e.subject AND f.idx > e.idx AND f.idx < ?) ORDER BY idx",
             (start, min(stop, size), size))
@@ -655,9 +652,11 @@ class SQLiteStore:
         """Head-map changes in a scratch table, for the length of a with-block."""
         return _staging.staged_changes(self._conn, changes)
 
-    def node_check(self) -> AbstractContextManager[NodeCheck]:
-        """A scratch table to compare recomputed head-map nodes with stored ones."""
-        return _staging.node_check(self._conn)
+    def tile_check(self) -> AbstractContextManager[TileCheck]:
+        """A scratch table to compare recomputed head-map tiles with stored ones."""
+        if self._legacy_map is not None:
+            return _staging.tile_check(self._conn, self._legacy_map)
+        return _staging.tile_check(self._conn)
 
     def backup(self, dest: str | Path, *, progress: Progress | None = None) -> None:
         """Copy the ledger to the new file ``dest`` with SQLite's online backup API.

@@ -15,7 +15,7 @@ import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import _headmap_first, _merkle, _smt, _smt_build
+from . import _headmap_first, _merkle, _smt, _smt_tiles
 from ._cosignatures import Cosignature, given_cosignatures, stored_cosignature
 from ._errors import (
     CheckpointError,
@@ -42,12 +42,10 @@ from ._note import (
 from ._parallel import default_processes
 from ._progress import BUILDING_HEAD_MAP, Progress
 from ._receipt import MAX_RECEIPT_BYTES, make_receipt
-from ._smt_build import Packed
+from ._smt_tiles import MapTileRow
 from ._storage import Store
 from ._tree import tree_of
 
-#: Head-map nodes written per INSERT while a checkpoint is made.
-_NODE_BATCH = 10_000
 #: What a receipt needs besides its checkpoint note: 64 proof hashes and headers.
 _RECEIPT_ROOM = 3 * 1024
 
@@ -206,75 +204,52 @@ def add_cosignatures(store: Store, *, origin: str, log_key: bytes, seq: int, tex
     return [new[vkey].witness.name for _, vkey, _ in rows]
 
 
-Sink = Callable[[Packed], None]
+Sink = Callable[[list[MapTileRow]], None]
 
 
 def head_map_into(store: Store, *, previous: SignedCheckpoint | None, size: int,
                   sink: Sink, progress: Progress | None = None) -> bytes:
-    """The head-map root at ``size``; the nodes to store for it go to ``sink``
+    """The head-map root at ``size``; the tiles to store for it go to ``sink``
     in batches.
 
     Memory stays bounded however many subjects changed: the changes are
-    staged in a scratch table and the nodes streamed. A first map is built in
-    one pass over the sorted changes (_smt_build); later ones rewrite the
-    changed paths of the previous version (_smt.update_into). ``progress``
-    hears of the new leaves made, out of the subjects changed (_progress).
+    staged in a scratch table and the tiles streamed. A large first map is
+    built on every core (_headmap_first); otherwise the changes are applied
+    to the previous version's tiles (_smt_tiles.update). ``progress`` hears
+    of the changes applied, out of the subjects changed (_progress).
     """
     if previous is None:
-        def started(total: int) -> Sink:
-            return sink if progress is None else _counting(sink, progress, total)
-
-        built = _headmap_first.build_first(store, size, started, default_processes())
-        if built is not None:
+        def mapped(done: int, total: int) -> None:
             if progress is not None:
-                progress(BUILDING_HEAD_MAP, built[1], built[1])
+                progress(BUILDING_HEAD_MAP, done, total)
+
+        built = _headmap_first.build_first(store, size, sink, default_processes(), mapped)
+        if built is not None:
             return built[0]
     start = previous.size if previous else 0
     leaf_hash, map_key = _merkle.leaf_hash, _smt.map_key
     changes = ((map_key(subject), leaf_hash(entry))
                for subject, entry in store.changed_heads(start, size))
     with store.staged_changes(changes) as staged:
-        total = 0
+        total = staged.count(bytes(32), None, 1 << 62) if progress is not None else 0
+        applied = 0
+
+        def report(n: int) -> None:
+            nonlocal applied
+            applied += n
+            if progress is not None:
+                progress(BUILDING_HEAD_MAP, min(applied, total), total)
+
         if progress is not None:
-            total = staged.count(bytes(32), None, 1 << 62)
-            sink = _counting(sink, progress, total)
-        if previous is None:
-            root = _smt_build.build(staged.stream(), sink)
-        else:
-            root = _update(store, previous.seq, staged, sink)
+            progress(BUILDING_HEAD_MAP, 0, total)
+        batches = _smt_tiles.Batches(sink)
+        root = _smt_tiles.update(store, previous=previous.seq if previous else -1,
+                                 changes=staged, emit=batches.emit,
+                                 applied=report if progress is not None else None)
+        batches.flush()
     if progress is not None:
         progress(BUILDING_HEAD_MAP, total, total)
     return root
-
-
-def _update(store: Store, previous: int, staged: _smt.Changes, sink: Sink) -> bytes:
-    nodes: list[tuple[int, bytes, _smt.Node]] = []
-
-    def emit(depth: int, position: bytes, node: _smt.Node) -> None:
-        nodes.append((depth, position, node))
-        if len(nodes) >= _NODE_BATCH:
-            sink(_smt_build.pack(nodes))
-            nodes.clear()
-
-    root = _smt.update_into(store, previous=previous, changes=staged, emit=emit)
-    if nodes:
-        sink(_smt_build.pack(nodes))
-    return root
-
-
-def _counting(sink: Sink, progress: Progress, total: int) -> Sink:
-    """``sink``, reporting the leaves made (one per changed subject, plus the
-    few old leaves a change splits, hence the clamp) after each batch."""
-    leaves = 0
-    progress(BUILDING_HEAD_MAP, 0, total)
-
-    def counted(packed: Packed) -> None:
-        nonlocal leaves
-        sink(packed)
-        leaves += len(packed.leaf_depths)
-        progress(BUILDING_HEAD_MAP, min(leaves, total), total)
-
-    return counted
 
 
 def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKey,
@@ -311,8 +286,8 @@ def sign_checkpoint(store: Store, *, origin: str, log_key: bytes, key: SigningKe
                                       f"checkpoint {last.seq} ({exc})") from None
     seq = previous[-1].seq + 1 if previous else 0
 
-    def sink(packed: Packed) -> None:
-        store.insert_packed_map_nodes(seq, packed)
+    def sink(rows: list[MapTileRow]) -> None:
+        store.insert_map_tiles(seq, rows)
 
     # Nodes are written as they are made, inside the caller's transaction:
     # a failure before the checkpoint is stored rolls them back with it.

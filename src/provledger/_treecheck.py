@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterator
 
 from . import _merkle
-from ._errors import AuditError, ProvLedgerError
+from ._errors import AuditError, DamagedStoreError, ProvLedgerError
 from ._merkle import HASH_SIZE
 from ._progress import CHECKING_HEAD_MAPS, CHECKING_TREE, EVERY, Progress
 from ._storage import Store, TileRow
@@ -149,8 +149,8 @@ def _first_difference(expected: bytes, stored: bytes) -> int | None:
 
 def _check_head_maps(store: Store, signed: list[SignedCheckpoint],
                      progress: Progress | None) -> None:
-    """Rebuild each checkpoint's head-map nodes from the previous (already checked)
-    version and the entries between them; compare nodes and root.
+    """Rebuild each checkpoint's head-map tiles from the previous (already checked)
+    version and the entries between them; compare tiles and root.
 
     Progress is counted in entries covered, up to the last checkpoint's size."""
     previous: SignedCheckpoint | None = None
@@ -162,21 +162,24 @@ def _check_head_maps(store: Store, signed: list[SignedCheckpoint],
         inner: Progress | None = None
         if progress is not None:
             inner = _scaled(progress, previous.size if previous else 0, cp.size, last)
-        with store.node_check() as check:
-            heads = head_map_into(store, previous=previous, size=cp.size, sink=check.add_packed,
-                                  progress=inner)
+        with store.tile_check() as check:
+            try:
+                heads = head_map_into(store, previous=previous, size=cp.size, sink=check.add,
+                                      progress=inner)
+            except DamagedStoreError as exc:
+                raise AuditError(f"checkpoint {cp.seq}: {exc}") from None
             if heads != cp.heads:
                 raise AuditError(f"checkpoint {cp.seq}: head map root is not the map of the "
                                  f"entries' heads at size {cp.size}")
             if not check.matches(cp.seq):
-                raise AuditError(f"checkpoint {cp.seq}: stored head map nodes differ from the "
+                raise AuditError(f"checkpoint {cp.seq}: stored head map tiles differ from the "
                                  "ones the entries prove")
             total += check.count
         previous = cp
         if progress is not None:
             progress(CHECKING_HEAD_MAPS, cp.size, last)
-    if store.map_node_count() != total:
-        raise AuditError("the head map holds nodes that no checkpoint wrote")
+    if store.map_tile_count() != total:
+        raise AuditError("the head map holds tiles that no checkpoint wrote")
 
 
 def _scaled(progress: Progress, start: int, stop: int, last: int) -> Progress:
