@@ -184,3 +184,16 @@ def test_a_schema_2_postgres_ledger_reads_and_converts(pg_url: str) -> None:
                                             "WHERE table_schema = current_schema()")}
     assert "map_tiles" in tables
     assert "map_nodes" not in tables
+
+
+def test_a_reader_of_a_file_converted_under_it_is_told_to_open_it_again(v3: Path) -> None:
+    """Read-only, the file's head map is read from its nodes; once another
+    process converts it, those are gone, and the reader says so."""
+    reader = SQLiteStore.open(v3, readonly=True)
+    try:
+        assert reader.map_tile(0, b"", 3) is not None
+        SQLiteStore.open(v3).close()
+        with pytest.raises(pl.StorageError, match="open it again"):
+            reader.map_tile(0, b"", 3)
+    finally:
+        reader.close()

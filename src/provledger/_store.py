@@ -529,10 +529,18 @@ class SQLiteStore:
         (n,) = self._conn.execute("SELECT COUNT(*) FROM tiles").fetchone()
         return int(n)
 
-    def _legacy_error(self, exc: sqlite3.OperationalError) -> StorageError:
-        """A failed read of a schema-1 file's tree (opened read-only)."""
-        return StorageError(f"{self.path}: cannot read the Merkle tree ({exc}); if another "
+    def _legacy_error(self, exc: sqlite3.OperationalError,
+                      what: str = "Merkle tree") -> StorageError:
+        """A failed read of an older file's tree or head map (opened read-only)."""
+        return StorageError(f"{self.path}: cannot read the {what} ({exc}); if another "
                             "process converted the file to tiles meanwhile, open it again")
+
+    @contextmanager
+    def _legacy_reads(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise self._legacy_error(exc, what) from None
 
     def checkpoints(self) -> list[tuple[int, int, int, str]]:
         """(seq, size, time, note) of every signed checkpoint, oldest first."""
@@ -580,13 +588,15 @@ class SQLiteStore:
     def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
         """The head-map tile (level, prefix) as of ``version``."""
         if self._legacy_map is not None:
-            return _legacy_map.tile(self._legacy_map, level, prefix, version)
+            with self._legacy_reads("head map"):
+                return _legacy_map.tile(self._legacy_map, level, prefix, version)
         return _store_map.tile(self._conn, level, prefix, version)
 
     def map_tiles(self, version: int) -> list[MapTileRow]:
         """Every head-map tile written by ``version``, by level then prefix."""
         if self._legacy_map is not None:
-            return _legacy_map.written(self._legacy_map, version)
+            with self._legacy_reads("head map"):
+                return _legacy_map.written(self._legacy_map, version)
         return _store_map.tiles(self._conn, version)
 
     def insert_map_tiles(self, version: int, rows: Sequence[MapTileRow]) -> None:
@@ -602,7 +612,8 @@ class SQLiteStore:
 
     def map_tile_count(self) -> int:
         if self._legacy_map is not None:
-            return self._legacy_map.count()
+            with self._legacy_reads("head map"):
+                return self._legacy_map.count()
         (n,) = self._conn.execute("SELECT COUNT(*) FROM map_tiles").fetchone()
         return int(n)
 
