@@ -20,6 +20,17 @@ TABLES_2 = ("meta", "entries", "keys", "tiles", "checkpoints", "map_nodes", "cos
 #: Tables whose rows are never updated or deleted (tiles have their own rule).
 _APPEND_ONLY = ("meta", "entries", "keys", "checkpoints", "map_tiles", "cosignatures")
 
+#: The head map, a row per tile (_smt_tiles) and version.
+_MAP_TILES_TABLE = """
+CREATE TABLE map_tiles (
+    level   INTEGER NOT NULL,
+    prefix  BYTEA NOT NULL,
+    version BIGINT NOT NULL,
+    data    BYTEA NOT NULL,
+    PRIMARY KEY (level, prefix, version)
+);
+"""
+
 _TABLES_SQL = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
 CREATE TABLE entries (
@@ -45,14 +56,7 @@ CREATE TABLE checkpoints (
     time    BIGINT NOT NULL,
     note    TEXT NOT NULL
 );
-CREATE TABLE map_tiles (
-    level   INTEGER NOT NULL,
-    prefix  BYTEA NOT NULL,
-    version BIGINT NOT NULL,
-    data    BYTEA NOT NULL,
-    PRIMARY KEY (level, prefix, version)
-);
-CREATE TABLE tiles (
+{_MAP_TILES_TABLE}CREATE TABLE tiles (
     level   INTEGER NOT NULL,
     idx     BIGINT NOT NULL,
     hashes  BYTEA NOT NULL,
@@ -101,27 +105,15 @@ CREATE TRIGGER tiles_no_truncate BEFORE TRUNCATE ON tiles
     FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
 """
 
-#: Schema 2 -> 3 (_pgmap.convert): the head map's tiles, append-only as the rest.
-MAP_TILES = """
-CREATE TABLE map_tiles (
-    level   INTEGER NOT NULL,
-    prefix  BYTEA NOT NULL,
-    version BIGINT NOT NULL,
-    data    BYTEA NOT NULL,
-    PRIMARY KEY (level, prefix, version)
-);
-CREATE TRIGGER map_tiles_no_update BEFORE UPDATE OR DELETE ON map_tiles
-    FOR EACH ROW EXECUTE FUNCTION provledger_append_only();
-CREATE TRIGGER map_tiles_no_truncate BEFORE TRUNCATE ON map_tiles
-    FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
-"""
-
 _APPEND_ONLY_SQL = """
 CREATE TRIGGER {t}_no_update BEFORE UPDATE OR DELETE ON {t}
     FOR EACH ROW EXECUTE FUNCTION provledger_append_only();
 CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t}
     FOR EACH STATEMENT EXECUTE FUNCTION provledger_append_only();
 """
+
+#: Schema 2 -> 3 (_pgmap.convert): the head map's tiles, append-only as the rest.
+MAP_TILES = _MAP_TILES_TABLE + _APPEND_ONLY_SQL.format(t="map_tiles")
 
 #: The one erasable table: the clear text of committed fields (spec/disclosure.md),
 #: never published, deleted on request. Made by writers of ledgers older than it.

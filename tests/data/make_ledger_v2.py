@@ -40,7 +40,8 @@ def key(name: str) -> pl.SigningKey:
     return pl.SigningKey(hashlib.sha256(f"test key {name}".encode()).digest())
 
 
-def main(dest: Path) -> None:
+def main(dest: Path, series: str = "V2") -> None:
+    """Write the ledger to ``dest``; serials are ``series``-0000 on."""
     t = [T0]
 
     def clock() -> float:
@@ -66,10 +67,10 @@ def main(dest: Path) -> None:
             add(jeweler, pl.authority_subject(workshop.public_key),
                 pl.RoleGranted(key=workshop.public_key, name="Workshop", role="service"))
             for n in range(CERTIFICATES):
-                serial = f"V2-{n:04d}"
+                serial = f"{series}-{n:04d}"
                 add(jeweler, pl.serial_item_id(jeweler.public_key, serial),
                     pl.CertificateIssued(kind="ring", serial=serial, owner=owner.public_key))
-            first = pl.serial_item_id(jeweler.public_key, "V2-0000")
+            first = pl.serial_item_id(jeweler.public_key, f"{series}-0000")
             add(workshop, first, pl.RepairRecorded(work="Resize", category="service",
                                                    performed_by="Workshop", started=1,
                                                    completed=2))
