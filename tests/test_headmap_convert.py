@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +200,36 @@ def test_a_reader_of_a_file_converted_under_it_is_told_to_open_it_again(v3: Path
             reader.map_tile(0, b"", 3)
     finally:
         reader.close()
+
+
+_CONVERT_AND_HANG = """
+import sys, time
+from provledger._legacy_map import CONVERTING_MAP
+from provledger._store import SQLiteStore
+
+def hang(stage, done, total):
+    if stage == CONVERTING_MAP and done == 2:
+        print("converting", flush=True)
+        time.sleep(60)
+
+SQLiteStore.open(sys.argv[1], progress=hang)
+"""
+
+
+def test_a_conversion_killed_halfway_leaves_the_file_as_it_was(v3: Path) -> None:
+    """kill -9 in the middle of the conversion's transaction: the file reads
+    as before (schema 2, the same rows) and converts on the next write-open."""
+    before = snapshot(v3)
+    with subprocess.Popen([sys.executable, "-c", _CONVERT_AND_HANG, str(v3)],
+                          stdout=subprocess.PIPE) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == b"converting\n"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(v3) == before
+    with pl.Ledger.open(v3) as ledger:
+        assert ledger.store.meta()["schema"] == b"3"
+        assert ledger.audit().checkpoints == 4
