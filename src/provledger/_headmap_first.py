@@ -6,24 +6,28 @@ has: at a million subjects, a million subjects read and hashed, and about
 reading, hashing and building; this process only stores the tiles, as they
 arrive.
 
-1. Scatter: each worker takes a range of log indices, reads the subjects
-   whose last entry below the size lies in it (so every subject once, with
-   no merge), and appends each one's map key and leaf hash (from the tree's
-   level-0 tiles) to one scratch file per bucket: the key's first byte, a
-   slot of the root tile.
+1. Scatter: this process copies the leaf hashes out of the tree's level-0
+   tiles into a scratch file, by index. Each worker takes a range of
+   subjects, reads each one's last entry below the size from the subject
+   index (so every subject once, with no merge) and appends its map key
+   and leaf hash (read from that file) to one scratch file per bucket: the
+   key's first byte, a slot of the root tile.
 2. Build: each worker takes a bucket, sorts its records in memory and builds
    the tiles below that slot; they come back here, a bounded number of
    buckets in flight, and go to the sink in bucket order.
 3. The root tile is made here from the 256 slots.
 
 Memory stays bounded: a bucket's records (1/256 of the subjects), and a few
-buckets' tiles.
+buckets' tiles; the leaf hashes (32 bytes an entry) are read through the
+page cache, not held.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import mmap
 import multiprocessing
 import os
 import shutil
@@ -36,16 +40,18 @@ from . import _smt_tiles
 from ._errors import StorageError
 from ._smt import EMPTY
 from ._smt_tiles import Child, MapTileRow
-from ._storage import Store, TileRow
+from ._storage import Store
 
 Sink = Callable[[list[MapTileRow]], None]
 #: Below this many entries, forking workers costs more than it saves.
 MIN_ENTRIES = 50_000
 BUCKETS = 256
 _RECORD = 64
-#: A worker's records leave its buffers for its scratch files about every
-#: so many (64 bytes each).
+#: A worker's records leave its buffers for its scratch files every so many
+#: (64 bytes each).
 _FLUSH = 16_384
+#: The scratch file of every entry's leaf hash, by index.
+_LEAVES = "leaves"
 
 #: The store whose workers read (set before the fork; a worker opens its own reader).
 _store: Store | None = None
@@ -67,17 +73,20 @@ def build_first(store: Store, size: int, sink: Sink, processes: int,
     """
     if processes < 2 or size < MIN_ENTRIES:
         return None
+    if size == 0:
+        return EMPTY, 0
     scratch = tempfile.mkdtemp(prefix="provledger-headmap-")
     global _store  # noqa: PLW0603 - handed to the forked workers
     _store = store
     try:
+        _write_leaves(store, size, os.path.join(scratch, _LEAVES))
+        bounds: list[str | None] = [None, *store.subject_bounds(size, processes), None]
+        jobs = [(w, lo, hi) for w, (lo, hi) in enumerate(itertools.pairwise(bounds))]
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            step = -(-size // processes)
-            ranges = [(w, w * step, min(size, (w + 1) * step)) for w in range(processes)]
-            pool.starmap(_scatter, [(scratch, job, size) for job in ranges])
+            pool.starmap(_scatter, [(scratch, job, size) for job in jobs])
             subjects = 0
             children: list[Child] = []
-            for j, (child, rows, count) in enumerate(_built(pool, scratch, processes)):
+            for j, (child, rows, count) in enumerate(_built(pool, scratch, len(jobs))):
                 if rows:
                     sink(rows)
                 if child is not None:
@@ -107,21 +116,33 @@ def _built(pool: multiprocessing.pool.Pool, scratch: str,
         yield pending.pop(0).get()
 
 
-def _scatter(scratch: str, job: tuple[int, int, int], size: int) -> int:
-    """Worker: bucket the map records of the subjects whose last entry below
-    ``size`` is in ``start``..``stop`` (``job`` is worker, start, stop);
-    returns how many it wrote.
-
-    A record's value is the entry's leaf hash as the tree's level-0 tiles
-    hold it (the tree the checkpoint signs; an audit checks those tiles
-    against the entries before it rebuilds a head map), read in step with
-    the entries rather than rehashing them.
+def _write_leaves(store: Store, size: int, path: str) -> None:
+    """The leaf hashes of entries 0..size-1 as the tree's level-0 tiles hold
+    them (the tree the checkpoint signs; an audit checks those tiles against
+    the entries before it rebuilds a head map), 32 bytes each, to ``path``.
 
     Raises:
-        StorageError: a level-0 tile the range needs is missing or short.
+        StorageError: a level-0 tile is missing or short.
     """
+    done = 0
+    with open(path, "wb") as out:
+        for tile in store.tile_rows(0, 0, ((size - 1) >> 8) + 1):
+            want = min(size - done, 256) * 32
+            if tile.index != done >> 8 or len(tile.hashes) < want:
+                break
+            out.write(tile.hashes[:want])
+            done += want // 32
+    if done < size:
+        raise StorageError(f"the tree's tile 0/{done >> 8} is missing or short")
+
+
+def _scatter(scratch: str, job: tuple[int, str | None, str | None], size: int) -> int:
+    """Worker: bucket the map records of the subjects from ``lo`` up to
+    ``hi`` (``job`` is worker, lo, hi; None: no bound), each with its last
+    entry below ``size``; returns how many it wrote. A record's value is
+    that entry's leaf hash, read from the file _write_leaves made."""
     assert _store is not None
-    worker, start, stop = job
+    worker, lo, hi = job
     reader = _store.reader()
     sha = hashlib.sha256
     buffers = [bytearray() for _ in range(BUCKETS)]
@@ -129,40 +150,20 @@ def _scatter(scratch: str, job: tuple[int, int, int], size: int) -> int:
     with contextlib.ExitStack() as files:
         out = [files.enter_context(open(_path(scratch, worker, j), "wb"))
                for j in range(BUCKETS)]
+        f = files.enter_context(open(os.path.join(scratch, _LEAVES), "rb"))
+        leaves = files.enter_context(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
         try:
-            tiles = reader.tile_rows(0, start >> 8, ((min(stop, size) - 1) >> 8) + 1)
-            at_tile, hashes = -1, b""
-            for subject, index in reader.last_head_indices(start, stop, size):
-                if index >> 8 != at_tile:
-                    at_tile, hashes = _tile_hashes(tiles, index >> 8)
-                    if count >= _FLUSH:
-                        _flush(buffers, out)
-                        count = 0
-                at = (index & 255) << 5
-                leaf = hashes[at:at + 32]
-                if len(leaf) != 32:
-                    raise StorageError(f"the tree's tile 0/{at_tile} does not hold entry {index}")
+            for subject, index in reader.last_heads_between(lo, hi, size):
+                at = index << 5
                 key = sha(subject).digest()
-                buffers[key[0]] += key + leaf
+                buffers[key[0]] += key + leaves[at:at + 32]
                 count += 1
+                if count % _FLUSH == 0:
+                    _flush(buffers, out)
             _flush(buffers, out)
         finally:
             reader.close()
     return count
-
-
-def _tile_hashes(tiles: Iterator[TileRow], index: int) -> tuple[int, bytes]:
-    """Level-0 tile ``index`` (its number and hashes), read on from ``tiles``.
-
-    Raises:
-        StorageError: it is missing.
-    """
-    for tile in tiles:
-        if tile.index == index:
-            return index, tile.hashes
-        if tile.index > index:
-            break
-    raise StorageError(f"the tree's tile 0/{index} is missing")
 
 
 def _flush(buffers: list[bytearray], out: Sequence[BinaryIO]) -> None:

@@ -363,31 +363,45 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM entries WHERE type = 'key.revoked' ORDER BY idx")]
 
     def changed_heads(self, start: int, stop: int) -> Iterator[tuple[str, bytes]]:
-        """Streamed by windows of the index (:meth:`_last_heads`)."""
-        for subject, entry in self._last_heads("e.subject, e.entry", start, stop, stop):
-            yield str(subject), bytes(entry)
-
-    def last_head_indices(self, start: int, stop: int,
-                          size: int) -> Iterator[tuple[bytes, int]]:
-        for subject, idx in self._last_heads("convert_to(e.subject, 'UTF8'), e.idx",
-                                             start, stop, size):
-            yield bytes(subject), int(idx)
-
-    def _last_heads(self, columns: str, start: int, stop: int,
-                    size: int) -> Iterator[tuple[Any, ...]]:
-        """``columns`` of the last row below ``size`` of every subject whose
-        last row lies in ``start``..``stop``, by index; a window of the index
-        per query, so other reads may run in between."""
-        end = _clamp(size)
-        pos, upper_end = max(_clamp(start), 0), min(_clamp(stop), end)
-        while pos < upper_end:
-            upper = min(pos + _CHUNK * 4, upper_end)
-            yield from self._all(
-                f"SELECT {columns} FROM entries AS e WHERE e.idx >= %s "
-                "AND e.idx < %s AND NOT EXISTS (SELECT 1 FROM entries AS f WHERE "
-                "f.subject = e.subject AND f.idx > e.idx AND f.idx < %s) ORDER BY e.idx",
-                (pos, upper, end))
+        """(subject, entry) of every subject whose last row below ``stop`` lies in
+        ``start``..``stop``, by index; a window of the index per query, so other
+        reads may run in between."""
+        end = _clamp(stop)
+        pos = max(_clamp(start), 0)
+        while pos < end:
+            upper = min(pos + _CHUNK * 4, end)
+            for subject, entry in self._all(
+                    "SELECT e.subject, e.entry FROM entries AS e WHERE e.idx >= %s "
+                    "AND e.idx < %s AND NOT EXISTS (SELECT 1 FROM entries AS f WHERE "
+                    "f.subject = e.subject AND f.idx > e.idx AND f.idx < %s) ORDER BY e.idx",
+                    (pos, upper, end)):
+                yield str(subject), bytes(entry)
             pos = upper
+
+    def subject_bounds(self, size: int, parts: int) -> list[str]:
+        sample = [size * k // parts for k in range(1, parts)]
+        return [str(subject) for (subject,) in self._all(
+            "SELECT DISTINCT subject FROM entries WHERE idx = ANY(%s) ORDER BY 1", (sample,))]
+
+    def last_heads_between(self, lo: str | None, hi: str | None,
+                           size: int) -> Iterator[tuple[bytes, int]]:
+        """A window of subjects per query, so other reads may run in between."""
+        pos, first = lo, True
+        while True:
+            terms, args = "", []
+            if pos is not None:
+                terms, args = ("subject >= %s AND " if first else "subject > %s AND "), [pos]
+            if hi is not None:
+                terms, args = terms + "subject < %s AND ", [*args, hi]
+            chunk = self._all(
+                f"SELECT subject, convert_to(subject, 'UTF8'), MAX(idx) FROM entries "
+                f"WHERE {terms}idx < %s GROUP BY subject ORDER BY subject LIMIT %s",
+                (*args, _clamp(size), _CHUNK * 4))
+            for _, subject, idx in chunk:
+                yield bytes(subject), int(idx)
+            if len(chunk) < _CHUNK * 4:
+                return
+            pos, first = str(chunk[-1][0]), False
 
     def key_subject(self, key: bytes) -> tuple[str, int] | None:
         row = self._one("SELECT subject, idx FROM keys WHERE key = %s", (key,))

@@ -155,11 +155,18 @@ class EntryStore(Protocol):
         row in ``start``..``stop``, in any order; may stream."""
         ...
 
-    def last_head_indices(self, start: int, stop: int,
-                          size: int) -> Iterator[tuple[bytes, int]]:
-        """(subject as UTF-8, index) of every subject whose last row below
-        ``size`` has its index in ``start``..``stop``, by index; may stream.
-        Ranges that cover 0..size name every subject exactly once."""
+    def subject_bounds(self, size: int, parts: int) -> list[str]:
+        """Up to ``parts`` - 1 distinct subjects of entries below ``size``, in
+        the store's order of subjects, that cut them into about ``parts``
+        ranges (from a sample: the ranges need not be equal)."""
+        ...
+
+    def last_heads_between(self, lo: str | None, hi: str | None,
+                           size: int) -> Iterator[tuple[bytes, int]]:
+        """(subject as UTF-8, index of its last entry below ``size``) of every
+        subject from ``lo`` (included) to ``hi`` (excluded) in the store's
+        order, None being no bound; may stream. Ranges between consecutive
+        :meth:`subject_bounds` name every subject exactly once."""
         ...
 
     def key_subject(self, key: bytes) -> tuple[str, int] | None:

@@ -635,16 +635,20 @@ class SQLiteStore:
                 (start, stop))
         return iter(cur)  # the casts make every row (str, bytes); the columns are NOT NULL
 
-    def last_head_indices(self, start: int, stop: int,
-                          size: int) -> Iterator[tuple[bytes, int]]:
-        """(subject as UTF-8, index) of every subject whose last row below
-        ``size`` has an index in ``start``..``stop``, by index; streamed."""
+    def subject_bounds(self, size: int, parts: int) -> list[str]:
+        sample = [size * k // parts for k in range(1, parts)]
+        return [str(subject) for (subject,) in self._conn.execute(
+            "SELECT DISTINCT CAST(subject AS TEXT) FROM entries WHERE idx IN "
+            f"({', '.join('?' * len(sample))}) ORDER BY 1", sample)]
+
+    def last_heads_between(self, lo: str | None, hi: str | None,
+                           size: int) -> Iterator[tuple[bytes, int]]:
+        """Streamed from the subject index alone (_headmap_first)."""
+        where, args = _subject_range(lo, hi)
         cur = self._conn.execute(
-            "SELECT CAST(subject AS BLOB), idx FROM entries AS e "
-            "WHERE idx >= ? AND idx < ? AND NOT EXISTS (SELECT 1 FROM entries AS f "
-            "WHERE f.subject = e.subject AND f.idx > e.idx AND f.idx < ?) ORDER BY idx",
-            (start, min(stop, size), size))
-        return iter(cur)
+            f"SELECT CAST(subject AS BLOB), MAX(idx) FROM entries WHERE {where}idx < ? "
+            "GROUP BY subject", (*args, size))
+        return ((bytes(subject), int(idx)) for subject, idx in cur)
 
     def reader(self) -> SQLiteStore:
         """Another read-only store object on the same file, for a worker process.
@@ -783,6 +787,17 @@ class SQLiteStore:
     def close(self) -> None:
         self._private.close()
         self._conn.close()
+
+
+def _subject_range(lo: str | None, hi: str | None) -> tuple[str, tuple[str, ...]]:
+    """The WHERE terms (each followed by AND) and arguments of subjects in [lo, hi)."""
+    terms: str = ""
+    args: tuple[str, ...] = ()
+    if lo is not None:
+        terms, args = "subject >= ? AND ", (lo,)
+    if hi is not None:
+        terms, args = terms + "subject < ? AND ", (*args, hi)
+    return terms, args
 
 
 def _lenient_text(raw: bytes) -> str:
