@@ -308,11 +308,13 @@ def _bounds(prefix: bytes) -> tuple[bytes, bytes | None]:
     return lo, p.to_bytes(len(prefix), "big") + bytes(32 - len(prefix))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def _nodes(level: int, prefix: bytes, data: bytes
            ) -> dict[tuple[int, int], tuple[bytes, bytes | None]]:
-    """Every node of a stored tile (cached: rows never change, and the top
-    tiles are on every proof's path)."""
+    """Every node of a stored tile (cached by content, so never stale: the
+    top tiles are on every proof's path). 512 holds the root and every
+    second-level tile; a full tile's nodes take about 75 kB, so at most
+    about 40 MB."""
     record: dict[tuple[int, int], tuple[bytes, bytes | None]] = {}
     summarize(decode(level, prefix, data), record)
     return record
