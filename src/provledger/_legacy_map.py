@@ -13,12 +13,13 @@ no older node is left standing where the map has moved on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from . import _smt_tiles
 from ._errors import StorageError
+from ._progress import Progress
 from ._smt import EMPTY, Changes
 from ._smt_tiles import Child, MapTileRow, TileStore
 
@@ -39,6 +40,10 @@ class LegacyNodes(Protocol):
         """(depth, position, is a leaf) of every node ``version`` wrote."""
         ...
 
+    def legacy_versions(self) -> list[int]:
+        """Every version that wrote nodes, in order."""
+        ...
+
 
 def tile(nodes: LegacyNodes, level: int, prefix: bytes, version: int) -> bytes | None:
     """The tile (level, prefix) of the map at ``version``, as _smt_tiles stores it."""
@@ -52,7 +57,7 @@ def tile(nodes: LegacyNodes, level: int, prefix: bytes, version: int) -> bytes |
         # A lone leaf has no tile of its own, except as a map's only key.
         return _smt_tiles.encode([(key[0], key + value, None)]) if level == 0 else None
     children: dict[int, Child] = {}
-    for depth in range(8 * level + 1, min(8 * level + 8, 256) + 1):
+    for depth in range(8 * level + 1, 8 * level + 9):
         for position, h, key, value in nodes.legacy_nodes(depth, lo, hi, version):
             if key is not None and value is not None:
                 children[key[level]] = (key[level], key + value, None)
@@ -78,26 +83,35 @@ def written(nodes: LegacyNodes, version: int) -> list[MapTileRow]:
     return out
 
 
+def count(nodes: LegacyNodes) -> int:
+    """How many tiles the nodes make, over all versions."""
+    return sum(len(written(nodes, v)) for v in nodes.legacy_versions())
+
+
 def root(nodes: LegacyNodes, version: int) -> bytes:
     """The map root at ``version`` as the nodes store it."""
     top = nodes.legacy_nodes(0, bytes(32), bytes(32), version)
     return top[0][1] if top else EMPTY
 
 
-def convert(nodes: LegacyNodes, versions: Iterable[tuple[int, AbstractContextManager[Changes]]],
-            tiles: TileStore, insert: Callable[[int, list[MapTileRow]], None]) -> None:
-    """Write the tiles of every version: ``versions`` gives, in order, each
-    version that wrote nodes with the (key, value) of the leaves it wrote;
-    ``insert(version, rows)`` stores rows that ``tiles`` then reads.
+def convert(nodes: LegacyNodes, staged: Callable[[int], AbstractContextManager[Changes]],
+            tiles: TileStore, insert: Callable[[int, list[MapTileRow]], None],
+            progress: Progress | None) -> None:
+    """Write the tiles of every version, in order: ``staged(version)`` gives
+    the (key, value) of the leaves it wrote; ``insert(version, rows)`` stores
+    rows that ``tiles`` then reads. ``progress`` hears of the versions done.
 
     Raises:
         StorageError: a version's tiles do not give the root its nodes store
             (the nodes are damaged); the caller rolls back.
     """
+    versions = nodes.legacy_versions()
     previous = -1
-    for version, staged in versions:
+    for done, version in enumerate(versions):
+        if progress is not None:
+            progress(CONVERTING_MAP, done, len(versions))
         batches = _smt_tiles.Batches(functools.partial(insert, version))
-        with staged as changes:
+        with staged(version) as changes:
             got = _smt_tiles.update(tiles, previous=previous, changes=changes,
                                     emit=batches.emit)
         batches.flush()
@@ -105,3 +119,5 @@ def convert(nodes: LegacyNodes, versions: Iterable[tuple[int, AbstractContextMan
             raise StorageError(f"the head map of checkpoint {version} does not rebuild to the "
                                "root its stored nodes give; audit the ledger")
         previous = version
+    if progress is not None:
+        progress(CONVERTING_MAP, len(versions), len(versions))

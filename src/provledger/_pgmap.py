@@ -7,15 +7,13 @@ is read through _legacy_map when opened read-only, and converted to tiles
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import _legacy_map, _pgschema, _pgstaging
-from ._legacy_map import CONVERTING_MAP, NodeRow
+from ._legacy_map import NodeRow
 from ._progress import Progress
-from ._smt import Changes
-from ._smt_tiles import MapTileRow
+from ._smt_tiles import MapTileRow, TileStore
 
 if TYPE_CHECKING:
     import psycopg
@@ -65,16 +63,15 @@ class LegacyNodes:
             "SELECT depth, position, key IS NOT NULL FROM map_nodes WHERE version = %s",
             (version,))]
 
-    def count(self) -> int:
-        """How many tiles the nodes make, over all versions."""
-        versions = [int(v) for (v,) in self._conn.execute(
+    def legacy_versions(self) -> list[int]:
+        return [int(v) for (v,) in self._conn.execute(
             "SELECT DISTINCT version FROM map_nodes ORDER BY version")]
-        return sum(len(_legacy_map.written(self, v)) for v in versions)
 
 
-def convert(conn: Conn, progress: Progress | None) -> None:
-    """Turn a ledger's ``map_nodes`` into ``map_tiles``, drop them and record
-    schema 3; call inside a write transaction, which a failure must roll back.
+def convert(conn: Conn, tiles: TileStore, progress: Progress | None) -> None:
+    """Turn a ledger's ``map_nodes`` into ``map_tiles`` (which ``tiles``
+    reads), drop them and record schema 3; call inside a write transaction,
+    which a failure must roll back.
 
     Raises:
         StorageError: the nodes do not rebuild to their own roots.
@@ -84,25 +81,10 @@ def convert(conn: Conn, progress: Progress | None) -> None:
     conn.execute("CREATE TEMP TABLE legacy_leaves ON COMMIT DROP AS SELECT version, key, value "
                  "FROM map_nodes WHERE key IS NOT NULL")
     conn.execute("CREATE INDEX ON pg_temp.legacy_leaves (version)")
-    done = [int(v) for (v,) in conn.execute(
-        "SELECT DISTINCT version FROM pg_temp.legacy_leaves ORDER BY version")]
-
-    def versions() -> Iterator[tuple[int, AbstractContextManager[Changes]]]:
-        for i, version in enumerate(done):
-            if progress is not None:
-                progress(CONVERTING_MAP, i, len(done))
-            yield version, _pgstaging.staged_query(
-                conn, "SELECT key, value FROM pg_temp.legacy_leaves WHERE version = %s",
-                (version,))
-
-    class Tiles:
-        def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
-            return tile(conn, level, prefix, version)
-
-    _legacy_map.convert(LegacyNodes(conn), versions(), Tiles(),
-                        lambda version, rows: insert(conn, version, rows))
-    if progress is not None:
-        progress(CONVERTING_MAP, len(done), len(done))
+    _legacy_map.convert(
+        LegacyNodes(conn), lambda version: _pgstaging.staged_query(
+            conn, "SELECT key, value FROM pg_temp.legacy_leaves WHERE version = %s", (version,)),
+        tiles, lambda version, rows: insert(conn, version, rows), progress)
     conn.execute("DROP TABLE map_nodes")
     conn.execute("DROP TRIGGER meta_no_update ON meta")
     conn.execute("UPDATE meta SET value = %s WHERE name = 'schema'", (b"3",))

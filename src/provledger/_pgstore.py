@@ -197,7 +197,7 @@ class PostgresStore:
             if self.meta().get("schema") != b"2":
                 return
             try:
-                _pgmap.convert(self._conn, progress)
+                _pgmap.convert(self._conn, self, progress)
             except psycopg.Error as exc:
                 raise StorageError(f"{self.path}: cannot convert the ledger to the current "
                                    f"schema ({_reason(exc)})") from None
@@ -598,7 +598,7 @@ class PostgresStore:
 
     def map_tile_count(self) -> int:
         if self._legacy_map is not None:
-            return self._legacy_map.count()
+            return _legacy_map.count(self._legacy_map)
         row = self._one("SELECT COUNT(*) FROM map_tiles")
         return int(row[0]) if row else 0
 

@@ -93,8 +93,8 @@ def decode(level: int, prefix: bytes, data: bytes) -> list[Child]:
 
 
 def _damaged(level: int, prefix: bytes, why: str) -> DamagedStoreError:
-    return DamagedStoreError(f"head map tile at level {level}, prefix {prefix.hex() or '(root)'} "
-                        f"is damaged: {why}")
+    return DamagedStoreError(f"head map tile at level {level}, prefix "
+                             f"{prefix.hex() or '(root)'} is damaged: {why}")
 
 
 def summarize(children: Sequence[Child],

@@ -269,7 +269,7 @@ class SQLiteStore:
                             "DROP TRIGGER IF EXISTS tree_no_delete", "DROP TABLE tree"):
                         self._conn.execute(statement)
                 if row is not None and row[0] in (b"1", b"2"):
-                    _store_map.convert(self._conn, progress)
+                    _store_map.convert(self._conn, self, progress)
                     for statement in (*_append_only("map_tiles"),
                                       "DROP TRIGGER IF EXISTS meta_no_update"):
                         self._conn.execute(statement)
@@ -613,7 +613,7 @@ class SQLiteStore:
     def map_tile_count(self) -> int:
         if self._legacy_map is not None:
             with self._legacy_reads("head map"):
-                return self._legacy_map.count()
+                return _legacy_map.count(self._legacy_map)
         (n,) = self._conn.execute("SELECT COUNT(*) FROM map_tiles").fetchone()
         return int(n)
 

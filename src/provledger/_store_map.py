@@ -9,14 +9,12 @@ their nodes into tiles in the caller's transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 
 from . import _legacy_map, _staging
-from ._legacy_map import CONVERTING_MAP, NodeRow
+from ._legacy_map import NodeRow
 from ._progress import Progress
-from ._smt import Changes
-from ._smt_tiles import MapTileRow
+from ._smt_tiles import MapTileRow, TileStore
 
 #: A rowid table: in a WITHOUT ROWID one a tile's few kB overflow the key's
 #: pages, and storing a first map took 3.6 times as long.
@@ -69,53 +67,36 @@ class LegacyNodes:
             "SELECT CAST(depth AS INTEGER), CAST(position AS BLOB), key IS NOT NULL "
             "FROM map_nodes WHERE version = ?", (version,))]
 
-    def count(self) -> int:
-        """How many tiles the nodes make, over all versions."""
-        versions = [int(v) for (v,) in self._conn.execute(
-            "SELECT DISTINCT version FROM map_nodes ORDER BY version")]
-        return sum(len(_legacy_map.written(self, v)) for v in versions)
+    def legacy_versions(self) -> list[int]:
+        return [int(v) for (v,) in self._conn.execute(
+            "SELECT DISTINCT CAST(version AS INTEGER) FROM map_nodes ORDER BY 1")]
 
 
 def _blob(value: object) -> bytes | None:
     return None if value is None else bytes(value)  # type: ignore[call-overload]
 
 
-def convert(conn: sqlite3.Connection, progress: Progress | None) -> None:
-    """Turn a file's ``map_nodes`` into ``map_tiles`` and drop them; call
-    inside a write transaction, which a failure must roll back.
+def convert(conn: sqlite3.Connection, tiles: TileStore, progress: Progress | None) -> None:
+    """Turn a file's ``map_nodes`` into ``map_tiles`` (which ``tiles`` reads)
+    and drop them; call inside a write transaction, which a failure must
+    roll back.
 
     Raises:
         StorageError: the nodes do not rebuild to their own roots.
         sqlite3.DatabaseError: the database refused the change.
     """
     conn.execute(TABLE)
-    nodes = LegacyNodes(conn)
     conn.execute("DROP TABLE IF EXISTS temp.legacy_leaves")
     conn.execute("CREATE TEMP TABLE legacy_leaves AS SELECT version, key, value FROM map_nodes "
                  "WHERE key IS NOT NULL")
     conn.execute("CREATE INDEX temp.legacy_leaves_version ON legacy_leaves (version)")
-    done = [int(v) for (v,) in conn.execute(
-        "SELECT DISTINCT version FROM temp.legacy_leaves ORDER BY version")]
-    total = len(done)
-
-    def versions() -> Iterator[tuple[int, AbstractContextManager[Changes]]]:
-        for i, version in enumerate(done):
-            if progress is not None:
-                progress(CONVERTING_MAP, i, total)
-            yield version, _staging.staged_query(
-                conn, "SELECT key, value FROM temp.legacy_leaves WHERE version = ?", (version,))
-
-    class Tiles:
-        def map_tile(self, level: int, prefix: bytes, version: int) -> bytes | None:
-            return tile(conn, level, prefix, version)
-
     try:
-        _legacy_map.convert(nodes, versions(), Tiles(),
-                            lambda version, rows: insert(conn, version, rows))
+        _legacy_map.convert(
+            LegacyNodes(conn), lambda version: _staging.staged_query(
+                conn, "SELECT key, value FROM temp.legacy_leaves WHERE version = ?", (version,)),
+            tiles, lambda version, rows: insert(conn, version, rows), progress)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.legacy_leaves")
-    if progress is not None:
-        progress(CONVERTING_MAP, total, total)
     for statement in ("DROP TRIGGER IF EXISTS map_nodes_no_update",
                       "DROP TRIGGER IF EXISTS map_nodes_no_delete", "DROP TABLE map_nodes"):
         conn.execute(statement)
